@@ -1,0 +1,109 @@
+"""Block: the bipartite structure one GNN layer aggregates over (destinations pull from sources)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass(eq=False)
+class Block:
+    """Destinations ``0..num_dst-1`` pull from sources ``0..num_src-1``; destinations are the first sources.
+
+    This is the one structure every layer sees: the whole graph (``num_dst == num_src``), a part's owned
+    rows pulling from owned + halo rows (full-graph training), or one hop of a sampled mini-batch.
+
+    Attributes:
+        indptr: ``[num_dst + 1]`` CSR offsets over incoming edges.
+        indices: ``[num_edges]`` source row of each edge.
+        num_src: number of source rows (``>= num_dst``).
+        src_degree: ``[num_src]`` in-degree of each source node in the *whole* graph, used for GCN's
+            symmetric normalisation so that a part or a sample normalises like the full graph.
+            None means the in-degree within this block.
+        edge_weight: ``[num_edges]`` optional edge weights in CSR order.
+    """
+
+    indptr: Tensor
+    indices: Tensor
+    num_src: int
+    src_degree: Tensor | None = None
+    edge_weight: Tensor | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_graph(cls, graph) -> "Block":
+        """The whole graph as one square block, normalised by its own in-degrees."""
+        return cls(graph.indptr, graph.indices, graph.num_nodes, graph.in_degrees(), graph.edge_weight)
+
+    @property
+    def num_dst(self) -> int:
+        return self.indptr.numel() - 1
+
+    @property
+    def num_edges(self) -> int:
+        return self.indices.numel()
+
+    def dst(self) -> Tensor:
+        """``[num_edges]`` destination of each edge."""
+        return self._cached("dst", lambda: torch.repeat_interleave(torch.arange(self.num_dst, device=self.indptr.device), self.indptr.diff()))
+
+    def edge_index(self) -> Tensor:
+        """``[2, num_edges]`` (src, dst) for PyG layers that need an edge list."""
+        return self._cached("edge_index", lambda: torch.stack([self.indices, self.dst()]))
+
+    def in_degree(self) -> Tensor:
+        return self.indptr.diff()
+
+    def degree_of_sources(self) -> Tensor:
+        """Whole-graph in-degree of every source row (falls back to this block's in-degree)."""
+        if self.src_degree is not None:
+            return self.src_degree
+        degree = torch.zeros(self.num_src, dtype=torch.long, device=self.indptr.device)
+        degree[: self.num_dst] = self.in_degree()
+        return degree
+
+    def adj_t(self, weight: Tensor | None = None, key: str = "adj_t") -> Tensor:
+        """``[num_dst, num_src]`` torch sparse CSR adjacency (values: ``weight``, edge weights or ones), cached by ``key``."""
+
+        def build() -> Tensor:
+            values = weight if weight is not None else self.edge_weight
+            if values is None:
+                values = torch.ones(self.num_edges, device=self.indices.device)
+            return torch.sparse_csr_tensor(self.indptr, self.indices, values, size=(self.num_dst, self.num_src))
+
+        return self._cached(key, build)
+
+    def gcn_adj_t(self) -> Tensor:
+        """GCN's ``D^-1/2 (A + I) D^-1/2`` restricted to this block, with whole-graph degrees.
+
+        A self loop is added for every destination (destination i is source i); the degree of a
+        node is its in-degree plus one for that loop, exactly as PyG's ``gcn_norm`` on the full graph.
+        """
+
+        def build() -> Tensor:
+            degree = self.degree_of_sources().to(torch.float32) + 1.0
+            inv_sqrt = degree.pow(-0.5)
+            dst = self.dst()
+            weight = self.edge_weight if self.edge_weight is not None else torch.ones(self.num_edges, device=dst.device)
+            edge_values = inv_sqrt[self.indices] * weight * inv_sqrt[dst]
+            loops = torch.arange(self.num_dst, device=dst.device)
+            rows = torch.cat([dst, loops])
+            cols = torch.cat([self.indices, loops])
+            values = torch.cat([edge_values, inv_sqrt[loops] * inv_sqrt[loops]])
+            order = torch.argsort(rows * self.num_src + cols, stable=True)
+            counts = torch.bincount(rows, minlength=self.num_dst)
+            indptr = torch.zeros(self.num_dst + 1, dtype=torch.long, device=dst.device)
+            torch.cumsum(counts, 0, out=indptr[1:])
+            return torch.sparse_csr_tensor(indptr, cols[order], values[order], size=(self.num_dst, self.num_src))
+
+        return self._cached("gcn_adj_t", build)
+
+    def to(self, device: torch.device | str) -> "Block":
+        move = lambda t: t.to(device) if t is not None else None  # noqa: E731
+        return Block(move(self.indptr), move(self.indices), self.num_src, move(self.src_degree), move(self.edge_weight))
+
+    def _cached(self, key: str, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
