@@ -63,41 +63,28 @@ class Block:
         degree[: self.num_dst] = self.in_degree()
         return degree
 
-    def adj_t(self, weight: Tensor | None = None, key: str = "adj_t") -> Tensor:
-        """``[num_dst, num_src]`` torch sparse CSR adjacency (values: ``weight``, edge weights or ones), cached by ``key``."""
+    def gcn_normalized(self) -> "Block":
+        """GCN's ``D^-1/2 (A + I) D^-1/2`` on this block as a weighted Block, with whole-graph degrees.
 
-        def build() -> Tensor:
-            values = weight if weight is not None else self.edge_weight
-            if values is None:
-                values = torch.ones(self.num_edges, device=self.indices.device)
-            return torch.sparse_csr_tensor(self.indptr, self.indices, values, size=(self.num_dst, self.num_src))
-
-        return self._cached(key, build)
-
-    def gcn_adj_t(self) -> Tensor:
-        """GCN's ``D^-1/2 (A + I) D^-1/2`` restricted to this block, with whole-graph degrees.
-
-        A self loop is added for every destination (destination i is source i); the degree of a
-        node is its in-degree plus one for that loop, exactly as PyG's ``gcn_norm`` on the full graph.
+        A self loop is added for every destination (destination i is source i); the degree of a node
+        is its in-degree plus one for that loop, exactly as PyG's ``gcn_norm`` on the full graph.
         """
 
-        def build() -> Tensor:
+        def build() -> "Block":
             degree = self.degree_of_sources().to(torch.float32) + 1.0
             inv_sqrt = degree.pow(-0.5)
             dst = self.dst()
             weight = self.edge_weight if self.edge_weight is not None else torch.ones(self.num_edges, device=dst.device)
-            edge_values = inv_sqrt[self.indices] * weight * inv_sqrt[dst]
             loops = torch.arange(self.num_dst, device=dst.device)
             rows = torch.cat([dst, loops])
             cols = torch.cat([self.indices, loops])
-            values = torch.cat([edge_values, inv_sqrt[loops] * inv_sqrt[loops]])
+            values = torch.cat([inv_sqrt[self.indices] * weight * inv_sqrt[dst], inv_sqrt[loops].square()])
             order = torch.argsort(rows * self.num_src + cols, stable=True)
-            counts = torch.bincount(rows, minlength=self.num_dst)
             indptr = torch.zeros(self.num_dst + 1, dtype=torch.long, device=dst.device)
-            torch.cumsum(counts, 0, out=indptr[1:])
-            return torch.sparse_csr_tensor(indptr, cols[order], values[order], size=(self.num_dst, self.num_src))
+            torch.cumsum(torch.bincount(rows, minlength=self.num_dst), 0, out=indptr[1:])
+            return Block(indptr, cols[order], self.num_src, self.src_degree, values[order])
 
-        return self._cached("gcn_adj_t", build)
+        return self._cached("gcn_normalized", build)
 
     def to(self, device: torch.device | str) -> "Block":
         move = lambda t: t.to(device) if t is not None else None  # noqa: E731

@@ -1,0 +1,59 @@
+"""The epoch loop every mode shares: progress bar, per-epoch sinks, best-model tracking."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from tqdm import tqdm
+
+from gnndist.train.metrics import EpochMetrics
+
+
+class EpochTrainer(Protocol):
+    """Anything that trains one epoch and reports it: a local trainer or a driver for remote workers."""
+
+    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics: ...
+
+
+@dataclass
+class FitResult:
+    history: list[EpochMetrics] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_acc: float | None = None
+    test_acc_at_best_val: float | None = None
+    wall_time_s: float = 0.0
+
+    @property
+    def final(self) -> EpochMetrics:
+        return self.history[-1]
+
+
+def fit(
+    trainer: EpochTrainer,
+    epochs: int,
+    *,
+    start_epoch: int = 0,
+    eval_every: int = 1,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> FitResult:
+    """Trains epochs ``start_epoch..epochs-1``; evaluates every ``eval_every`` epochs and at the last."""
+    result = FitResult()
+    start = time.perf_counter()
+    bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", disable=not progress, dynamic_ncols=True, initial=start_epoch, total=epochs)
+    for epoch in bar:
+        evaluate = (epoch + 1) % eval_every == 0 or epoch == epochs - 1
+        metrics = trainer.train_epoch(epoch, evaluate=evaluate)
+        result.history.append(metrics)
+        if metrics.val_acc is not None and (result.best_val_acc is None or metrics.val_acc > result.best_val_acc):
+            result.best_epoch, result.best_val_acc, result.test_acc_at_best_val = epoch, metrics.val_acc, metrics.test_acc
+        postfix = {"loss": f"{metrics.loss:.4f}"}
+        if metrics.val_acc is not None:
+            postfix["val"] = f"{metrics.val_acc:.3f}"
+        bar.set_postfix(postfix)
+        if on_epoch is not None:
+            on_epoch(metrics)
+    result.wall_time_s = time.perf_counter() - start
+    return result

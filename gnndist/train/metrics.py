@@ -1,0 +1,47 @@
+"""Per-epoch metrics: one typed record every trainer returns and every sink writes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch produced. ``extra`` holds mode-specific numbers (time splits, cache hit rate, ...)."""
+
+    epoch: int
+    loss: float
+    epoch_time_s: float
+    train_acc: float | None = None
+    val_acc: float | None = None
+    test_acc: float | None = None
+    bytes_sent: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        record = asdict(self)
+        record.update(record.pop("extra"))
+        return {k: v for k, v in record.items() if v is not None}
+
+
+@dataclass
+class SplitCounts:
+    """Correct predictions and totals per split; sums across workers before dividing."""
+
+    correct: Tensor  # [3] train, val, test
+    total: Tensor  # [3]
+
+    @classmethod
+    def of(cls, logits: Tensor, y: Tensor, masks: tuple[Tensor | None, Tensor | None, Tensor | None]) -> "SplitCounts":
+        predicted = logits.argmax(dim=-1)
+        correct, total = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+        for i, mask in enumerate(masks):
+            if mask is not None:
+                correct[i] = (predicted[mask] == y[mask]).sum()
+                total[i] = mask.sum()
+        return cls(correct, total)
+
+    def accuracies(self) -> tuple[float | None, float | None, float | None]:
+        return tuple(float(c / t) if t > 0 else None for c, t in zip(self.correct, self.total))  # type: ignore[return-value]

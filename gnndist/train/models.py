@@ -1,0 +1,133 @@
+"""GNN models built from PyG layers, by name. They know nothing of distribution.
+
+Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
+serves the whole graph, a part with its halo, and sampled mini-batches. A trainer that must move
+data between layers (full-graph halo exchange) passes ``exchange``, called before every layer but
+the first with the previous layer's output and returning the next layer's source rows.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+
+from gnndist.aggregation import resolve_aggregation
+from gnndist.block import Block
+from gnndist.registry import Registry
+from gnndist.train.dropout import dropout
+
+MODELS: Registry[nn.Module] = Registry("model")
+register_model = MODELS.register
+Exchange = Callable[[int, Tensor], Tensor]
+
+
+def resolve_model(name: str, **kwargs) -> nn.Module:
+    """Builds the model registered as ``name`` (``gcn``, ``sage``, ``gat``, ...)."""
+    return MODELS.resolve(name, **kwargs)
+
+
+def available_models() -> list[str]:
+    return MODELS.available()
+
+
+class GNN(nn.Module):
+    """A stack of message-passing layers with ReLU and dropout between them.
+
+    Args:
+        in_channels, hidden_channels, out_channels: widths.
+        num_layers: number of message-passing layers (>= 1).
+        dropout: dropout probability on each layer's input.
+        aggregation: aggregation backend name (see ``gnndist.aggregation``).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "csr_spmm"):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"Expected num_layers >= 1 (got {num_layers})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Expected dropout in [0, 1) (got {dropout})")
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.aggregation = resolve_aggregation(aggregation)
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(self.make_conv(i, widths[i], widths[i + 1]) for i in range(num_layers))
+
+    def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        """Layer ``index`` alone: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]`` (no activation)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, blocks: Block | Sequence[Block], exchange: Exchange | None = None) -> Tensor:
+        """Runs every layer; ``blocks`` is one Block for all layers or one per layer (outermost first)."""
+        h = x
+        for index in range(self.num_layers):
+            block = blocks if isinstance(blocks, Block) else blocks[index]
+            h = dropout(h, self.dropout, self.training)
+            if index > 0 and exchange is not None:
+                h = exchange(index, h)
+            h = self.layer(index, h, block)
+            if index < self.num_layers - 1:
+                h = F.relu(h)
+        return h
+
+
+def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], linear: nn.Module, h: Tensor) -> Tensor:
+    """``linear(aggregate(h))`` without bias, in whichever order moves fewer columns through the aggregation."""
+    out_features, in_features = linear.weight.shape
+    if in_features <= out_features:
+        return F.linear(aggregate(h), linear.weight)
+    return aggregate(F.linear(h, linear.weight))
+
+
+@register_model("gcn")
+class GCN(GNN):
+    """Kipf & Welling GCN: PyG ``GCNConv`` weights; aggregation over the symmetric-normalised block."""
+
+    def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
+        return GCNConv(in_channels, out_channels)
+
+    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        conv = self.convs[index]
+        normalized = block.gcn_normalized()
+        out = _aggregate_then_transform(lambda t: self.aggregation(normalized, t, "sum"), conv.lin, h)
+        return out + conv.bias
+
+
+@register_model("sage")
+class GraphSAGE(GNN):
+    """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root)."""
+
+    def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
+        return SAGEConv(in_channels, out_channels, aggr="mean")
+
+    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        conv = self.convs[index]
+        neighbours = _aggregate_then_transform(lambda t: self.aggregation(block, t, "mean"), conv.lin_l, h)
+        return neighbours + conv.lin_l.bias + conv.lin_r(h[: block.num_dst])
+
+
+@register_model("gat")
+class GAT(GNN):
+    """GAT with PyG ``GATConv``: ``heads`` concatenated heads on hidden layers, one head on the output.
+
+    Attention is per edge, so GAT runs PyG's own edge-list propagation rather than an aggregation backend.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "csr_spmm", heads: int = 4):
+        if hidden_channels % heads:
+            raise ValueError(f"Expected hidden_channels divisible by heads (got hidden={hidden_channels}, heads={heads})")
+        self.heads = heads
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, aggregation)
+
+    def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
+        if index == self.num_layers - 1:
+            return GATConv(in_channels, out_channels, heads=1, concat=False)
+        return GATConv(in_channels, out_channels // self.heads, heads=self.heads, concat=True)
+
+    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        return self.convs[index]((h, h[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))

@@ -1,0 +1,73 @@
+"""The single-process full-graph reference trainer: the oracle every distributed mode is checked against."""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from gnndist.block import Block
+from gnndist.graph import Graph
+from gnndist.train.metrics import EpochMetrics, SplitCounts
+from gnndist.train.models import resolve_model
+
+
+def build_model(graph: Graph, name: str, hidden: int, layers: int, dropout: float, aggregation: str, seed: int, **options) -> torch.nn.Module:
+    """The model for ``graph`` with parameters initialised from ``seed`` (identical on every worker)."""
+    if graph.x is None or graph.y is None:
+        raise ValueError("Training needs node features 'x' and labels 'y'")
+    torch.manual_seed(seed)
+    return resolve_model(name, in_channels=graph.num_features, hidden_channels=hidden, out_channels=graph.num_classes, num_layers=layers, dropout=dropout, aggregation=aggregation, **options)
+
+
+def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for single-label ``y``, binary cross-entropy for multi-label (float) ``y``."""
+    if y.is_floating_point():
+        return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
+    return F.cross_entropy(logits, y, reduction=reduction)
+
+
+class SingleProcessTrainer:
+    """Full-graph training of one model on the whole graph in this process.
+
+    Args:
+        graph: validated Graph with features, labels and a train mask.
+        model: a ``gnndist.train.models`` model.
+        lr, weight_decay: Adam settings.
+        eval_every: evaluate every N epochs (and always at the last).
+    """
+
+    def __init__(self, graph: Graph, model: torch.nn.Module, *, lr: float = 0.01, weight_decay: float = 5e-4, seed: int = 0):
+        if graph.train_mask is None or not bool(graph.train_mask.any()):
+            raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
+        self.graph = graph
+        self.model = model
+        self.block = Block.from_graph(graph)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.generator_seed = seed
+
+    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
+        torch.manual_seed(self.generator_seed * 1_000_003 + epoch)  # dropout masks depend on (seed, epoch) only
+        start = time.perf_counter()
+        self.model.train()
+        self.optimizer.zero_grad()
+        logits = self.model(self.graph.x, self.block)
+        loss = node_loss(logits[self.graph.train_mask], self.graph.y[self.graph.train_mask])
+        loss.backward()
+        self.optimizer.step()
+        train_time = time.perf_counter() - start
+        metrics = EpochMetrics(epoch=epoch, loss=loss.item(), epoch_time_s=train_time)
+        if evaluate:
+            metrics.train_acc, metrics.val_acc, metrics.test_acc = self.evaluate()
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float | None, float | None, float | None]:
+        """Accuracy on train/val/test with the model in eval mode (no dropout)."""
+        self.model.eval()
+        logits = self.model(self.graph.x, self.block)
+        graph = self.graph
+        return SplitCounts.of(logits, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask)).accuracies()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}

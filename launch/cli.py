@@ -1,0 +1,38 @@
+"""The `gnndist` command: one subcommand per module, each with ``add_parser`` and ``run``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {"train": "train_cmd", "info": "info_cmd"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gnndist", description="Distributed GNN training on Ray.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(f"gnndist.launch.{module}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exits non-zero with a one-line reason on any error (``--debug`` for the traceback)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"gnndist.launch.{SUBCOMMANDS[args.command]}")
+    try:
+        return module.run(args)
+    except KeyboardInterrupt:
+        print("gnndist: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"gnndist {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

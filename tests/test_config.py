@@ -1,0 +1,54 @@
+"""Config: YAML + overrides, unknown keys and cross-field errors name the key path."""
+import pytest
+
+from gnndist.config import ConfigError, JobConfig, load_config
+
+
+def test_defaults_yaml_and_overrides(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("mode: single\nmodel:\n  name: gcn\n  hidden: 32\ndataset:\n  name: sbm\n  num_nodes: 500\n")
+    config = load_config(path, ["model.hidden=8", "train.fanouts=[3, 2]", "dataset.avg_degree=4.5"])
+    assert config.model.name == "gcn" and config.model.hidden == 8
+    assert config.train.fanouts == [3, 2]
+    assert config.dataset.options() == {"num_nodes": 500, "avg_degree": 4.5}
+    again = load_config(None, []).model_validate_json(config.model_dump_json())
+    assert again == config
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.epochz=3"], "train.epochz: unknown key"),
+        (["nosection.key=1"], "nosection: unknown key"),
+        (["model.name=mlp"], "model.name: unknown model 'mlp'; available: gat, gcn, sage"),
+        (["train.fanouts=[0, 5]"], "train.fanouts: fanouts must be positive or -1"),
+        (["partition.parts=0"], "partition.parts: Input should be greater than or equal to 1"),
+        (["dataset.nodes=5"], "Unknown option(s) ['nodes'] for dataset 'sbm'"),
+        (["mode=fullgraph", "cluster.workers=3", "partition.parts=2"], "cluster.workers=3 but partition.parts=2"),
+        (["mode=minibatch", "train.fanouts=[5]"], "train.fanouts has 1 hops but model.layers=2"),
+        (["aggregation=fastest"], "unknown aggregation 'fastest'"),
+        (["mode=distributed"], "mode: Input should be 'single', 'fullgraph' or 'minibatch'"),
+        (["train"], "is not of the form section.key=value"),
+        (["train.epochs.x=1"], "'epochs' is a value, not a section"),
+    ],
+)
+def test_bad_config_names_the_key(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["train.epochs=3", *overrides])
+    assert message in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="Config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+def test_every_section_of_the_contract_exists():
+    sections = set(JobConfig.model_fields)
+    assert sections == {"mode", "dataset", "model", "train", "partition", "comm", "cache", "aggregation", "cluster", "checkpoint", "output"}
