@@ -1,8 +1,11 @@
 """`gnndist train`: config -> dataset -> trainer for the mode -> epoch loop -> run directory."""
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,7 +14,11 @@ from gnndist.config import JobConfig
 from gnndist.data import load_dataset
 from gnndist.graph import Graph
 from gnndist.train.loop import FitResult, fit
-from gnndist.train.single import SingleProcessTrainer, build_model
+from gnndist.comm import resolve_strategy
+from gnndist.partition import load_part
+from gnndist.runtime import WorkerGroup, ray_cluster
+from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, LocalFullGraphTrainer, ModelSpec, PartSource
+from gnndist.train.single import SingleProcessTrainer
 from gnndist.launch.rundir import RunDirectory
 
 
@@ -24,13 +31,51 @@ def versions() -> dict[str, str]:
     return {"gnndist": gnndist.__version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "ray": ray.__version__, "python": platform.python_version()}
 
 
-def make_trainer(config: JobConfig, graph: Graph):
-    """The epoch trainer for ``config.mode``."""
+def model_spec(config: JobConfig, graph: Graph) -> ModelSpec:
+    """The model/optimizer settings every worker builds identically."""
+    if graph.x is None or graph.y is None:
+        raise ValueError(f"Dataset {config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
+    model, train = config.model, config.train
+    return ModelSpec(model.name, graph.num_features, graph.num_classes, model.hidden, model.layers, model.dropout, config.aggregation, train.lr, train.weight_decay, train.seed, model.options())
+
+
+def prepare_partition(config: JobConfig, graph: Graph, run_dir: RunDirectory, *, force: bool = False, progress: bool = True) -> Path:
+    """Partitions ``graph`` into ``partition.dir`` (default: a folder keyed by graph, method and options,
+    beside the run directory), reusing a matching directory; prints the quality report."""
+    from gnndist.partition import partition_graph, partition_key
+    from gnndist.partitioners import resolve_partitioner
+
+    cfg = config.partition
+    partitioner = resolve_partitioner(cfg.method, **cfg.options)
+    directory = Path(cfg.dir) if cfg.dir else run_dir.path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{partition_key(graph.fingerprint(), partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)}"
+    meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
+    print(f"Partition {'reused' if reused else 'written'}: {directory}")
+    print(meta.quality.table())
+    return directory
+
+
+def make_trainer(config: JobConfig, graph: Graph, run_dir: RunDirectory, stack: contextlib.ExitStack, *, force: bool = False, progress: bool = True):
+    """The epoch trainer for ``config.mode``; resources it starts (Ray, workers) are closed by ``stack``."""
+    spec = model_spec(config, graph)
     if config.mode == "single":
-        model_cfg = config.model
-        model = build_model(graph, model_cfg.name, model_cfg.hidden, model_cfg.layers, model_cfg.dropout, config.aggregation, config.train.seed, **model_cfg.options())
-        return SingleProcessTrainer(graph, model, lr=config.train.lr, weight_decay=config.train.weight_decay, seed=config.train.seed)
-    raise NotImplementedError(f"mode={config.mode!r} is not available in this version; use mode=single")
+        model, _ = spec.build()
+        return SingleProcessTrainer(graph, model, lr=spec.lr, weight_decay=spec.weight_decay, seed=spec.seed)
+    if config.mode == "minibatch":
+        raise NotImplementedError("mode='minibatch' is not available in this version; use mode=single or mode=fullgraph")
+    strategy = resolve_strategy(config.comm.strategy, **config.comm.options)  # fails early on bad names/options
+    directory = prepare_partition(config, graph, run_dir, force=force, progress=progress)
+    if strategy.in_process:
+        return LocalFullGraphTrainer([load_part(directory, i) for i in range(config.partition.parts)], spec)
+    cluster = config.cluster
+    workers = config.partition.parts
+    stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s))
+    threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else config.train.num_threads
+    group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads)
+    stack.callback(group.shutdown)
+    group.init_process_group()
+    sources = [(PartSource(rank, directory=str(directory.resolve())),) for rank in range(workers)]
+    group.setup(FullGraphWorkerTrainer, sources, model_spec=spec, strategy=config.comm.strategy, strategy_options=config.comm.options)
+    return DistributedFullGraphTrainer(group)
 
 
 def summarize(config: JobConfig, graph: Graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
@@ -78,9 +123,10 @@ def run_job(config: JobConfig, *, force: bool = False, progress: bool = True) ->
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     graph = load_dataset(config.dataset.name, **config.dataset.options())
-    trainer = make_trainer(config, graph)
-    setup_time = time.perf_counter() - start
-    result = fit(trainer, config.train.epochs, eval_every=config.train.eval_every, on_epoch=run_dir.log_epoch, progress=progress, description=f"{config.mode}:{config.model.name}")
+    with contextlib.ExitStack() as stack:
+        trainer = make_trainer(config, graph, run_dir, stack, force=force, progress=progress)
+        setup_time = time.perf_counter() - start
+        result = fit(trainer, config.train.epochs, eval_every=config.train.eval_every, on_epoch=run_dir.log_epoch, progress=progress, description=f"{config.mode}:{config.model.name}")
     summary = summarize(config, graph, result, run_dir, setup_time)
     run_dir.write_summary(summary)
     return summary

@@ -52,3 +52,13 @@ def planetoid_root() -> Path:
     if not (PLANETOID_RAW / "ind.cora.x").exists():
         pytest.fail(f"Real Planetoid files missing: expected them in {PLANETOID_RAW}")
     return PLANETOID_RAW
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory):
+    """One private local Ray for the whole session: fixed logical resources, own temp dir, shut down at the end."""
+    os.environ["RAY_TMPDIR"] = str(tmp_path_factory.mktemp("ray"))
+    from gnndist.runtime import ray_cluster
+
+    with ray_cluster(None, num_cpus=4, object_store_bytes=512 * 1024**2) as resources:
+        yield resources

@@ -12,12 +12,10 @@ from gnndist.train.metrics import EpochMetrics, SplitCounts
 from gnndist.train.models import resolve_model
 
 
-def build_model(graph: Graph, name: str, hidden: int, layers: int, dropout: float, aggregation: str, seed: int, **options) -> torch.nn.Module:
-    """The model for ``graph`` with parameters initialised from ``seed`` (identical on every worker)."""
-    if graph.x is None or graph.y is None:
-        raise ValueError("Training needs node features 'x' and labels 'y'")
+def build_model(num_features: int, num_classes: int, name: str, hidden: int, layers: int, dropout: float, aggregation: str, seed: int, **options) -> torch.nn.Module:
+    """The model with parameters initialised from ``seed`` (so every worker builds the same one)."""
     torch.manual_seed(seed)
-    return resolve_model(name, in_channels=graph.num_features, hidden_channels=hidden, out_channels=graph.num_classes, num_layers=layers, dropout=dropout, aggregation=aggregation, **options)
+    return resolve_model(name, in_channels=num_features, hidden_channels=hidden, out_channels=num_classes, num_layers=layers, dropout=dropout, aggregation=aggregation, **options)
 
 
 def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -38,6 +36,8 @@ class SingleProcessTrainer:
     """
 
     def __init__(self, graph: Graph, model: torch.nn.Module, *, lr: float = 0.01, weight_decay: float = 5e-4, seed: int = 0):
+        if graph.x is None or graph.y is None:
+            raise ValueError("Training needs node features 'x' and labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
         self.graph = graph

@@ -1,0 +1,370 @@
+"""Communication strategies for full-graph training: how halo rows move between layers.
+
+One interface, one registry. A strategy is set up once per worker with the part's exchange route,
+then asked every epoch for the block to train on and, before every layer but the first, for the
+halo rows of that layer. Evaluation always uses the exact exchange. Every byte goes through the
+worker's :class:`Communicator`, which counts it.
+"""
+from __future__ import annotations
+
+from abc import ABC
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from gnndist.block import Block
+from gnndist.comm.exchange import Communicator, ExchangeRoute, exchange_halo
+from gnndist.registry import Registry
+
+STRATEGIES: Registry["CommStrategy"] = Registry("communication strategy")
+register_strategy = STRATEGIES.register
+
+
+def resolve_strategy(name_or_instance: "str | CommStrategy", **options: Any) -> "CommStrategy":
+    """The strategy named ``name_or_instance`` built with ``options`` (see ``available_strategies()``)."""
+    return STRATEGIES.resolve(name_or_instance, **options)
+
+
+def available_strategies() -> list[str]:
+    return STRATEGIES.available()
+
+
+class CommStrategy(ABC):
+    """Base strategy: the exact exchange. Subclasses change what is sent and when.
+
+    Attributes:
+        in_process: True when every part runs in one process without Ray (the ``local`` strategy).
+        exact: True when training equals single-process training.
+    """
+
+    name: ClassVar[str]
+    in_process: ClassVar[bool] = False
+    exact: ClassVar[bool] = True
+
+    def setup(self, route: ExchangeRoute, comm: Communicator, block: Block, *, rank: int, seed: int) -> None:
+        self.route, self.comm, self.block, self.rank, self.seed = route, comm, block, rank, seed
+        self.epoch = 0
+
+    def begin_epoch(self, epoch: int) -> Block:
+        """Called before each training epoch; returns the block to train on this epoch."""
+        self.epoch = epoch
+        return self.block
+
+    def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
+        """Halo rows ``[route.num_recv, F]`` for layer ``layer`` from this worker's owned rows."""
+        return exchange_halo(h_owned, self.route, self.comm)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep to resume this strategy exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+@register_strategy("sync")
+class SyncStrategy(CommStrategy):
+    """Exact exchange every layer, every epoch: training equals single-process training."""
+
+    name = "sync"
+
+
+@register_strategy("local")
+class LocalStrategy(SyncStrategy):
+    """Every part in one process, no Ray, exact: for tests and dry runs of a partitioning."""
+
+    name = "local"
+    in_process = True
+
+
+def _seeded(*keys: int) -> torch.Generator:
+    seed = 0
+    for key in keys:
+        seed = (seed * 1_000_003 + int(key)) % (2**62)
+    return torch.Generator().manual_seed(seed)
+
+
+@register_strategy("sampled")
+class SampledStrategy(CommStrategy):
+    """BNS-GCN: each epoch keep a random fraction ``p`` of boundary nodes and drop the rest from the graph.
+
+    Sender and receiver draw the same Bernoulli mask for every (sender, receiver, epoch) from the shared
+    seed, so no extra message is needed. Dropped halo rows lose their edges for that epoch.
+
+    Args:
+        p: fraction of boundary nodes kept per epoch, in (0, 1].
+    """
+
+    name = "sampled"
+    exact = False
+
+    def __init__(self, p: float = 0.1):
+        if not 0.0 < p <= 1.0:
+            raise ValueError(f"Expected sampled strategy p in (0, 1] (got {p})")
+        self.p = p
+
+    def _mask(self, sender: int, receiver: int, size: int) -> Tensor:
+        return torch.rand(size, generator=_seeded(self.seed, self.epoch, sender, receiver)) < self.p
+
+    def begin_epoch(self, epoch: int) -> Block:
+        super().begin_epoch(epoch)
+        world = len(self.route.send_counts)
+        keep_send = torch.cat([self._mask(self.rank, q, self.route.send_counts[q]) for q in range(world)])
+        keep_recv = torch.cat([self._mask(p, self.rank, self.route.recv_counts[p]) for p in range(world)])
+        self.epoch_route = self.route.subset(keep_send, keep_recv)
+        self.kept_rows = keep_recv.nonzero().flatten()
+        block = self.block
+        num_owned = block.num_dst
+        is_kept_source = torch.ones(block.num_src, dtype=torch.bool)
+        is_kept_source[num_owned:] = keep_recv
+        keep_edge = is_kept_source[block.indices]
+        indptr = torch.zeros_like(block.indptr)
+        torch.cumsum(torch.bincount(block.dst()[keep_edge], minlength=num_owned), 0, out=indptr[1:])
+        weight = block.edge_weight[keep_edge] if block.edge_weight is not None else None
+        return Block(indptr, block.indices[keep_edge], block.num_src, block.src_degree, weight)
+
+    def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
+        received = exchange_halo(h_owned, self.epoch_route, self.comm)
+        halo = h_owned.new_zeros((self.route.num_recv, h_owned.size(1)))
+        return halo.index_copy(0, self.kept_rows, received)
+
+
+def quantize_rows(rows: Tensor, bits: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Symmetric per-row quantisation with stochastic rounding: ``(codes, fp16 scales)``.
+
+    int8 codes lie in [-127, 127]; int4 codes in [-7, 7] are packed two per byte.
+    """
+    levels = (1 << (bits - 1)) - 1
+    scale = (rows.abs().amax(dim=1, keepdim=True) / levels).clamp(min=1e-8).half()
+    scaled = rows / scale.float()
+    noise = torch.rand(scaled.shape, generator=generator, dtype=scaled.dtype)
+    codes = torch.floor(scaled + noise).clamp_(-levels, levels).to(torch.int8)
+    if bits == 4:
+        if codes.size(1) % 2:
+            codes = torch.cat([codes, codes.new_zeros(codes.size(0), 1)], dim=1)
+        unsigned = (codes + 8).to(torch.uint8)
+        codes = (unsigned[:, 0::2] | (unsigned[:, 1::2] << 4)).view(torch.int8)
+    return codes, scale
+
+
+def dequantize_rows(codes: Tensor, scale: Tensor, bits: int, width: int) -> Tensor:
+    if bits == 4:
+        unsigned = codes.view(torch.uint8)
+        pairs = torch.stack([unsigned & 0xF, unsigned >> 4], dim=2).reshape(codes.size(0), -1)
+        codes = pairs[:, :width].to(torch.int8) - 8
+    return codes.float() * scale.float()
+
+
+class _QuantizedExchange(torch.autograd.Function):
+    """Exchange quantised rows forward and quantised gradients backward (AdaQP)."""
+
+    @staticmethod
+    def forward(ctx, h_owned: Tensor, strategy: "QuantizedStrategy") -> Tensor:
+        ctx.strategy, ctx.num_owned = strategy, h_owned.size(0)
+        route = strategy.route
+        return strategy.send_quantized(h_owned[route.send_indices], route.send_counts, route.recv_counts)
+
+    @staticmethod
+    def backward(ctx, grad_halo: Tensor):
+        strategy = ctx.strategy
+        route = strategy.route
+        grad_sent = strategy.send_quantized(grad_halo.contiguous(), route.recv_counts, route.send_counts)
+        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
+        grad_owned.index_add_(0, route.send_indices, grad_sent)
+        return grad_owned, None
+
+
+@register_strategy("quantized")
+class QuantizedStrategy(CommStrategy):
+    """AdaQP-style: boundary rows and their gradients travel as int8/int4 codes with an fp16 scale per row.
+
+    Stochastic rounding keeps the messages unbiased. Args: bits (8 or 4).
+    """
+
+    name = "quantized"
+    exact = False
+
+    def __init__(self, bits: int = 8):
+        if bits not in (4, 8):
+            raise ValueError(f"Expected quantized strategy bits in {{4, 8}} (got {bits})")
+        self.bits = bits
+        self.calls = 0
+
+    def send_quantized(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> Tensor:
+        self.calls += 1
+        codes, scale = quantize_rows(rows, self.bits, _seeded(self.seed, self.rank, self.epoch, self.calls))
+        received_codes = self.comm.all_to_all(codes, send_counts, recv_counts)
+        received_scale = self.comm.all_to_all(scale, send_counts, recv_counts)
+        return dequantize_rows(received_codes, received_scale, self.bits, rows.size(1))
+
+    def begin_epoch(self, epoch: int) -> Block:
+        self.calls = 0
+        return super().begin_epoch(epoch)
+
+    def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
+        return _QuantizedExchange.apply(h_owned, self)
+
+
+class _StaleExchange(torch.autograd.Function):
+    """Returns last epoch's halo rows; backward ships this epoch's halo gradients asynchronously and
+    hands the owner the gradients that arrived from last epoch (PipeGCN's pipelined gradients)."""
+
+    @staticmethod
+    def forward(ctx, h_owned: Tensor, stale_halo: Tensor, strategy: "StaleStrategy", layer: int) -> Tensor:
+        ctx.strategy, ctx.layer, ctx.num_owned = strategy, layer, h_owned.size(0)
+        return stale_halo.clone()
+
+    @staticmethod
+    def backward(ctx, grad_halo: Tensor):
+        strategy, layer = ctx.strategy, ctx.layer
+        stale_grad = strategy.receive_gradients(layer)
+        strategy.start_gradient_send(layer, grad_halo)
+        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
+        grad_owned.index_add_(0, strategy.route.send_indices, stale_grad)
+        return grad_owned, None, None, None
+
+
+@register_strategy("stale")
+class StaleStrategy(CommStrategy):
+    """PipeGCN: compute with the previous epoch's boundary rows and gradients while this epoch's travel.
+
+    The first epoch is exact (it fills the pipeline). Args: smoothing in [0, 1): the halo used is
+    ``smoothing * previous_used + (1 - smoothing) * received`` (PipeGCN-F), 0 = off.
+    """
+
+    name = "stale"
+    exact = False
+
+    def __init__(self, smoothing: float = 0.0):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"Expected stale strategy smoothing in [0, 1) (got {smoothing})")
+        self.smoothing = smoothing
+
+    def setup(self, route: ExchangeRoute, comm: Communicator, block: Block, *, rank: int, seed: int) -> None:
+        super().setup(route, comm, block, rank=rank, seed=seed)
+        self.halo: dict[int, Tensor] = {}  # rows in use, per layer
+        self.pending_rows: dict[int, tuple[Tensor, object]] = {}
+        self.grads: dict[int, Tensor] = {}
+        self.pending_grads: dict[int, tuple[Tensor, object]] = {}
+
+    def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
+        route = self.route
+        if layer not in self.halo:  # first epoch: exact, and it primes the pipeline
+            halo = _PrimingExchange.apply(h_owned, self, layer)
+            self.halo[layer] = halo.detach()
+            return halo
+        if layer in self.pending_rows:
+            received, work = self.pending_rows.pop(layer)
+            self.comm.wait(work)
+            previous = self.halo[layer]
+            self.halo[layer] = received if self.smoothing == 0 else self.smoothing * previous + (1 - self.smoothing) * received
+        stale = self.halo[layer]
+        self.pending_rows[layer] = self.comm.all_to_all_async(h_owned.detach()[route.send_indices], route.send_counts, route.recv_counts)
+        return _StaleExchange.apply(h_owned, stale, self, layer)
+
+    def receive_gradients(self, layer: int) -> Tensor:
+        if layer in self.pending_grads:
+            received, work = self.pending_grads.pop(layer)
+            self.comm.wait(work)
+            self.grads[layer] = received
+        return self.grads[layer]
+
+    def start_gradient_send(self, layer: int, grad_halo: Tensor) -> None:
+        self.pending_grads[layer] = self.comm.all_to_all_async(grad_halo.contiguous(), self.route.recv_counts, self.route.send_counts)
+
+    def state_dict(self) -> dict[str, Any]:
+        for layer in list(self.pending_rows):  # settle in-flight messages so the state is complete
+            self.exchange_settle(layer)
+        for layer in list(self.pending_grads):
+            self.receive_gradients(layer)
+        return {"halo": dict(self.halo), "grads": dict(self.grads)}
+
+    def exchange_settle(self, layer: int) -> None:
+        received, work = self.pending_rows.pop(layer)
+        self.comm.wait(work)
+        previous = self.halo[layer]
+        self.halo[layer] = received if self.smoothing == 0 else self.smoothing * previous + (1 - self.smoothing) * received
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.halo = {int(k): v for k, v in state.get("halo", {}).items()}
+        self.grads = {int(k): v for k, v in state.get("grads", {}).items()}
+
+
+class _PrimingExchange(torch.autograd.Function):
+    """The stale strategy's first, exact exchange; it also keeps the owner-side gradients for the next epoch."""
+
+    @staticmethod
+    def forward(ctx, h_owned: Tensor, strategy: StaleStrategy, layer: int) -> Tensor:
+        ctx.strategy, ctx.layer, ctx.num_owned = strategy, layer, h_owned.size(0)
+        route = strategy.route
+        return strategy.comm.all_to_all(h_owned[route.send_indices], route.send_counts, route.recv_counts)
+
+    @staticmethod
+    def backward(ctx, grad_halo: Tensor):
+        strategy = ctx.strategy
+        route = strategy.route
+        grad_sent = strategy.comm.all_to_all(grad_halo.contiguous(), route.recv_counts, route.send_counts)
+        strategy.grads[ctx.layer] = grad_sent
+        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
+        grad_owned.index_add_(0, route.send_indices, grad_sent)
+        return grad_owned, None, None
+
+
+@register_strategy("cached")
+class CachedStrategy(CommStrategy):
+    """SANCUS-style: skip re-sending a (sender, receiver) group of boundary rows while it changed less
+    than ``threshold`` (relative L2) since it was last sent and is younger than ``max_age`` epochs.
+
+    Receivers reuse their cached rows for skipped groups (no gradient flows back for them); a
+    one-integer-per-pair flag message tells them which groups are fresh.
+
+    Args:
+        threshold: relative change below which a group is not re-sent (>= 0).
+        max_age: a group is re-sent at least every ``max_age`` epochs (>= 1).
+    """
+
+    name = "cached"
+    exact = False
+
+    def __init__(self, threshold: float = 0.1, max_age: int = 5):
+        if threshold < 0:
+            raise ValueError(f"Expected cached strategy threshold >= 0 (got {threshold})")
+        if max_age < 1:
+            raise ValueError(f"Expected cached strategy max_age >= 1 (got {max_age})")
+        self.threshold, self.max_age = threshold, max_age
+
+    def setup(self, route: ExchangeRoute, comm: Communicator, block: Block, *, rank: int, seed: int) -> None:
+        super().setup(route, comm, block, rank=rank, seed=seed)
+        self.last_sent: dict[int, Tensor] = {}
+        self.age: dict[int, Tensor] = {}
+        self.cached_halo: dict[int, Tensor] = {}
+
+    def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
+        route, world = self.route, len(self.route.send_counts)
+        rows = h_owned.detach()[route.send_indices]
+        if layer not in self.last_sent:
+            send = torch.ones(world, dtype=torch.bool)
+            self.age[layer] = torch.zeros(world, dtype=torch.long)
+        else:
+            groups_new, groups_old = torch.split(rows, route.send_counts), torch.split(self.last_sent[layer], route.send_counts)
+            change = torch.tensor([float((n - o).norm() / o.norm().clamp(min=1e-12)) if n.numel() else 0.0 for n, o in zip(groups_new, groups_old)])
+            send = (change >= self.threshold) | (self.age[layer] + 1 >= self.max_age)
+        flags = self.comm.all_to_all(send.to(torch.int32), [1] * world, [1] * world).bool()
+        keep_send = torch.repeat_interleave(send, torch.tensor(route.send_counts))
+        keep_recv = torch.repeat_interleave(flags, torch.tensor(route.recv_counts))
+        received = exchange_halo(h_owned, route.subset(keep_send, keep_recv), self.comm)
+        previous = self.last_sent.get(layer, rows)
+        self.last_sent[layer] = torch.where(keep_send.unsqueeze(1), rows, previous)
+        self.age[layer] = torch.where(send, torch.zeros_like(self.age[layer]), self.age[layer] + 1)
+        cached = self.cached_halo.get(layer, h_owned.new_zeros((route.num_recv, h_owned.size(1))))
+        halo = cached.detach().index_copy(0, keep_recv.nonzero().flatten(), received)
+        self.cached_halo[layer] = halo.detach()
+        return halo
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_sent": dict(self.last_sent), "age": dict(self.age), "cached_halo": dict(self.cached_halo)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("last_sent", "age", "cached_halo"):
+            setattr(self, key, {int(k): v for k, v in state.get(key, {}).items()})

@@ -1,0 +1,270 @@
+"""Layer-wise neighbour sampling on CSR, vectorized in torch (CPU and CUDA), producing per-layer Blocks."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from gnndist.block import Block
+from gnndist.sampling.seeds import mix_seed, random_seed
+
+_UNSEEN = torch.iinfo(torch.int32).max  # scratch-map entry of a node not in the current batch
+
+
+@dataclass(eq=False)
+class SampledBatch:
+    """One sampled mini-batch: the blocks a model runs on and the nodes whose features it needs.
+
+    Attributes:
+        seeds: ``[B]`` global ids of the nodes the loss is computed on.
+        input_nodes: ``[num_input]`` global ids of every node the batch touches, numbered locally
+            by position: the seeds are entries ``0..B-1``, then each hop appends its new nodes.
+            Row ``i`` of the first layer's input is the feature row of ``input_nodes[i]``.
+        blocks: one Block per layer, in forward order: ``blocks[0]`` reads the input features (the
+            outermost hop), the last block's destinations are the seeds. Destinations of every block
+            are its first ``num_dst`` sources, and ``blocks[i].num_dst == blocks[i + 1].num_src``;
+            the global ids of the sources of ``blocks[i]`` are ``input_nodes[: blocks[i].num_src]``.
+    """
+
+    seeds: Tensor
+    input_nodes: Tensor
+    blocks: list[Block]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.blocks)
+
+    def to(self, device: torch.device | str) -> "SampledBatch":
+        """The same batch with every tensor on ``device``."""
+        return SampledBatch(self.seeds.to(device), self.input_nodes.to(device), [block.to(device) for block in self.blocks])
+
+
+@contextmanager
+def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
+    """Runs the block with ``num_threads`` torch intra-op threads (None: unchanged), then restores the setting."""
+    previous = torch.get_num_threads()
+    if num_threads is None or num_threads == previous:
+        yield
+        return
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_fanouts(fanouts: Sequence[int]) -> list[int]:
+    if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
+        raise TypeError(f"Expected 'fanouts' as a sequence of ints, one per layer (got {fanouts!r})")
+    fanouts = list(fanouts)
+    if not fanouts:
+        raise ValueError(f"Expected 'fanouts' with at least one layer (got {fanouts})")
+    for fanout in fanouts:
+        if isinstance(fanout, bool) or not isinstance(fanout, int):
+            raise TypeError(f"Expected every fanout to be an int (got {fanout!r} in {fanouts})")
+        if fanout == 0 or fanout < -1:
+            raise ValueError(f"Expected every fanout to be >= 1, or -1 for all neighbours (got {fanout} in {fanouts})")
+    return fanouts
+
+
+class NeighborSampler:
+    """Samples a fixed number of in-neighbours per node, hop by hop, from a CSR over incoming edges.
+
+    Every hop is a handful of tensor operations over all rows at once (no Python loop over nodes),
+    so the same code runs on CPU and CUDA. Without replacement, a node with more than ``fanout``
+    in-neighbours gets a uniformly random subset by Robert Floyd's algorithm, run for all rows at
+    once: ``fanout`` steps of ``O(rows * fanout)`` work each, whatever the degree, so power-law hubs
+    cost no more than other nodes and no random key is drawn per edge. Sampled nodes are numbered
+    locally through a dense scratch map of size ``num_nodes`` (only the touched entries are reset).
+
+    A sampler is not thread-safe (it owns the scratch map and the random generator): use one per
+    thread. With a ``seed``, the same calls give the same batches in every run and process on the
+    same kind of device; :meth:`set_epoch` restarts the random stream at a point fixed by (seed, epoch).
+
+    Args:
+        indptr: ``[num_nodes + 1]`` CSR offsets over incoming edges (a :class:`~gnndist.graph.Graph`'s).
+        indices: ``[num_edges]`` source node of every in-edge.
+        fanouts: neighbours per node for each hop, in hop order: ``fanouts[0]`` is for the seeds'
+            neighbours (the last layer of the model). ``-1`` takes all neighbours (also with ``replace``).
+        replace: sample with replacement (exactly ``fanout`` picks per node with neighbours) instead
+            of distinct neighbours (``min(fanout, degree)`` picks).
+        seed: seed of the random generator; None draws one from torch's default generator.
+        device: where sampling runs and the batches live; default: the device of ``indptr``.
+        src_degree: ``[num_nodes]`` whole-graph in-degree of every node; when given, every block's
+            ``src_degree`` holds it for its sources (GCN normalisation), else blocks get None.
+        edge_weight: ``[num_edges]`` optional weight of every in-edge, carried into the blocks.
+        num_threads: torch intra-op threads while sampling on the CPU, restored afterwards. Default 1:
+            the operations are small, so more threads add mostly synchronisation, and on a busy
+            machine a parallel region that waits for a descheduled thread costs ~10x (measured).
+            None leaves torch's setting alone.
+    """
+
+    def __init__(
+        self,
+        indptr: Tensor,
+        indices: Tensor,
+        fanouts: Sequence[int],
+        *,
+        replace: bool = False,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        src_degree: Tensor | None = None,
+        edge_weight: Tensor | None = None,
+        num_threads: int | None = 1,
+    ):
+        self.fanouts = _check_fanouts(fanouts)
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)):
+            raise TypeError(f"Expected 'num_threads' to be an int or None (got {num_threads!r})")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"Expected 'num_threads' >= 1 or None (got {num_threads})")
+        indptr, indices = torch.as_tensor(indptr), torch.as_tensor(indices)
+        for name, tensor in (("indptr", indptr), ("indices", indices)):
+            if tensor.dim() != 1 or tensor.is_floating_point() or tensor.dtype == torch.bool:
+                raise TypeError(f"Expected '{name}' as a 1-D integer tensor (got dtype {tensor.dtype}, shape {tuple(tensor.shape)})")
+        if indptr.numel() < 2 or int(indptr[-1]) != indices.numel():
+            raise ValueError(f"Expected 'indptr' of shape [num_nodes + 1] ending at num_edges={indices.numel()} (got shape {tuple(indptr.shape)})")
+        self.device = torch.device(device) if device is not None else indptr.device
+        self.num_threads = num_threads if self.device.type == "cpu" else None
+        self.num_nodes = indptr.numel() - 1
+        self.replace = replace
+        self.indptr = indptr.to(self.device, torch.long)
+        self.indices = indices.to(self.device, torch.long)
+        self.degree = self.indptr.diff()
+        for name, tensor, size in (("src_degree", src_degree, self.num_nodes), ("edge_weight", edge_weight, indices.numel())):
+            if tensor is not None and tuple(tensor.shape) != (size,):
+                raise ValueError(f"Expected '{name}' of shape [{size}] (got {tuple(tensor.shape)})")
+        self.src_degree = src_degree.to(self.device) if src_degree is not None else None
+        self.edge_weight = edge_weight.to(self.device) if edge_weight is not None else None
+        # float32 draws resolve offsets exactly only below 2**24 neighbours
+        max_degree = int(self.degree.max()) if self.num_nodes else 0
+        self._uniform_dtype = torch.float32 if max_degree < 2**24 else torch.float64
+        self._offset_dtype = torch.int32 if max_degree < 2**31 - 2 else torch.long
+        if self.num_nodes >= _UNSEEN:
+            raise ValueError(f"Expected fewer than {_UNSEEN} nodes (got {self.num_nodes})")
+        # int32 keeps the scratch map small enough to stay in cache
+        self._local_id = torch.full((self.num_nodes,), _UNSEEN, dtype=torch.int32, device=self.device)
+        self.seed = random_seed() if seed is None else int(seed)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed)
+
+    @classmethod
+    def from_graph(cls, graph, fanouts: Sequence[int], *, with_src_degree: bool = True, **kwargs) -> "NeighborSampler":
+        """A sampler over ``graph``'s in-edges (and edge weights), with whole-graph in-degrees in every block.
+
+        Args:
+            graph: a :class:`~gnndist.graph.Graph`.
+            fanouts: as in the constructor.
+            with_src_degree: set ``src_degree`` of every block (needed by GCN's normalisation).
+            **kwargs: ``replace``, ``seed``, ``device``, ``num_threads`` as in the constructor.
+        """
+        src_degree = graph.in_degrees() if with_src_degree else None
+        return cls(graph.indptr, graph.indices, fanouts, src_degree=src_degree, edge_weight=graph.edge_weight, **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Restarts the random stream at the point fixed by ``(seed, epoch)``."""
+        self.generator.manual_seed(mix_seed(self.seed, epoch))
+
+    def sample(self, seeds: Tensor) -> SampledBatch:
+        """Samples the blocks of one mini-batch.
+
+        Args:
+            seeds: ``[B]`` distinct global node ids (B >= 1).
+
+        Returns:
+            A :class:`SampledBatch` with ``len(fanouts)`` blocks.
+        """
+        seeds = self._check_seeds(seeds)
+        with _intra_op_threads(self.num_threads):
+            return self._sample(seeds)
+
+    def _sample(self, seeds: Tensor) -> SampledBatch:
+        """Expands ``seeds`` hop by hop; the scratch map is clean again on return or error."""
+        local_id = self._local_id
+        seed_ids = torch.arange(seeds.numel(), dtype=torch.int32, device=self.device)
+        local_id.index_copy_(0, seeds, seed_ids)
+        if not bool((local_id.index_select(0, seeds) == seed_ids).all()):
+            local_id.index_fill_(0, seeds, _UNSEEN)
+            raise ValueError(f"Expected distinct seed ids (got {seeds.numel() - torch.unique(seeds).numel()} repeated)")
+        input_nodes = seeds
+        blocks = []
+        for fanout in self.fanouts:
+            num_dst = input_nodes.numel()
+            counts, edge_ids = self._sample_hop(input_nodes, fanout)
+            sources = self.indices.index_select(0, edge_ids)
+            if num_dst + sources.numel() >= _UNSEEN:
+                local_id.index_fill_(0, input_nodes, _UNSEEN)
+                raise ValueError(f"A batch of {seeds.numel()} seeds reaches {num_dst + sources.numel()} sampled edges, over the {_UNSEEN} a batch can number: use smaller batches or fanouts")
+            # number unseen sources num_dst, num_dst + 1, ... in order of first appearance
+            position = torch.arange(num_dst, num_dst + sources.numel(), dtype=torch.int32, device=self.device)
+            local_id.scatter_reduce_(0, sources, position, "amin")
+            new_nodes = sources.masked_select(local_id.index_select(0, sources) == position)
+            local_id.index_copy_(0, new_nodes, torch.arange(num_dst, num_dst + new_nodes.numel(), dtype=torch.int32, device=self.device))
+            block_indptr = torch.zeros(num_dst + 1, dtype=torch.long, device=self.device)
+            torch.cumsum(counts, 0, out=block_indptr[1:])
+            edge_weight = self.edge_weight.index_select(0, edge_ids) if self.edge_weight is not None else None
+            input_nodes = torch.cat([input_nodes, new_nodes])
+            blocks.append(Block(block_indptr, local_id.index_select(0, sources).long(), input_nodes.numel(), None, edge_weight))
+        local_id.index_fill_(0, input_nodes, _UNSEEN)
+        if self.src_degree is not None:
+            degree = self.src_degree.index_select(0, input_nodes)
+            for block in blocks:
+                block.src_degree = degree[: block.num_src]
+        return SampledBatch(seeds, input_nodes, blocks[::-1])
+
+    def _check_seeds(self, seeds: Tensor) -> Tensor:
+        seeds = torch.as_tensor(seeds, device=self.device)
+        if seeds.dim() != 1 or seeds.is_floating_point() or seeds.dtype == torch.bool:
+            raise TypeError(f"Expected 'seeds' as a 1-D integer tensor (got dtype {seeds.dtype}, shape {tuple(seeds.shape)})")
+        if seeds.numel() == 0:
+            raise ValueError("Expected at least one seed (got 'seeds' empty)")
+        low, high = (int(v) for v in torch.aminmax(seeds))
+        if low < 0 or high >= self.num_nodes:
+            raise ValueError(f"Expected seed ids in [0, {self.num_nodes - 1}] (got {low if low < 0 else high})")
+        return seeds.long()
+
+    def _sample_hop(self, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
+        """Picks in-edges of ``nodes``; returns ``[n]`` picks per node and the ``[sum]`` edge ids, row by row."""
+        start = self.indptr.index_select(0, nodes)
+        degree = self.degree.index_select(0, nodes)
+        if fanout == -1:
+            row_start = torch.cumsum(degree, 0) - degree
+            total = int(row_start[-1] + degree[-1])
+            edge_ids = torch.arange(total, device=self.device) + torch.repeat_interleave(start - row_start, degree, output_size=total)
+            return degree, edge_ids
+        if self.replace:
+            draws = torch.rand(nodes.numel(), fanout, generator=self.generator, device=self.device, dtype=self._uniform_dtype)
+            offsets = torch.minimum((draws * degree[:, None]).long(), (degree - 1)[:, None])
+            has_neighbours = degree > 0
+            counts = has_neighbours.long() * fanout
+            keep = None if bool(has_neighbours.all()) else has_neighbours[:, None].expand(-1, fanout)
+        else:
+            offsets = self._distinct_offsets(degree, fanout).t()
+            counts = degree.clamp(max=fanout)
+            keep = None if bool((degree >= fanout).all()) else (offsets >= 0)
+        edge_ids = start[:, None] + offsets
+        return counts, (edge_ids.reshape(-1) if keep is None else edge_ids.masked_select(keep))
+
+    def _distinct_offsets(self, degree: Tensor, fanout: int) -> Tensor:
+        """``[fanout, n]`` distinct offsets in ``[0, degree)`` per column, negative where ``degree < fanout``.
+
+        Floyd's algorithm, for every row at once: step ``s`` draws ``t`` uniformly from ``[0, i]``
+        with ``i = degree - fanout + s`` and keeps ``t`` unless an earlier step kept it, else ``i``.
+        Each kept value marks the later draws equal to it as taken (cheaper than searching the
+        earlier picks at every step). Rows with ``degree <= fanout`` keep ``i`` at every step: all
+        their offsets, in CSR order.
+        """
+        step = torch.arange(fanout, dtype=self._offset_dtype, device=self.device)[:, None]
+        last = (degree.to(self._offset_dtype) - fanout)[None, :] + step
+        draws = torch.rand(fanout, degree.numel(), generator=self.generator, device=self.device, dtype=self._uniform_dtype)
+        offsets = torch.minimum((draws * (last + 1)).to(self._offset_dtype), last)
+        offsets = torch.where(degree > fanout, offsets, last)
+        taken = torch.zeros_like(offsets, dtype=torch.bool)
+        for s in range(fanout):
+            if s:
+                torch.where(taken[s], last[s], offsets[s], out=offsets[s])
+            if s + 1 < fanout:
+                taken[s + 1 :] |= offsets[s + 1 :] == offsets[s]
+        return offsets

@@ -1,0 +1,263 @@
+"""Full-graph training over parts: per-layer halo exchange, gradients all-reduced every step.
+
+Three pieces: :class:`FullGraphWorkerTrainer` trains one part inside a worker (torch.distributed);
+:class:`DistributedFullGraphTrainer` drives a :class:`~gnndist.runtime.WorkerGroup` of them epoch by
+epoch; :class:`LocalFullGraphTrainer` runs every part in one process (the ``local`` strategy).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gnndist.block import Block
+from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
+from gnndist.partition import Part, load_part
+from gnndist.train.metrics import EpochMetrics, SplitCounts
+from gnndist.train.single import build_model, node_loss
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build the same model and optimizer on every worker."""
+
+    name: str
+    num_features: int
+    num_classes: int
+    hidden: int
+    layers: int
+    dropout: float
+    aggregation: str
+    lr: float
+    weight_decay: float
+    seed: int
+    options: dict = field(default_factory=dict)
+
+    def build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        model = build_model(self.num_features, self.num_classes, self.name, self.hidden, self.layers, self.dropout, self.aggregation, self.seed, **self.options)
+        return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class PartSource:
+    """Where a worker finds its part: a shared partition directory, or tensors in the Ray object store."""
+
+    part_id: int
+    directory: str | None = None
+    object_ref: Any = None
+
+    def load(self) -> Part:
+        if self.directory is not None:
+            return load_part(Path(self.directory), self.part_id)
+        import ray
+
+        return ray.get(self.object_ref)
+
+
+def _dropout_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch) * 7919 + rank
+
+
+def flat_grads(model: torch.nn.Module) -> Tensor:
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in model.parameters()])
+
+
+def set_flat_grads(model: torch.nn.Module, flat: Tensor) -> None:
+    offset = 0
+    for p in model.parameters():
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
+
+
+class FullGraphWorkerTrainer:
+    """Trains one part: owned rows pull from owned + 1-hop halo rows; the strategy fills the halo.
+
+    Args:
+        context: the worker's rank and world size (rank = part id).
+        source: where to load the part from.
+        model_spec: model and optimizer settings (identical on every worker).
+        strategy: communication strategy name; ``strategy_options`` its options.
+    """
+
+    def __init__(self, context, source: PartSource, model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None):
+        self.context = context
+        self.part = part = source.load()
+        if part.part_id != context.rank:
+            raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
+        self.model_spec = model_spec
+        self.model, self.optimizer = model_spec.build()
+        self.block = part.block()
+        num_src = self.block.num_src
+        self.x = part.x[:num_src]
+        self.y = part.y[: part.num_owned]
+        owned = lambda mask: None if mask is None else mask[: part.num_owned]  # noqa: E731
+        self.masks = (owned(part.train_mask), owned(part.val_mask), owned(part.test_mask))
+        self.comm = Communicator()
+        self.route = ExchangeRoute(part.send_indices, part.send_counts.tolist(), part.recv_counts.tolist())
+        self.strategy = resolve_strategy(strategy, **(strategy_options or {}))
+        self.strategy.setup(self.route, self.comm, self.block, rank=context.rank, seed=model_spec.seed)
+        train_count = torch.tensor([float(self.masks[0].sum()) if self.masks[0] is not None else 0.0], dtype=torch.float64)
+        self.num_train_global = float(self.comm.all_reduce_sum(train_count))
+        if self.num_train_global == 0:
+            raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
+
+    def _forward(self, block: Block, exchange) -> Tensor:
+        return self.model(self.x, block, exchange=lambda layer, h: torch.cat([h, exchange(layer, h)]))
+
+    def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
+        """One step on the whole part; returns this worker's share of the epoch's metrics."""
+        torch.manual_seed(_dropout_seed(self.model_spec.seed, epoch, self.context.rank))
+        self.comm.stats.reset()
+        start = time.perf_counter()
+        block = self.strategy.begin_epoch(epoch)
+        self.model.train()
+        self.optimizer.zero_grad()
+        logits = self._forward(block, self.strategy.exchange)
+        train_mask = self.masks[0]
+        loss = node_loss(logits[train_mask], self.y[train_mask], reduction="sum") / self.num_train_global
+        loss.backward()
+        halo_bytes, halo_seconds = self.comm.stats.bytes_sent, self.comm.stats.seconds
+        grads = flat_grads(self.model)
+        self.comm.all_reduce_sum(grads)
+        set_flat_grads(self.model, grads)
+        self.optimizer.step()
+        total_loss = float(self.comm.all_reduce_sum(loss.detach().double().view(1)))
+        epoch_time = time.perf_counter() - start
+        result = {
+            "loss": total_loss,
+            "epoch_time_s": epoch_time,
+            "comm_time_s": self.comm.stats.seconds,
+            "halo_comm_time_s": halo_seconds,
+            "bytes_sent": halo_bytes,
+            "grad_bytes": grads.numel() * grads.element_size(),
+        }
+        if evaluate:
+            counts = self.evaluate_counts()
+            result["accuracies"] = counts.accuracies()
+        return result
+
+    @torch.no_grad()
+    def evaluate_counts(self) -> SplitCounts:
+        """Exact-exchange inference on the whole part; correct/total per split, summed over workers."""
+        self.model.eval()
+        logits = self._forward(self.block, lambda layer, h: exchange_halo(h, self.route, self.comm))
+        counts = SplitCounts.of(logits, self.y, self.masks)
+        stacked = self.comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
+        return SplitCounts(stacked[0], stacked[1])
+
+    def parameters_vector(self) -> Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(state.get("strategy", {}))
+
+
+def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
+    """Combines the workers' results of one epoch (loss and accuracies are already global)."""
+    first = results[0]
+    bytes_per_worker = [r["bytes_sent"] for r in results]
+    metrics = EpochMetrics(
+        epoch=epoch,
+        loss=first["loss"],
+        epoch_time_s=max(r["epoch_time_s"] for r in results),
+        bytes_sent=sum(bytes_per_worker),
+        extra={
+            "comm_time_s": max(r["comm_time_s"] for r in results),
+            "compute_time_s": max(r["epoch_time_s"] - r["comm_time_s"] for r in results),
+            "bytes_sent_max_worker": max(bytes_per_worker),
+            "grad_bytes": sum(r["grad_bytes"] for r in results),
+            **{k: v for k, v in first.items() if k.startswith("sample_") or k.startswith("cache_")},
+        },
+    )
+    if "accuracies" in first:
+        metrics.train_acc, metrics.val_acc, metrics.test_acc = first["accuracies"]
+    return metrics
+
+
+class DistributedFullGraphTrainer:
+    """Driver side: one epoch = one ``train_epoch`` call on every worker of the group."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
+        return epoch_metrics(epoch, self.group.run("train_epoch", epoch, evaluate))
+
+    def parameters_vector(self) -> Tensor:
+        return self.group.run_one(0, "parameters_vector")
+
+
+class LocalFullGraphTrainer:
+    """Every part in this process: the parts' rows are laid side by side and the exchange is a gather.
+
+    Sources are ordered [owned rows of part 0..P-1, halo rows of part 0..P-1]; destinations are all
+    owned rows, so the union is one Block and the exchange before a layer is ``h[halo_source]``.
+    Communication is counted as the bytes the distributed exchange would move.
+    """
+
+    def __init__(self, parts: list[Part], model_spec: ModelSpec):
+        parts = sorted(parts, key=lambda p: p.part_id)
+        self.model_spec = model_spec
+        self.model, self.optimizer = model_spec.build()
+        owned_counts = [p.num_owned for p in parts]
+        halo_counts = [p.num_halo_per_hop[0] for p in parts]
+        total_owned = sum(owned_counts)
+        owned_offsets = torch.tensor([0, *owned_counts]).cumsum(0)
+        halo_offsets = total_owned + torch.tensor([0, *halo_counts]).cumsum(0)
+        union_position = torch.empty(total_owned, dtype=torch.long)  # global id -> position among owned rows
+        indptrs, indices, degrees_owned, degrees_halo, halo_source = [], [], [], [], []
+        edge_offset = 0
+        for p, part in enumerate(parts):
+            union_position[part.owned_global_ids] = owned_offsets[p] + torch.arange(part.num_owned)
+        for p, part in enumerate(parts):
+            block = part.block()
+            local_to_union = torch.cat([owned_offsets[p] + torch.arange(part.num_owned), halo_offsets[p] + torch.arange(halo_counts[p])])
+            indptrs.append(block.indptr[1:] + edge_offset if p else block.indptr + edge_offset)
+            edge_offset += block.num_edges
+            indices.append(local_to_union[block.indices])
+            degrees_owned.append(block.src_degree[: part.num_owned])
+            degrees_halo.append(block.src_degree[part.num_owned :])
+            halo_source.append(union_position[part.global_ids[part.halo_slice(1)]])
+        self.halo_source = torch.cat(halo_source)
+        num_src = total_owned + self.halo_source.numel()
+        self.block = Block(torch.cat(indptrs), torch.cat(indices), num_src, torch.cat(degrees_owned + degrees_halo))
+        self.x = torch.cat([p.x[: p.num_owned] for p in parts] + [p.x[p.halo_slice(1)] for p in parts])
+        self.y = torch.cat([p.y[: p.num_owned] for p in parts])
+        self.masks = tuple(None if getattr(parts[0], name) is None else torch.cat([getattr(p, name)[: p.num_owned] for p in parts]) for name in ("train_mask", "val_mask", "test_mask"))
+        self.bytes_sent = 0
+
+    def _exchange(self, layer: int, h: Tensor) -> Tensor:
+        self.bytes_sent += self.halo_source.numel() * h.size(1) * h.element_size() * (2 if self.model.training else 1)
+        return torch.cat([h, h[self.halo_source]])
+
+    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
+        torch.manual_seed(_dropout_seed(self.model_spec.seed, epoch, 0))
+        self.bytes_sent = 0
+        start = time.perf_counter()
+        self.model.train()
+        self.optimizer.zero_grad()
+        logits = self.model(self.x, self.block, exchange=self._exchange)
+        train_mask = self.masks[0]
+        loss = node_loss(logits[train_mask], self.y[train_mask])
+        loss.backward()
+        self.optimizer.step()
+        metrics = EpochMetrics(epoch=epoch, loss=loss.item(), epoch_time_s=time.perf_counter() - start, bytes_sent=self.bytes_sent)
+        if evaluate:
+            with torch.no_grad():
+                self.model.eval()
+                logits = self.model(self.x, self.block, exchange=self._exchange)
+            metrics.train_acc, metrics.val_acc, metrics.test_acc = SplitCounts.of(logits, self.y, self.masks).accuracies()
+        return metrics
+
+    def parameters_vector(self) -> Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
