@@ -65,6 +65,7 @@ class TrainConfig(Section):
     batch_size: int = Field(1024, ge=1, description="Seeds per mini-batch (minibatch mode)")
     fanouts: list[int] = Field(default_factory=lambda: [10, 5], description="Neighbours per hop, hop order (-1 = all)")
     eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)")
+    prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)")
     num_threads: int | None = Field(None, ge=1, description="torch threads per process (default: the CPUs it was given)")
 
     @field_validator("fanouts")
@@ -84,6 +85,9 @@ class PartitionConfig(Section):
     halo_hops: int = Field(1, ge=1)
     dir: str | None = Field(None, description="Partition directory (default: a cache folder keyed by graph and method)")
     options: dict[str, Any] = Field(default_factory=dict, description="Partitioner options")
+    transport: Literal["auto", "directory", "object_store"] = Field(
+        "auto", description="How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store; auto = object store when the cluster has more than one node"
+    )
 
 
 class CommConfig(Section):
@@ -93,7 +97,17 @@ class CommConfig(Section):
 
 class CacheConfig(Section):
     policy: str = Field("none", description="Remote feature cache (mini-batch): none, degree, presample, lru")
-    capacity: float = Field(0.2, ge=0, description="Fraction of remote nodes (<= 1) or bytes (> 1)")
+    capacity: float = Field(0.2, ge=0, description="Fraction of remote nodes (<= 1) or bytes (> 1); bytes beyond the remote set are clamped with a warning")
+    options: dict[str, Any] = Field(default_factory=dict, description="Policy options (presample: epochs)")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, policy: str) -> str:
+        from gnndist.cache import available_caches
+
+        if policy not in available_caches():
+            raise ValueError(f"unknown cache policy {policy!r}; available: {', '.join(available_caches())}")
+        return policy
 
 
 class ClusterConfig(Section):
@@ -101,23 +115,26 @@ class ClusterConfig(Section):
     workers: int | None = Field(None, ge=1, description="Workers (default: partition.parts)")
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
-    timeout_s: float = Field(60.0, gt=0, description="Bound on waiting for resources and on collectives")
+    timeout_s: float = Field(60.0, gt=0, description="Bound on waiting for resources, on collectives and on one epoch (a worker silent longer is hung)")
+    runtime_env: dict[str, Any] | None = Field(None, description="Ray runtime_env for an existing cluster, e.g. {pip: [/path/gnndist.whl]} (not needed with ray job submit --runtime-env or a cluster image)")
 
 
 class CheckpointConfig(Section):
     dir: str | None = Field(None, description="Checkpoint folder (default: <output.dir>/checkpoints)")
     every: int = Field(0, ge=0, description="Checkpoint every N epochs (0 = only at the end)")
     max_failures: int = Field(3, ge=0, description="Worker failures to recover from before giving up")
+    keep: int = Field(3, ge=1, description="Checkpoints kept (the newest); an older one is the fallback when the newest is damaged")
 
 
 class OutputConfig(Section):
     dir: str | None = Field(None, description="Run directory (default: runs/<timestamp>)")
+    tensorboard: bool = Field(False, description="Also write per-epoch metrics as TensorBoard events to <output.dir>/tensorboard")
 
 
 class JobConfig(Section):
     """A whole training job (see design.md, 'Job config and run directory')."""
 
-    mode: Literal["single", "fullgraph", "minibatch"] = "single"
+    mode: Literal["single", "fullgraph", "minibatch"] = Field("fullgraph", description="single: one process (the reference); fullgraph/minibatch: one Ray worker per part")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

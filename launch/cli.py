@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = {"train": "train_cmd", "info": "info_cmd"}
+SUBCOMMANDS = {"train": "train_cmd", "info": "info_cmd", "report": "report_cmd"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"gnndist.launch.{SUBCOMMANDS[args.command]}")
     try:
         return module.run(args)
-    except KeyboardInterrupt:
-        print("gnndist: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print("gnndist: interrupted" + (f"; {interrupt}" if str(interrupt) else ""), file=sys.stderr)
         return 130
     except Exception as error:
         if args.debug:

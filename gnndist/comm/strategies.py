@@ -319,6 +319,11 @@ class CachedStrategy(CommStrategy):
     Receivers reuse their cached rows for skipped groups (no gradient flows back for them); a
     one-integer-per-pair flag message tells them which groups are fresh.
 
+    The change is measured on training-mode embeddings, which carry the previous layer's dropout
+    noise: on Cora (dropout 0.5) consecutive epochs differ by 0.23-0.34 even late in training, while
+    eval-mode embeddings move 1-2 % per epoch. The default threshold sits above that noise floor, so
+    ``max_age`` bounds staleness and genuine early-training changes still trigger sends.
+
     Args:
         threshold: relative change below which a group is not re-sent (>= 0).
         max_age: a group is re-sent at least every ``max_age`` epochs (>= 1).
@@ -327,7 +332,7 @@ class CachedStrategy(CommStrategy):
     name = "cached"
     exact = False
 
-    def __init__(self, threshold: float = 0.1, max_age: int = 5):
+    def __init__(self, threshold: float = 0.5, max_age: int = 5):
         if threshold < 0:
             raise ValueError(f"Expected cached strategy threshold >= 0 (got {threshold})")
         if max_age < 1:

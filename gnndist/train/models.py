@@ -3,7 +3,7 @@
 Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
 serves the whole graph, a part with its halo, and sampled mini-batches. A trainer that must move
 data between layers (full-graph halo exchange) passes ``exchange``, called before every layer but
-the first with the previous layer's output and returning the next layer's source rows.
+the first with the previous layer's output (before dropout) and returning the next layer's source rows.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from gnndist.aggregation import resolve_aggregation
 from gnndist.block import Block
 from gnndist.registry import Registry
-from gnndist.train.dropout import dropout
+from gnndist.train.dropout import dropout, relu_dropout
 
 MODELS: Registry[nn.Module] = Registry("model")
 register_model = MODELS.register
@@ -67,21 +67,28 @@ class GNN(nn.Module):
         h = x
         for index in range(self.num_layers):
             block = blocks if isinstance(blocks, Block) else blocks[index]
-            h = dropout(h, self.dropout, self.training)
-            if index > 0 and exchange is not None:
-                h = exchange(index, h)
+            if index == 0:
+                h = dropout(h, self.dropout, self.training)
+            elif exchange is None:
+                h = relu_dropout(h, self.dropout, self.training)  # the previous layer's activation, fused
+            else:
+                h = exchange(index, F.relu(h))  # the layer's own embeddings travel; each worker drops out locally
+                h = dropout(h, self.dropout, self.training)
             h = self.layer(index, h, block)
-            if index < self.num_layers - 1:
-                h = F.relu(h)
         return h
 
 
-def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], linear: nn.Module, h: Tensor) -> Tensor:
-    """``linear(aggregate(h))`` without bias, in whichever order moves fewer columns through the aggregation."""
-    out_features, in_features = linear.weight.shape
+def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], weight: Tensor, bias: Tensor | None, h: Tensor) -> Tensor:
+    """``aggregate(h) @ weight.T + bias``, in whichever order moves fewer columns through the aggregation.
+
+    Aggregating first, the bias is fused into the matmul (``addmm``: one output tensor, not two).
+    """
+    out_features, in_features = weight.shape
     if in_features <= out_features:
-        return F.linear(aggregate(h), linear.weight)
-    return aggregate(F.linear(h, linear.weight))
+        aggregated = aggregate(h)
+        return torch.addmm(bias, aggregated, weight.t()) if bias is not None else aggregated.mm(weight.t())
+    out = aggregate(F.linear(h, weight))
+    return out + bias if bias is not None else out
 
 
 @register_model("gcn")
@@ -94,8 +101,7 @@ class GCN(GNN):
     def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
         conv = self.convs[index]
         normalized = block.gcn_normalized()
-        out = _aggregate_then_transform(lambda t: self.aggregation(normalized, t, "sum"), conv.lin, h)
-        return out + conv.bias
+        return _aggregate_then_transform(lambda t: self.aggregation(normalized, t, "sum"), conv.lin.weight, conv.bias, h)
 
 
 @register_model("sage")
@@ -107,8 +113,8 @@ class GraphSAGE(GNN):
 
     def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
         conv = self.convs[index]
-        neighbours = _aggregate_then_transform(lambda t: self.aggregation(block, t, "mean"), conv.lin_l, h)
-        return neighbours + conv.lin_l.bias + conv.lin_r(h[: block.num_dst])
+        out = _aggregate_then_transform(lambda t: self.aggregation(block, t, "mean"), conv.lin_l.weight, conv.lin_l.bias, h)
+        return out.addmm_(h[: block.num_dst], conv.lin_r.weight.t())  # + the root's own transform, in place
 
 
 @register_model("gat")

@@ -5,7 +5,7 @@ import sys
 
 import yaml
 
-SMALL = ["dataset.num_nodes=800", "dataset.avg_degree=6", "dataset.feature_dim=16", "train.epochs=4", "model.hidden=16"]
+SMALL = ["mode=single", "dataset.num_nodes=800", "dataset.avg_degree=6", "dataset.feature_dim=16", "train.epochs=4", "model.hidden=16"]
 
 
 def gnndist(*args, cwd=None):
@@ -36,11 +36,22 @@ def test_same_seed_same_losses_across_processes(tmp_path):
 
 def test_yaml_file_and_existing_run_directory(tmp_path):
     job = tmp_path / "job.yaml"
-    job.write_text(yaml.safe_dump({"model": {"name": "gcn", "hidden": 8}, "train": {"epochs": 2}, "dataset": {"num_nodes": 300, "feature_dim": 8}, "output": {"dir": str(tmp_path / "r")}}))
+    job.write_text(yaml.safe_dump({"mode": "single", "model": {"name": "gcn", "hidden": 8}, "train": {"epochs": 2}, "dataset": {"num_nodes": 300, "feature_dim": 8}, "output": {"dir": str(tmp_path / "r")}}))
     assert gnndist("train", str(job)).returncode == 0
     again = gnndist("train", str(job))
     assert again.returncode == 1 and "already holds results" in again.stderr and "--force" in again.stderr
     assert gnndist("train", str(job), "--force").returncode == 0
+
+
+def test_default_job_is_distributed(tmp_path):
+    """`gnndist train` with no file: 2 workers on an embedded local Ray (here on a smaller graph)."""
+    out = tmp_path / "run"
+    result = gnndist("train", "--no-progress", "dataset.num_nodes=1500", "train.epochs=3", f"output.dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert "mode / model              fullgraph / sage" in result.stdout
+    assert "Partition quality: metis, 2 parts" in result.stdout
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(m["bytes_sent"] > 0 and "comm_time_s" in m for m in lines)
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path):

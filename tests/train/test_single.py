@@ -40,6 +40,7 @@ def kipf_welling_test_accuracy(graph, seeds=range(10)) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("name, threshold", [("cora", 0.805), ("citeseer", 0.695)])
 def test_gcn_reaches_paper_accuracy(planetoid_root, name, threshold):
     torch.set_num_threads(2)

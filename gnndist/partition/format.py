@@ -1,0 +1,342 @@
+"""On-disk partition directory: versioned ``meta.json``, the partition book, one folder per part.
+
+Layout::
+
+    DIR/meta.json                       format version, graph fingerprint, partitioner, quality, sha256 per file
+    DIR/book.safetensors                node_part [N], local_id [N]
+    DIR/part-00000/part.safetensors     the part's tensors (see Part)
+    DIR/part-00000/part.json            the part's integers
+
+Writes are atomic: everything goes into a hidden sibling temp directory, every file and folder is
+fsynced, then the directory is renamed into place, so an interrupted run never leaves a directory
+that looks complete. Reading never unpickles (safetensors + JSON) and checks every file's sha256.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+import gnndist
+from gnndist.graph import Graph
+from gnndist.partition.book import PartitionBook
+from gnndist.partition.halo import ExchangePlan
+from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
+from gnndist.partition.quality import QualityReport
+
+if TYPE_CHECKING:
+    from gnndist.partitioners.base import PartitionResult
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+BOOK_FILE = "book.safetensors"
+PART_TENSORS = "part.safetensors"
+PART_INFO = "part.json"
+PART_INFO_KEYS = ("part_id", "num_parts", "num_owned", "halo_hops", "num_halo_per_hop")
+
+Progress = Callable[[int, int], None]
+
+
+def part_folder(part_id: int) -> str:
+    return f"part-{part_id:05d}"
+
+
+def partition_key(graph_fingerprint: str, method: str, options: dict[str, Any], seed: int, num_parts: int, halo_hops: int) -> str:
+    """A short hash of everything that determines a partition directory's content (for reuse checks)."""
+    identity = dict(graph=graph_fingerprint, method=method, options=options, seed=seed, num_parts=num_parts, halo_hops=halo_hops)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class PartitionMeta:
+    """The content of ``meta.json``.
+
+    Attributes:
+        format_version: on-disk format version (this gnndist reads up to ``FORMAT_VERSION``).
+        graph_fingerprint, num_nodes, num_edges: the partitioned graph.
+        method, options, seed: the partitioner that produced the assignment.
+        num_parts, halo_hops: shape of the partition.
+        key: :func:`partition_key` of the above, to decide whether a directory can be reused.
+        quality: the quality report.
+        files: sha256 of every file, by path relative to the directory.
+        gnndist_version: the version that wrote it.
+    """
+
+    format_version: int
+    graph_fingerprint: str
+    num_nodes: int
+    num_edges: int
+    method: str
+    options: dict[str, Any]
+    seed: int
+    num_parts: int
+    halo_hops: int
+    key: str
+    quality: QualityReport
+    files: dict[str, str]
+    gnndist_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["quality"] = self.quality.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Any, path: Path) -> "PartitionMeta":
+        """Validates parsed ``meta.json`` content; errors name the file and the key."""
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a JSON object (got {type(values).__name__})")
+        version = values.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"{path}: expected an integer 'format_version' (got {version!r})")
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{path} has format_version {version}, newer than this gnndist {gnndist.__version__} reads (<= {FORMAT_VERSION}); upgrade gnndist or partition again")
+        if version < 1:
+            raise ValueError(f"{path}: expected format_version in [1, {FORMAT_VERSION}] (got {version})")
+        names = [field.name for field in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise ValueError(f"{path} lacks key(s) {missing}")
+        try:
+            quality = QualityReport.from_dict(values["quality"])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: invalid 'quality': {error}") from error
+        return cls(**{name: values[name] for name in names if name != "quality"}, quality=quality)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> str:
+    """Writes and fsyncs ``data``; returns its sha256."""
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return save_safetensors({name: tensor.contiguous() for name, tensor in tensors.items()})
+
+
+def _progress_callback(progress: bool | Progress, total: int) -> tuple[Progress | None, Callable[[], None]]:
+    if callable(progress):
+        return progress, lambda: None
+    if not progress:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="writing parts", unit="part", disable=None)
+    return (lambda done, _total: bar.update(done - bar.n)), bar.close
+
+
+def save_partition(
+    graph: Graph,
+    result: "PartitionResult",
+    directory: str | os.PathLike,
+    *,
+    halo_hops: int = 1,
+    force: bool = False,
+    feature_width: int | None = None,
+    progress: bool | Progress = False,
+) -> PartitionMeta:
+    """Builds every part of ``result`` and writes the partition directory atomically.
+
+    Args:
+        graph: the partitioned graph.
+        result: the partitioning (``Partitioner.partition`` output).
+        directory: target directory; it must not exist unless ``force``.
+        halo_hops: halo rings per part (>= 1).
+        force: replace an existing directory (atomically: the old one is renamed aside, the new
+            one renamed in, then the old one deleted).
+        feature_width: row width for the quality report's exchange prediction (default: the graph's).
+        progress: show a progress bar (True), or call ``progress(parts_written, num_parts)``.
+
+    Returns:
+        The written :class:`PartitionMeta` (with the quality report).
+
+    Raises:
+        FileExistsError: ``directory`` exists and ``force`` is False.
+        ValueError: ``result`` does not belong to ``graph`` or ``halo_hops`` < 1.
+    """
+    directory = Path(directory)
+    if directory.exists() and not force:
+        raise FileExistsError(f"Partition directory {directory} already exists; pass force=True (CLI: --force) to replace it")
+    if result.num_nodes != graph.num_nodes:
+        raise ValueError(f"The partitioning covers {result.num_nodes} nodes but the graph has {graph.num_nodes}")
+    if isinstance(halo_hops, bool) or not isinstance(halo_hops, int) or halo_hops < 1:
+        raise ValueError(f"Expected halo_hops >= 1 (got {halo_hops!r})")
+    plan = ExchangePlan.build(graph, result.node_part, result.num_parts)
+    quality = QualityReport.compute(graph, result, plan=plan, feature_width=feature_width)
+    fingerprint = graph.fingerprint()
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    report, close = _progress_callback(progress, result.num_parts)
+    try:
+        files = {}
+        book = PartitionBook.from_assignment(result.node_part, result.num_parts)
+        files[BOOK_FILE] = _write_file(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))
+        for part in iter_parts(graph, result, halo_hops=halo_hops, plan=plan):
+            part_id = part.part_id
+            folder = part_folder(part_id)
+            (tmp / folder).mkdir()
+            files[f"{folder}/{PART_TENSORS}"] = _write_file(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))
+            info = {key: getattr(part, key) for key in PART_INFO_KEYS}
+            files[f"{folder}/{PART_INFO}"] = _write_file(tmp / folder / PART_INFO, json.dumps(info).encode())
+            _fsync_dir(tmp / folder)
+            del part
+            if report is not None:
+                report(part_id + 1, result.num_parts)
+        meta = PartitionMeta(
+            format_version=FORMAT_VERSION,
+            graph_fingerprint=fingerprint,
+            num_nodes=graph.num_nodes,
+            num_edges=graph.num_edges,
+            method=result.method,
+            options=result.options,
+            seed=result.seed,
+            num_parts=result.num_parts,
+            halo_hops=halo_hops,
+            key=partition_key(fingerprint, result.method, result.options, result.seed, result.num_parts, halo_hops),
+            quality=quality,
+            files=files,
+            gnndist_version=gnndist.__version__,
+        )
+        _write_file(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
+        _fsync_dir(tmp)
+        _move_into_place(tmp, directory, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        close()
+    return meta
+
+
+def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:
+    """Renames the finished temp directory to ``directory``, replacing an old one only with ``force``."""
+    if not directory.exists():
+        os.rename(tmp, directory)
+        _fsync_dir(directory.parent)
+        return
+    if not force:
+        raise FileExistsError(f"Partition directory {directory} appeared while writing; pass force=True to replace it")
+    old = directory.parent / f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.rename(directory, old)
+    os.rename(tmp, directory)
+    _fsync_dir(directory.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- reading
+def load_meta(directory: str | os.PathLike) -> PartitionMeta:
+    """Reads and validates ``DIR/meta.json``.
+
+    Raises:
+        FileNotFoundError: the directory or its ``meta.json`` is missing.
+        ValueError: ``meta.json`` is not valid JSON, lacks keys, or has a newer format version.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"Partition directory {directory} does not exist")
+    path = directory / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {directory} is not a complete partition directory")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {error}") from error
+    return PartitionMeta.from_dict(values, path)
+
+
+def _read_checked(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> bytes:
+    path = directory / relative
+    if relative not in meta.files:
+        raise ValueError(f"{directory / META_FILE} lists no checksum for {relative}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Partition file {path} is missing")
+    data = path.read_bytes()
+    if verify:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != meta.files[relative]:
+            raise ValueError(f"Checksum mismatch for {path}: expected sha256 {meta.files[relative]}, got {digest} (the file is corrupted or was modified)")
+    return data
+
+
+def _load_tensors(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> dict[str, torch.Tensor]:
+    data = _read_checked(directory, relative, meta, verify)
+    try:
+        return load_safetensors(data)
+    except SafetensorError as error:
+        raise ValueError(f"{directory / relative} is not a readable safetensors file: {error}") from error
+
+
+def _require(tensors: dict[str, torch.Tensor], names: tuple[str, ...], path: Path) -> None:
+    missing = [name for name in names if name not in tensors]
+    if missing:
+        raise ValueError(f"{path} lacks tensor(s) {missing}")
+
+
+def load_book(directory: str | os.PathLike, *, verify: bool = True) -> PartitionBook:
+    """Loads the partition book (``O(num_nodes)`` ints)."""
+    directory = Path(directory)
+    meta = load_meta(directory)
+    tensors = _load_tensors(directory, BOOK_FILE, meta, verify)
+    _require(tensors, ("node_part", "local_id"), directory / BOOK_FILE)
+    return PartitionBook(tensors["node_part"], tensors["local_id"], meta.num_parts)
+
+
+def load_part(directory: str | os.PathLike, part_id: int, *, verify: bool = True) -> Part:
+    """Loads only part ``part_id`` (its own files: memory ~ its owned rows plus halo).
+
+    Args:
+        directory: a partition directory written by :func:`save_partition`.
+        part_id: which part, in ``[0, num_parts)``.
+        verify: check the files' sha256 against ``meta.json``.
+
+    Raises:
+        FileNotFoundError: the directory, ``meta.json`` or a part file is missing (named).
+        ValueError: out-of-range ``part_id``, checksum mismatch or malformed file (named).
+    """
+    directory = Path(directory)
+    meta = load_meta(directory)
+    if isinstance(part_id, bool) or not isinstance(part_id, int) or not 0 <= part_id < meta.num_parts:
+        raise ValueError(f"Expected part_id in [0, {meta.num_parts - 1}] (got {part_id!r})")
+    folder = part_folder(part_id)
+    info_path = directory / folder / PART_INFO
+    try:
+        info = json.loads(_read_checked(directory, f"{folder}/{PART_INFO}", meta, verify))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{info_path} is not valid JSON: {error}") from error
+    missing = [key for key in PART_INFO_KEYS if key not in info]
+    if missing:
+        raise ValueError(f"{info_path} lacks key(s) {missing}")
+    tensors_path = directory / folder / PART_TENSORS
+    tensors = _load_tensors(directory, f"{folder}/{PART_TENSORS}", meta, verify)
+    _require(tensors, TENSOR_FIELDS, tensors_path)
+    unknown = sorted(set(tensors) - set(TENSOR_FIELDS) - set(OPTIONAL_FIELDS))
+    if unknown:
+        raise ValueError(f"{tensors_path} has unknown tensor(s) {unknown}")
+    part = Part(**{key: info[key] for key in PART_INFO_KEYS}, **tensors)
+    expected_local = part.num_owned + sum(part.num_halo_per_hop)
+    if part.global_ids.numel() != expected_local or part.indptr.numel() != expected_local + 1:
+        raise ValueError(f"{tensors_path}: {part.global_ids.numel()} local nodes and indptr of {part.indptr.numel()} do not match {info_path} ({expected_local} local nodes)")
+    return part

@@ -1,0 +1,124 @@
+"""Communication strategies: exactness where promised, bounded accuracy loss and measured byte savings otherwise."""
+import statistics
+
+import pytest
+import torch
+
+from gnndist.comm import available_strategies, dequantize_rows, quantize_rows, resolve_strategy
+from gnndist.config import ConfigError, load_config
+from gnndist.data import load_dataset
+from gnndist.partition import save_partition
+from gnndist.partitioners import resolve_partitioner
+from gnndist.runtime import WorkerGroup
+from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, ModelSpec, PartSource
+from gnndist.train.loop import fit
+
+
+def test_registry_lists_every_strategy():
+    assert available_strategies() == ["cached", "local", "quantized", "sampled", "stale", "sync"]
+    with pytest.raises(KeyError, match="Unknown communication strategy 'fast'; available: cached, local, quantized, sampled, stale, sync"):
+        resolve_strategy("fast")
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("sampled", {"p": 0.0}, "p in \\(0, 1\\] \\(got 0.0\\)"),
+        ("sampled", {"p": 1.5}, "p in \\(0, 1\\] \\(got 1.5\\)"),
+        ("quantized", {"bits": 2}, "bits in \\{4, 8\\} \\(got 2\\)"),
+        ("cached", {"threshold": -1}, "threshold >= 0"),
+        ("cached", {"max_age": 0}, "max_age >= 1"),
+        ("stale", {"smoothing": 1.0}, "smoothing in \\[0, 1\\)"),
+    ],
+)
+def test_bad_strategy_options(name, options, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_strategy(name, **options)
+    with pytest.raises(TypeError):
+        resolve_strategy(name, nonsense=1)
+
+
+def test_bad_strategy_in_config_fails_before_training(tmp_path):
+    from gnndist.launch.job import run_job
+
+    config = load_config(None, ["mode=fullgraph", "comm.strategy=sampled", "comm.options={p: 2}", f"output.dir={tmp_path}", "dataset.num_nodes=200"])
+    with pytest.raises(ValueError, match="p in \\(0, 1\\]"):
+        run_job(config, progress=False)
+
+
+@pytest.mark.parametrize("bits, tolerance", [(8, 1 / 127), (4, 1 / 7)])
+def test_quantization_error_and_bias(bits, tolerance):
+    rows = torch.randn(64, 33)
+    codes, scale = quantize_rows(rows, bits, torch.Generator().manual_seed(0))
+    assert codes.dtype == torch.int8 and codes.size(1) == (33 if bits == 8 else 17)
+    restored = dequantize_rows(codes, scale, bits, 33)
+    assert bool(((restored - rows).abs() <= rows.abs().amax(1, keepdim=True) * tolerance * 1.01 + 1e-6).all())
+    mean = torch.stack([dequantize_rows(*quantize_rows(rows, bits, torch.Generator().manual_seed(s)), bits, 33) for s in range(400)]).mean(0)
+    assert (mean - rows).abs().max() < 0.1 * rows.abs().max() * (8 / bits)
+
+
+# ---------------------------------------------------------------- distributed runs on real data
+
+APPROXIMATE = {"stale": {}, "sampled": {"p": 0.1}, "quantized": {"bits": 8}, "cached": {}}
+REQUIRED_SAVING = {"sampled": 0.85, "quantized": 0.70, "cached": 0.50}
+
+
+@pytest.fixture(scope="module")
+def four_workers(ray_session):
+    group = WorkerGroup(4, cpus_per_worker=1, timeout_s=120)
+    group.init_process_group()
+    yield group
+    group.shutdown()
+
+
+def run_strategy(group, directory, spec, strategy, options, epochs):
+    group.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(directory)),) for rank in range(group.num_workers)], model_spec=spec, strategy=strategy, strategy_options=options)
+    result = fit(DistributedFullGraphTrainer(group), epochs, eval_every=epochs, progress=False)
+    return result.final.test_acc, sum(m.bytes_sent for m in result.history)
+
+
+def kipf_spec(graph, seed):
+    return ModelSpec("gcn", graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def cora_parts(planetoid_root, tmp_path_factory):
+    graph = load_dataset("planetoid:cora", root=str(planetoid_root))
+    directory = tmp_path_factory.mktemp("cora") / "metis4"
+    save_partition(graph, resolve_partitioner("metis").partition(graph, 4, seed=0), directory)
+    return graph, directory
+
+
+@pytest.fixture(scope="module")
+def sbm_parts(tmp_path_factory):
+    graph = load_dataset("sbm", num_nodes=4000, avg_degree=10, num_classes=8, feature_dim=32, seed=0)
+    directory = tmp_path_factory.mktemp("sbm") / "metis4"
+    save_partition(graph, resolve_partitioner("metis").partition(graph, 4, seed=0), directory)
+    return graph, directory
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_cora_sync_four_workers_reaches_paper_accuracy(four_workers, cora_parts):
+    graph, directory = cora_parts
+    accuracies = [run_strategy(four_workers, directory, kipf_spec(graph, seed), "sync", {}, 200)[0] for seed in range(5)]
+    print(f"Cora, 4 workers, sync: mean test accuracy over 5 seeds {100 * statistics.mean(accuracies):.2f} %")
+    assert statistics.mean(accuracies) >= 0.805
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("dataset", ["cora", "sbm"])
+def test_approximate_strategies_bound_accuracy_and_save_bytes(four_workers, cora_parts, sbm_parts, dataset):
+    graph, directory = cora_parts if dataset == "cora" else sbm_parts
+    seeds = range(3)
+    results = {}
+    for strategy, options in {"sync": {}, **APPROXIMATE}.items():
+        runs = [run_strategy(four_workers, directory, kipf_spec(graph, seed), strategy, options, 200) for seed in seeds]
+        results[strategy] = (statistics.mean(r[0] for r in runs), statistics.mean(r[1] for r in runs))
+    sync_accuracy, sync_bytes = results["sync"]
+    for strategy, (accuracy, sent) in results.items():
+        saving = 1 - sent / sync_bytes
+        print(f"{dataset} {strategy:9s} test acc {100 * accuracy:.2f} % (sync {100 * sync_accuracy:.2f} %), boundary bytes {sent / 2**20:.2f} MiB, {100 * saving:.1f} % fewer than sync")
+        assert accuracy >= sync_accuracy - 0.015, strategy
+        assert saving >= REQUIRED_SAVING.get(strategy, 0.0), strategy
