@@ -122,3 +122,18 @@ def test_approximate_strategies_bound_accuracy_and_save_bytes(four_workers, cora
         print(f"{dataset} {strategy:9s} test acc {100 * accuracy:.2f} % (sync {100 * sync_accuracy:.2f} %), boundary bytes {sent / 2**20:.2f} MiB, {100 * saving:.1f} % fewer than sync")
         assert accuracy >= sync_accuracy - 0.015, strategy
         assert saving >= REQUIRED_SAVING.get(strategy, 0.0), strategy
+
+
+def test_approximate_strategies_really_change_training(four_workers, sbm_parts):
+    """Guards against a strategy silently falling back to the exact exchange."""
+    graph, directory = sbm_parts
+    spec = ModelSpec("sage", graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation="csr_spmm", lr=0.01, weight_decay=0.0, seed=0)
+    histories = {}
+    for strategy, options in {"sync": {}, **APPROXIMATE}.items():
+        four_workers.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(directory)),) for rank in range(4)], model_spec=spec, strategy=strategy, strategy_options=options)
+        histories[strategy] = [m.loss for m in fit(DistributedFullGraphTrainer(four_workers), 4, eval_every=4, progress=False).history]
+    sync = histories.pop("sync")
+    assert histories["stale"][0] == pytest.approx(sync[0], rel=1e-6)  # the first epoch primes the pipeline exactly
+    for strategy, losses in histories.items():
+        assert losses != pytest.approx(sync, rel=1e-7), strategy
+        assert losses == pytest.approx(sync, rel=0.2), strategy

@@ -52,3 +52,18 @@ def test_sync_on_ray_matches_single_process(graph, worker_group, method, model, 
     assert_matches_single_process(graph, spec, DistributedFullGraphTrainer(worker_group), EPOCHS)
     vectors = worker_group.run("parameters_vector")
     assert all(torch.equal(v, vectors[0]) for v in vectors)  # every worker holds the same model
+
+
+def test_more_workers_than_the_cluster_hosts_is_a_clear_error(ray_session):
+    with pytest.raises(RuntimeError, match="cannot host 64 workers with \\{'CPU': 1.0\\} each: they need 64 CPU"):
+        WorkerGroup(64, cpus_per_worker=1.0, timeout_s=2)
+
+
+def test_partition_directory_of_another_graph_is_refused(graph, tmp_path):
+    from gnndist.partition import partition_graph
+
+    partition_graph(graph, "random", 2, tmp_path / "p")
+    other = load_dataset("sbm", num_nodes=300, avg_degree=4, feature_dim=16, num_classes=4, seed=1)
+    with pytest.raises(FileExistsError, match="holds a different partition"):
+        partition_graph(other, "random", 2, tmp_path / "p", reuse=True)
+    assert partition_graph(graph, "random", 2, tmp_path / "p", reuse=True)[1] is True  # the same graph reuses it
