@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from gnndist.train.loop import FitResult, fit
 from gnndist.comm import resolve_strategy
 from gnndist.partition import load_part
 from gnndist.runtime import WorkerGroup, ray_cluster
+from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointStore, JobIdentity, collect_states, restore_states
+from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recovery
 from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, LocalFullGraphTrainer, ModelSpec, PartSource
 from gnndist.train.single import SingleProcessTrainer
 from gnndist.launch.rundir import RunDirectory
@@ -61,21 +64,50 @@ def make_trainer(config: JobConfig, graph: Graph, run_dir: RunDirectory, stack: 
         model, _ = spec.build()
         return SingleProcessTrainer(graph, model, lr=spec.lr, weight_decay=spec.weight_decay, seed=spec.seed)
     if config.mode == "minibatch":
-        raise NotImplementedError("mode='minibatch' is not available in this version; use mode=single or mode=fullgraph")
+        from gnndist.train.minibatch import DistributedMiniBatchTrainer, MiniBatchOptions
+
+        train, cluster, workers = config.train, config.cluster, config.partition.parts
+        options = MiniBatchOptions(batch_size=train.batch_size, fanouts=tuple(train.fanouts), prefetch=train.prefetch, cache=config.cache.policy, cache_capacity=config.cache.capacity, cache_options=config.cache.options)
+        options.check_layers(spec.layers)
+        directory = prepare_partition(config, graph, run_dir, force=force, progress=progress)
+        stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
+        threads = train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else train.num_threads
+        group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads, max_restarts=config.checkpoint.max_failures)
+        stack.callback(group.shutdown)
+        group.init_process_group()
+        trainer = DistributedMiniBatchTrainer.start(group, part_sources(config, directory), spec, options)
+        stack.callback(trainer.shutdown)
+        return trainer
     strategy = resolve_strategy(config.comm.strategy, **config.comm.options)  # fails early on bad names/options
     directory = prepare_partition(config, graph, run_dir, force=force, progress=progress)
     if strategy.in_process:
         return LocalFullGraphTrainer([load_part(directory, i) for i in range(config.partition.parts)], spec)
     cluster = config.cluster
     workers = config.partition.parts
-    stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s))
+    stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else config.train.num_threads
-    group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads)
+    group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads, max_restarts=config.checkpoint.max_failures)
     stack.callback(group.shutdown)
     group.init_process_group()
-    sources = [(PartSource(rank, directory=str(directory.resolve())),) for rank in range(workers)]
+    sources = [(source,) for source in part_sources(config, directory)]
     group.setup(FullGraphWorkerTrainer, sources, model_spec=spec, strategy=config.comm.strategy, strategy_options=config.comm.options)
     return DistributedFullGraphTrainer(group)
+
+
+def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
+    """Where each worker loads its part: ``partition.dir`` on a shared filesystem, or the Ray object store
+    (``partition.transport``; auto = object store when the cluster has more than one node or the driver is a Ray client)."""
+    import ray
+
+    transport = config.partition.transport
+    if transport == "auto":
+        remote_driver = (config.cluster.address or "").startswith("ray://")
+        transport = "object_store" if remote_driver or sum(1 for node in ray.nodes() if node["Alive"]) > 1 else "directory"
+    parts = range(config.partition.parts)
+    print(f"Parts: {'read by each worker from ' + str(directory) if transport == 'directory' else 'sent through the Ray object store'}")
+    if transport == "directory":
+        return [PartSource(rank, directory=str(directory.resolve())) for rank in parts]
+    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank))) for rank in parts]
 
 
 def summarize(config: JobConfig, graph: Graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
@@ -95,6 +127,20 @@ def summarize(config: JobConfig, graph: Graph, result: FitResult, run_dir: RunDi
     }
 
 
+def _checkpoint_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    checkpoint = summary.get("checkpoint") or {}
+    if checkpoint.get("resumed_from_epoch") is not None:
+        rows.append(("resumed from epoch", str(checkpoint["resumed_from_epoch"])))
+    recoveries = summary.get("recoveries") or []
+    if recoveries:
+        lost = sum(event["time_lost_s"] for event in recoveries)
+        rows.append(("recoveries", f"{len(recoveries)} ({lost:.1f} s lost: " + ", ".join(f"{e['kind']} rank {e['ranks']} epoch {e['failed_epoch']}" for e in recoveries) + ")"))
+    if checkpoint.get("last"):
+        rows.append(("last checkpoint", checkpoint["last"]))
+    return rows
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     final, best = summary["final"], summary["best"]
     pct = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
@@ -108,25 +154,138 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("test at best val", pct(best["test_acc"])),
         ("median epoch time", f"{summary['timing']['median_epoch_s'] * 1000:.1f} ms"),
         ("total train time", f"{summary['timing']['train_s']:.1f} s"),
+        *_checkpoint_rows(summary),
         ("results", summary["run_dir"]),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
 
 
-def run_job(config: JobConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Runs a whole job and returns its summary (also written to ``<output.dir>/summary.json``)."""
+def _warn(message: object) -> None:
+    print(f"gnndist: warning: {message}", file=sys.stderr)
+
+
+def resume_checkpoint(checkpoints: CheckpointStore, identity: JobIdentity, epochs: int) -> Checkpoint:
+    """The newest valid checkpoint of a run to resume (damaged newer ones are reported and skipped)."""
+    checkpoint = checkpoints.latest(on_invalid=lambda error: _warn(f"{error}; trying an older checkpoint"))
+    if checkpoint is None:
+        raise CheckpointError(f"No checkpoint to resume from in {checkpoints.directory}; start the run again with --force")
+    checkpoint.check_compatible(identity)
+    if checkpoint.epoch > epochs:
+        raise ValueError(f"Cannot resume from {checkpoint.path}: it holds {checkpoint.epoch} epochs but train.epochs={epochs}; pass train.epochs={checkpoint.epoch} or more")
+    return checkpoint
+
+
+def train_with_checkpoints(config: JobConfig, trainer, run_dir: RunDirectory, checkpoints: CheckpointStore, resume_from: Checkpoint | None, *, progress: bool = True) -> tuple[FitResult, list[RecoveryEvent]]:
+    """The epoch loop with checkpoints every ``checkpoint.every`` epochs and at the end, and recovery from
+    failed workers (restart, reload the last checkpoint, go on) up to ``checkpoint.max_failures`` times."""
+    epochs, every = config.train.epochs, config.checkpoint.every
+    result, start_epoch = FitResult(), 0
+    if resume_from is not None:
+        restore_states(trainer, resume_from.load_states())
+        start_epoch = resume_from.epoch
+        for metrics in run_dir.truncate_metrics(start_epoch):
+            result.record(metrics)
+    sinks = []
+    if config.output.tensorboard:
+        from gnndist.launch.metrics_sinks import TensorBoardSink
+
+        sinks.append(TensorBoardSink(run_dir.path / "tensorboard", start_epoch=start_epoch))
+    clock, events = EpochClock(), []
+
+    def on_epoch(metrics) -> None:
+        run_dir.log_epoch(metrics)
+        for sink in sinks:
+            sink(metrics)
+        done = metrics.epoch + 1
+        if done == epochs or (every and done % every == 0):
+            checkpoints.save(done, collect_states(trainer))
+        clock.reached(done)
+
+    def train(epoch: int) -> FitResult:
+        return fit(trainer, epochs, start_epoch=epoch, eval_every=config.train.eval_every, on_epoch=on_epoch, progress=progress, description=f"{config.mode}:{config.model.name}", result=result)
+
+    def recover(failure) -> int:
+        if not hasattr(trainer, "recover"):
+            raise failure
+        _warn(f"{failure}; restarting workers")
+        trainer.recover(failure)
+        record_workers(trainer, run_dir, progress=False)
+        checkpoint = checkpoints.latest(on_invalid=lambda error: _warn(f"{error}; trying an older checkpoint"))
+        if checkpoint is not None:  # else the freshly set-up workers hold the initial state of epoch 0
+            restore_states(trainer, checkpoint.load_states())
+        epoch = checkpoint.epoch if checkpoint is not None else 0
+        result.truncate(epoch)
+        run_dir.truncate_metrics(epoch)
+        return epoch
+
+    def on_recovery(event: RecoveryEvent) -> None:
+        events.append(event)
+        run_dir.log_recovery(event.to_dict())
+        _warn(event.describe())
+
     start = time.perf_counter()
-    run_dir = RunDirectory(config.output.dir, force=force)
+    try:
+        run_with_recovery(train, recover, start_epoch=start_epoch, max_failures=config.checkpoint.max_failures, clock=clock, on_recovery=on_recovery)
+    finally:
+        for sink in sinks:
+            sink.close()
+    result.wall_time_s = time.perf_counter() - start
+    return result, events
+
+
+def record_workers(trainer, run_dir: RunDirectory, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Writes where each worker runs (rank, node id, ip, pid) to ``workers.json``; prints it with ``progress``."""
+    group = getattr(trainer, "group", None)
+    if group is None:
+        return []
+    workers = group.nodes()
+    run_dir.write_workers(workers)
+    if progress:
+        print("Workers: " + ", ".join(f"rank {w['rank']} on node {w['node_id'][:8]} ({w['ip']}, pid {w['pid']})" for w in workers))
+    return workers
+
+
+def interrupted_message(checkpoints: CheckpointStore, run_dir: RunDirectory) -> str:
+    paths = checkpoints.paths()
+    if not paths:
+        return f"no checkpoint was written; run again with --force (results in {run_dir.path})"
+    return f"last checkpoint {paths[-1]}; resume with: gnndist train --resume {run_dir.path}"
+
+
+def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, resume: bool = False) -> dict[str, Any]:
+    """Runs a whole job and returns its summary (also written to ``<output.dir>/summary.json``).
+
+    With ``resume``, training continues from the newest valid checkpoint of ``output.dir`` (the config must
+    match the one that wrote it, except for epochs, evaluation, threads, locations and cluster settings).
+    On Ctrl-C or SIGTERM the workers and Ray are shut down and KeyboardInterrupt says where to resume.
+    """
+    start = time.perf_counter()
+    run_dir = RunDirectory(config.output.dir, force=force, resume=resume)
     config.output.dir = str(run_dir.path)
-    run_dir.write_config(config)
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
     graph = load_dataset(config.dataset.name, **config.dataset.options())
-    with contextlib.ExitStack() as stack:
-        trainer = make_trainer(config, graph, run_dir, stack, force=force, progress=progress)
-        setup_time = time.perf_counter() - start
-        result = fit(trainer, config.train.epochs, eval_every=config.train.eval_every, on_epoch=run_dir.log_epoch, progress=progress, description=f"{config.mode}:{config.model.name}")
+    identity = JobIdentity.of(config, graph)
+    checkpoints = CheckpointStore(config.checkpoint.dir or run_dir.path / "checkpoints", identity, keep=config.checkpoint.keep)
+    resume_from = resume_checkpoint(checkpoints, identity, config.train.epochs) if resume else None
+    if not resume and checkpoints.paths():
+        if not force:
+            raise FileExistsError(f"Checkpoint folder {checkpoints.directory} already holds checkpoints; pass --force to start over or --resume to continue")
+        checkpoints.clear()
+    run_dir.write_config(config)
+    try:
+        with contextlib.ExitStack() as stack:
+            trainer = make_trainer(config, graph, run_dir, stack, force=force, progress=progress)
+            workers = record_workers(trainer, run_dir)
+            setup_time = time.perf_counter() - start
+            result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, graph, result, run_dir, setup_time)
+    last = checkpoints.paths()
+    summary["checkpoint"] = {"dir": str(checkpoints.directory), "last": str(last[-1]) if last else None, "resumed_from_epoch": resume_from.epoch if resume_from else None}
+    summary["recoveries"] = [event.to_dict() for event in recoveries]
+    summary["workers"] = workers
     run_dir.write_summary(summary)
     return summary

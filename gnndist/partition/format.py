@@ -29,6 +29,7 @@ from safetensors.torch import save as save_safetensors
 
 import gnndist
 from gnndist.graph import Graph
+from gnndist.io import fsync_dir, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
 from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
@@ -114,23 +115,6 @@ class PartitionMeta:
         return cls(**{name: values[name] for name in names if name != "quality"}, quality=quality)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> str:
-    """Writes and fsyncs ``data``; returns its sha256."""
-    with open(path, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    return hashlib.sha256(data).hexdigest()
-
-
 def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return save_safetensors({name: tensor.contiguous() for name, tensor in tensors.items()})
 
@@ -193,15 +177,15 @@ def save_partition(
     try:
         files = {}
         book = PartitionBook.from_assignment(result.node_part, result.num_parts)
-        files[BOOK_FILE] = _write_file(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))
+        files[BOOK_FILE] = write_synced(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))
         for part in iter_parts(graph, result, halo_hops=halo_hops, plan=plan):
             part_id = part.part_id
             folder = part_folder(part_id)
             (tmp / folder).mkdir()
-            files[f"{folder}/{PART_TENSORS}"] = _write_file(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))
+            files[f"{folder}/{PART_TENSORS}"] = write_synced(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))
             info = {key: getattr(part, key) for key in PART_INFO_KEYS}
-            files[f"{folder}/{PART_INFO}"] = _write_file(tmp / folder / PART_INFO, json.dumps(info).encode())
-            _fsync_dir(tmp / folder)
+            files[f"{folder}/{PART_INFO}"] = write_synced(tmp / folder / PART_INFO, json.dumps(info).encode())
+            fsync_dir(tmp / folder)
             del part
             if report is not None:
                 report(part_id + 1, result.num_parts)
@@ -220,8 +204,8 @@ def save_partition(
             files=files,
             gnndist_version=gnndist.__version__,
         )
-        _write_file(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
-        _fsync_dir(tmp)
+        write_synced(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
+        fsync_dir(tmp)
         _move_into_place(tmp, directory, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -235,14 +219,14 @@ def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:
     """Renames the finished temp directory to ``directory``, replacing an old one only with ``force``."""
     if not directory.exists():
         os.rename(tmp, directory)
-        _fsync_dir(directory.parent)
+        fsync_dir(directory.parent)
         return
     if not force:
         raise FileExistsError(f"Partition directory {directory} appeared while writing; pass force=True to replace it")
     old = directory.parent / f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     os.rename(directory, old)
     os.rename(tmp, directory)
-    _fsync_dir(directory.parent)
+    fsync_dir(directory.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import threading
 import tempfile
 import time
 from typing import Iterator
 from urllib.parse import urlparse
+
+JOB_SUBMIT_MARKER = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for `ray job submit` entrypoints
 
 
 def _check_reachable(address: str, timeout_s: float) -> None:
@@ -26,15 +30,19 @@ def _check_reachable(address: str, timeout_s: float) -> None:
 
 
 @contextlib.contextmanager
-def ray_cluster(address: str | None = None, *, num_cpus: float | None = None, num_gpus: int | None = None, object_store_bytes: int | None = None, timeout_s: float = 30.0) -> Iterator[dict]:
+def ray_cluster(
+    address: str | None = None, *, num_cpus: float | None = None, num_gpus: int | None = None, object_store_bytes: int | None = None, timeout_s: float = 30.0, runtime_env: dict | None = None
+) -> Iterator[dict]:
     """Yields a connected Ray; shuts down only what it started.
 
     Args:
-        address: None for an embedded private Ray bound to 127.0.0.1 (its own temp dir, no dashboard);
+        address: None for an embedded private Ray bound to 127.0.0.1 (its own temp dir, no dashboard),
+            except under ``ray job submit``, where None joins the job's cluster;
             ``host:port``, ``ray://host:port`` or ``auto`` to join an existing cluster.
         num_cpus, num_gpus: resources of the embedded instance (logical; default: this machine's).
         object_store_bytes: object store size of the embedded instance.
         timeout_s: bound on reaching an existing cluster.
+        runtime_env: Ray runtime environment for the job on an existing cluster (e.g. a gnndist wheel to pip-install).
     """
     import ray
 
@@ -42,6 +50,9 @@ def ray_cluster(address: str | None = None, *, num_cpus: float | None = None, nu
         yield ray.cluster_resources()
         return
     started = time.perf_counter()
+    if address is None and JOB_SUBMIT_MARKER in os.environ:
+        address = os.environ.get("RAY_ADDRESS") or "auto"
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
     if address is None:
         temp_dir = os.environ.get("RAY_TMPDIR") or tempfile.mkdtemp(prefix="gnndist-ray-")
         os.environ["RAY_TMPDIR"] = temp_dir
@@ -57,7 +68,15 @@ def ray_cluster(address: str | None = None, *, num_cpus: float | None = None, nu
         )
     else:
         _check_reachable(address, timeout_s)
-        ray.init(address=address, logging_level="ERROR")
+        try:
+            ray.init(address=address, logging_level="ERROR", **({"runtime_env": runtime_env} if runtime_env else {}))
+        except ConnectionError as error:
+            raise ConnectionError(
+                f"{error}: the port answers but Ray could not connect; if the cluster uses token authentication (on by default in Ray 2.60), "
+                "set RAY_AUTH_MODE=token here and provide its token (~/.ray/auth_token or RAY_AUTH_TOKEN)"
+            ) from None
+    if callable(sigterm_handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, sigterm_handler)  # Ray's core worker replaces it with one that aborts the process
     try:
         resources = ray.cluster_resources()
         resources["_connect_s"] = time.perf_counter() - started

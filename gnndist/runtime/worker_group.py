@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -11,6 +11,38 @@ import ray
 import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+
+STARTUP_TIMEOUT_S = 600.0  # bound on starting actors and building the hosted objects (imports, part loading)
+
+
+class WorkerFailure(RuntimeError):
+    """Workers died or hung during a call; the job can recover by restarting them (see ``WorkerGroup.recover``).
+
+    Attributes:
+        kind: ``"died"`` (the process exited or was killed) or ``"hung"`` (no answer within the timeout).
+        ranks: the ranks that died or did not answer.
+        method: the call that failed.
+        cause: what Ray reported, in one line.
+    """
+
+    def __init__(self, kind: str, ranks: list[int], method: str, cause: str):
+        self.kind, self.ranks, self.method, self.cause = kind, sorted(ranks), method, cause
+        super().__init__(f"worker(s) {self.ranks} {kind} during {method!r}: {cause}")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+@dataclass
+class _SetupCall:
+    """The last ``setup`` call, replayed on every worker after a restart."""
+
+    factory: Callable[..., Any]
+    per_worker_args: list[tuple]
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,7 @@ class WorkerGroup:
             raise ValueError(f"Expected num_workers >= 1 (got {num_workers})")
         self.num_workers, self.timeout_s = num_workers, timeout_s
         bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
+        _check_capacity(num_workers, bundle)
         self.placement_group = placement_group([dict(bundle) for _ in range(num_workers)], strategy=strategy)
         if not self.placement_group.wait(timeout_seconds=timeout_s):
             available = ray.available_resources()
@@ -111,41 +144,132 @@ class WorkerGroup:
             for rank in range(num_workers)
         ]
         self.backend = "nccl" if gpus_per_worker else "gloo"
+        self._setup_call: _SetupCall | None = None
 
     def init_process_group(self) -> float:
-        """Joins every worker into one torch.distributed group at rank 0's address; returns seconds taken."""
+        """Joins every worker into one torch.distributed group at rank 0's address; returns seconds taken.
+
+        Called again after a restart, it destroys the old group and rendezvouses on a new port.
+        """
         start = time.perf_counter()
-        info = ray.get(self.workers[0].node.remote(), timeout=self.timeout_s)
-        port = ray.get(self.workers[0].free_port.remote(), timeout=self.timeout_s)
+        startup = max(self.timeout_s, STARTUP_TIMEOUT_S)
+        info = self.get([self.workers[0].node.remote()], startup, method="node")[0]
+        port = self.get([self.workers[0].free_port.remote()], method="free_port")[0]
         address = f"{info['ip']}:{port}"
-        self.get([w.init_process_group.remote(address, self.backend, self.timeout_s) for w in self.workers])
+        self.get([w.init_process_group.remote(address, self.backend, self.timeout_s) for w in self.workers], startup, method="init_process_group")
         return time.perf_counter() - start
 
-    def get(self, refs: list, timeout_s: float | None = None) -> list:
-        """``ray.get`` bounded by the group's timeout (a hung worker becomes an error, not a hang)."""
-        return ray.get(refs, timeout=timeout_s if timeout_s is not None else self.timeout_s)
+    def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call") -> list:
+        """Results of one call per worker (``refs[rank]``), bounded by ``timeout_s`` (default: the group's).
+
+        Raises:
+            WorkerFailure: a worker died (``kind="died"``) or did not answer in time (``kind="hung"``).
+            Exception: the error a worker raised, as Ray re-raises it, when no worker died or hung.
+        """
+        timeout_s = timeout_s if timeout_s is not None else self.timeout_s
+        ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+        rank_of = {ref: rank for rank, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        died, errors = {}, {}
+        for ref in ready:
+            rank = rank_of[ref]
+            try:
+                results[rank] = ray.get(ref)
+            except ray.exceptions.RayActorError as error:
+                died[rank] = error
+            except ray.exceptions.RayTaskError as error:
+                errors[rank] = error
+        if died:
+            raise WorkerFailure("died", list(died), method, _one_line(min(died.items())[1]))
+        if pending:
+            hung = sorted(rank_of[ref] for ref in pending)
+            raise WorkerFailure("hung", hung, method, f"no answer from rank(s) {hung} within {timeout_s:g} s (cluster.timeout_s)")
+        if errors:
+            raise min(errors.items())[1]
+        return results
 
     def setup(self, factory: Callable[..., Any], per_worker_args: list[tuple] | None = None, **kwargs: Any) -> None:
-        """Builds the hosted object on every worker; ``per_worker_args[rank]`` are its positional arguments."""
-        args = per_worker_args or [()] * self.num_workers
-        self.get([w.setup.remote(factory, *args[rank], **kwargs) for rank, w in enumerate(self.workers)], timeout_s=max(self.timeout_s, 600.0))
+        """Builds the hosted object on every worker; ``per_worker_args[rank]`` are its positional arguments.
+
+        The call is remembered: :meth:`recover` replays it on every worker.
+        """
+        self._setup_call = _SetupCall(factory, list(per_worker_args or [()] * self.num_workers), kwargs)
+        self._replay_setup()
+
+    def _replay_setup(self) -> None:
+        call = self._setup_call
+        refs = [w.setup.remote(call.factory, *call.per_worker_args[rank], **call.kwargs) for rank, w in enumerate(self.workers)]
+        self.get(refs, max(self.timeout_s, STARTUP_TIMEOUT_S), method="setup")
+
+    def recover(self, failure: WorkerFailure) -> float:
+        """Brings the group back after ``failure``; returns seconds taken.
+
+        Hung workers are killed (Ray restarts them, as it restarts dead ones, up to ``max_restarts``);
+        once every worker answers, the process group is rebuilt on a new port and the last ``setup``
+        is replayed on every worker, so all of them hold fresh objects; the caller reloads a checkpoint.
+        """
+        start = time.perf_counter()
+        if failure.kind == "hung":
+            for rank in failure.ranks:
+                ray.kill(self.workers[rank], no_restart=False)
+        self.wait_alive()
+        self.init_process_group()
+        if self._setup_call is not None:
+            self._replay_setup()
+        return time.perf_counter() - start
+
+    def wait_alive(self, timeout_s: float | None = None) -> None:
+        """Waits until every worker answers (restarted actors re-run their constructor first)."""
+        timeout_s = timeout_s or max(self.timeout_s, STARTUP_TIMEOUT_S)
+        deadline = time.monotonic() + timeout_s
+        for rank, worker in enumerate(self.workers):
+            while True:
+                try:
+                    ray.get(worker.node.remote(), timeout=max(1.0, deadline - time.monotonic()))
+                    break
+                except ray.exceptions.ActorUnavailableError:  # restarting: ask again
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+                except ray.exceptions.RayActorError as error:
+                    raise RuntimeError(f"Worker rank {rank} could not be restarted ({_one_line(error)}); its restarts (max_restarts) may be used up") from None
+                except ray.exceptions.GetTimeoutError:
+                    raise RuntimeError(f"Worker rank {rank} did not come back within {timeout_s:g} s after a restart") from None
 
     def run(self, method: str, *args: Any, timeout_s: float | None = None, **kwargs: Any) -> list:
         """Calls ``method`` of the hosted object on every worker and waits for all results."""
-        return self.get(self.run_async(method, *args, **kwargs), timeout_s)
+        return self.get(self.run_async(method, *args, **kwargs), timeout_s, method=method)
+
+    def run_each(self, method: str, per_worker_args: list[tuple], timeout_s: float | None = None) -> list:
+        """Calls ``method(*per_worker_args[rank])`` on every worker and waits for all results."""
+        refs = [w.call.remote(method, *per_worker_args[rank]) for rank, w in enumerate(self.workers)]
+        return self.get(refs, timeout_s, method=method)
 
     def run_async(self, method: str, *args: Any, **kwargs: Any) -> list:
         """Starts ``method`` on every worker; returns the object refs."""
         return [w.call.remote(method, *args, **kwargs) for w in self.workers]
 
     def run_one(self, rank: int, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)])[0]
+        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method)[0]
 
     def nodes(self) -> list[dict[str, Any]]:
-        return self.get([w.node.remote() for w in self.workers])
+        """Per rank: ``rank``, ``node_id``, ``ip`` and ``pid`` of the worker process."""
+        return self.get([w.node.remote() for w in self.workers], method="node")
 
     def shutdown(self) -> None:
         """Kills the actors and frees the placement group (no stray processes)."""
         for worker in self.workers:
             ray.kill(worker, no_restart=True)
         remove_placement_group(self.placement_group)
+
+
+def _check_capacity(num_workers: int, bundle: dict[str, float]) -> None:
+    """Fails at once when the whole cluster has fewer resources than the workers need (no wait, no hang)."""
+    total = ray.cluster_resources()
+    for resource, per_worker in bundle.items():
+        needed, have = per_worker * num_workers, total.get(resource, 0.0)
+        if needed > have:
+            raise RuntimeError(
+                f"The cluster cannot host {num_workers} workers with {bundle} each: they need {needed:g} {resource}, "
+                f"the cluster has {have:g} in all; lower partition.parts or cluster.cpus_per_worker/gpus_per_worker, or add nodes"
+            )

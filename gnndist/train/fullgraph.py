@@ -154,12 +154,19 @@ class FullGraphWorkerTrainer:
         return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict()}
+        """Model and optimizer (identical on every rank), this rank's strategy state and RNG states."""
+        from gnndist.runtime.checkpoint import rng_state
+
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict(), "rng": rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        from gnndist.runtime.checkpoint import set_rng_state
+
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.strategy.load_state_dict(state.get("strategy", {}))
+        if "rng" in state:
+            set_rng_state(state["rng"])
 
 
 def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
@@ -195,6 +202,19 @@ class DistributedFullGraphTrainer:
 
     def parameters_vector(self) -> Tensor:
         return self.group.run_one(0, "parameters_vector")
+
+    def state_dicts(self) -> list[dict[str, Any]]:
+        """Every worker's state, by rank (for checkpoints)."""
+        return self.group.run("state_dict")
+
+    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
+        if len(states) != self.group.num_workers:
+            raise ValueError(f"Expected one state per worker ({self.group.num_workers}), got {len(states)}")
+        self.group.run_each("load_state_dict", [(state,) for state in states])
+
+    def recover(self, failure) -> float:
+        """Restarts failed workers and rebuilds every worker's trainer (see ``WorkerGroup.recover``)."""
+        return self.group.recover(failure)
 
 
 class LocalFullGraphTrainer:
@@ -261,3 +281,10 @@ class LocalFullGraphTrainer:
 
     def parameters_vector(self) -> Tensor:
         return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -28,6 +28,19 @@ class FitResult:
     def final(self) -> EpochMetrics:
         return self.history[-1]
 
+    def record(self, metrics: EpochMetrics) -> None:
+        """Appends one epoch and updates the best validation accuracy."""
+        self.history.append(metrics)
+        if metrics.val_acc is not None and (self.best_val_acc is None or metrics.val_acc > self.best_val_acc):
+            self.best_epoch, self.best_val_acc, self.test_acc_at_best_val = metrics.epoch, metrics.val_acc, metrics.test_acc
+
+    def truncate(self, epochs: int) -> None:
+        """Forgets epochs ``>= epochs`` (training goes back to a checkpoint) and recomputes the best."""
+        kept = [m for m in self.history if m.epoch < epochs]
+        self.history, self.best_epoch, self.best_val_acc, self.test_acc_at_best_val = [], None, None, None
+        for metrics in kept:
+            self.record(metrics)
+
 
 def fit(
     trainer: EpochTrainer,
@@ -38,22 +51,25 @@ def fit(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     progress: bool = True,
     description: str = "train",
+    result: FitResult | None = None,
 ) -> FitResult:
-    """Trains epochs ``start_epoch..epochs-1``; evaluates every ``eval_every`` epochs and at the last."""
-    result = FitResult()
+    """Trains epochs ``start_epoch..epochs-1``; evaluates every ``eval_every`` epochs and at the last.
+
+    ``result`` continues an earlier result (epochs before ``start_epoch``, e.g. read back when resuming).
+    """
+    result = result if result is not None else FitResult()
     start = time.perf_counter()
     bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", disable=not progress, dynamic_ncols=True, initial=start_epoch, total=epochs)
     for epoch in bar:
         evaluate = (epoch + 1) % eval_every == 0 or epoch == epochs - 1
         metrics = trainer.train_epoch(epoch, evaluate=evaluate)
-        result.history.append(metrics)
-        if metrics.val_acc is not None and (result.best_val_acc is None or metrics.val_acc > result.best_val_acc):
-            result.best_epoch, result.best_val_acc, result.test_acc_at_best_val = epoch, metrics.val_acc, metrics.test_acc
+        result.record(metrics)
         postfix = {"loss": f"{metrics.loss:.4f}"}
         if metrics.val_acc is not None:
             postfix["val"] = f"{metrics.val_acc:.3f}"
         bar.set_postfix(postfix)
         if on_epoch is not None:
             on_epoch(metrics)
-    result.wall_time_s = time.perf_counter() - start
+    bar.close()
+    result.wall_time_s += time.perf_counter() - start
     return result

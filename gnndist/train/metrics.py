@@ -1,7 +1,7 @@
 """Per-epoch metrics: one typed record every trainer returns and every sink writes."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import Tensor
@@ -24,6 +24,12 @@ class EpochMetrics:
         record = asdict(self)
         record.update(record.pop("extra"))
         return {k: v for k, v in record.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, float | int]) -> "EpochMetrics":
+        """The inverse of :meth:`to_dict` (a line of ``metrics.jsonl``)."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in record.items() if k in names}, extra={k: v for k, v in record.items() if k not in names})
 
 
 @dataclass

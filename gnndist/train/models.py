@@ -3,7 +3,8 @@
 Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
 serves the whole graph, a part with its halo, and sampled mini-batches. A trainer that must move
 data between layers (full-graph halo exchange) passes ``exchange``, called before every layer but
-the first with the previous layer's output (before dropout) and returning the next layer's source rows.
+the first with the previous layer's output (before its ReLU, which commutes with moving rows; every
+worker applies ReLU and its own dropout to the rows it aggregates) and returning the next layer's source rows.
 """
 from __future__ import annotations
 
@@ -69,11 +70,10 @@ class GNN(nn.Module):
             block = blocks if isinstance(blocks, Block) else blocks[index]
             if index == 0:
                 h = dropout(h, self.dropout, self.training)
-            elif exchange is None:
-                h = relu_dropout(h, self.dropout, self.training)  # the previous layer's activation, fused
             else:
-                h = exchange(index, F.relu(h))  # the layer's own embeddings travel; each worker drops out locally
-                h = dropout(h, self.dropout, self.training)
+                if exchange is not None:
+                    h = exchange(index, h)  # the layer's own rows travel; each worker activates and drops out locally
+                h = relu_dropout(h, self.dropout, self.training)  # the previous layer's activation, fused
             h = self.layer(index, h, block)
         return h
 

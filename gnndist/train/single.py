@@ -43,6 +43,8 @@ class SingleProcessTrainer:
         self.graph = graph
         self.model = model
         self.block = Block.from_graph(graph)
+        self.train_index = graph.train_mask.nonzero().flatten()  # index_select: cheaper than a mask, forward and backward
+        self.train_labels = graph.y[self.train_index]
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         self.generator_seed = seed
 
@@ -52,7 +54,7 @@ class SingleProcessTrainer:
         self.model.train()
         self.optimizer.zero_grad()
         logits = self.model(self.graph.x, self.block)
-        loss = node_loss(logits[self.graph.train_mask], self.graph.y[self.graph.train_mask])
+        loss = node_loss(logits.index_select(0, self.train_index), self.train_labels)
         loss.backward()
         self.optimizer.step()
         train_time = time.perf_counter() - start
@@ -71,3 +73,7 @@ class SingleProcessTrainer:
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

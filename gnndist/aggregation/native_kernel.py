@@ -1,0 +1,315 @@
+"""gnndist's own CPU aggregation kernel: C source, built once per machine with the system compiler, loaded by ctypes.
+
+Why a hand-written kernel: no library fits. torch's CSR SpMM is ~2.5x slower than DGL's ``gspmm`` on
+CPU (0.32 s vs 0.134 s for a 4.09M-edge, 128-d sum here), DGL does not load with torch 2.13, and
+torch-sparse/pyg-lib ship no wheels for it. Aggregation on CPU is bound by gathering source rows
+from memory, so the kernel is what matters: each destination row is accumulated in SIMD registers
+(256-byte chunks of the feature row) while the source rows a few edges ahead are prefetched, and the
+rows are split over threads by edge count so power-law graphs balance.
+
+Why plain C + ctypes rather than a torch C++ extension or numba: it compiles in about a second
+(``torch/extension.h`` takes a minute on two cores, too slow for a fresh CI machine), needs no
+Python headers and no new dependency, and works with any torch version (the compat env's 2.2.1
+too). Threads are POSIX threads, one per ``torch.get_num_threads()``, so no second OpenMP runtime
+spins next to torch's. The build is cached under ``~/.cache/gnndist/kernels/<hash>/`` keyed by the
+source, the compiler and the CPU flags (it is built with ``-march=native``), and written atomically.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+C_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+#include <pthread.h>
+
+#define VBYTES 32   /* one AVX register; narrower ISAs split it */
+#define MAXV 8      /* vectors per chunk: 256 bytes of a feature row held in registers */
+#define MAXT 256
+
+typedef float vf32 __attribute__((vector_size(VBYTES)));
+typedef double vf64 __attribute__((vector_size(VBYTES)));
+
+typedef struct {
+  const int64_t *indptr, *indices;
+  const void *weight, *row_scale, *x;
+  void *out;
+  int64_t *arg;
+  int64_t F, r0, r1, prefetch;
+} Job;
+
+static int64_t split_row(const int64_t *indptr, int64_t n_rows, int64_t target) {
+  /* first row r with indptr[r] + r >= target: rows cost their edges plus one */
+  int64_t lo = 0, hi = n_rows;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (indptr[mid] + mid < target) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+static void run_jobs(void *(*fn)(void *), Job *base, const int64_t *indptr, int64_t n_rows, int nthreads) {
+  Job jobs[MAXT];
+  pthread_t threads[MAXT];
+  int started[MAXT];
+  if (nthreads < 1) nthreads = 1;
+  if (nthreads > MAXT) nthreads = MAXT;
+  const int64_t total = indptr[n_rows] + n_rows;
+  int64_t prev = 0;
+  for (int t = 0; t < nthreads; ++t) {
+    int64_t end = (t == nthreads - 1) ? n_rows : split_row(indptr, n_rows, total / nthreads * (t + 1));
+    if (end < prev) end = prev;
+    jobs[t] = *base;
+    jobs[t].r0 = prev;
+    jobs[t].r1 = end;
+    prev = end;
+  }
+  for (int t = 1; t < nthreads; ++t) started[t] = pthread_create(&threads[t], NULL, fn, &jobs[t]) == 0;
+  fn(&jobs[0]);
+  for (int t = 1; t < nthreads; ++t) {
+    if (started[t]) pthread_join(threads[t], NULL);
+    else fn(&jobs[t]); /* could not start a thread: do its rows here */
+  }
+}
+
+#define DEFINE_KERNELS(T, V, SUF)                                                                  \
+static inline V load_##SUF(const T *p) { V v; memcpy(&v, p, sizeof(V)); return v; }               \
+static inline void store_##SUF(T *p, V v) { memcpy(p, &v, sizeof(V)); }                           \
+                                                                                                   \
+/* out[d, c0 : c0 + nv * lanes] = sum_j w_j x[s_j, same columns], accumulated in registers */      \
+static inline __attribute__((always_inline)) void chunk_sum_##SUF(const int64_t *restrict indices, const T *restrict w,           \
+                                   const T *restrict x, T *restrict o, int64_t b, int64_t e,       \
+                                   int64_t F, int64_t c0, int nv, int64_t prefetch) {              \
+  V acc[MAXV];                                                                                     \
+  for (int i = 0; i < nv; ++i) acc[i] = (V){0};                                                    \
+  const int64_t nbytes = (int64_t)(nv * sizeof(V));                                                \
+  for (int64_t j = b; j < e; ++j) {                                                                \
+    if (prefetch && j + prefetch < e) {                                                            \
+      const char *p = (const char *)(x + indices[j + prefetch] * F + c0);                          \
+      for (int64_t c = 0; c < nbytes; c += 64) __builtin_prefetch(p + c);                          \
+    }                                                                                              \
+    const T *xs = x + indices[j] * F + c0;                                                         \
+    const T ws = w ? w[j] : (T)1;                                                                  \
+    for (int i = 0; i < nv; ++i) acc[i] += ws * load_##SUF(xs + i * (int64_t)(sizeof(V) / sizeof(T))); \
+  }                                                                                                \
+  for (int i = 0; i < nv; ++i) store_##SUF(o + c0 + i * (int64_t)(sizeof(V) / sizeof(T)), acc[i]); \
+}                                                                                                  \
+                                                                                                   \
+static void *sum_rows_##SUF(void *arg) {                                                           \
+  const Job *job = (const Job *)arg;                                                               \
+  const int64_t *restrict indptr = job->indptr, *restrict indices = job->indices;                  \
+  const T *restrict w = (const T *)job->weight, *restrict scale = (const T *)job->row_scale;      \
+  const T *restrict x = (const T *)job->x;                                                         \
+  const int64_t F = job->F, lanes = sizeof(V) / sizeof(T), nvec = F / lanes;                       \
+  for (int64_t d = job->r0; d < job->r1; ++d) {                                                    \
+    T *restrict o = (T *)job->out + d * F;                                                         \
+    const int64_t b = indptr[d], e = indptr[d + 1];                                                \
+    int64_t v = 0;                                                                                 \
+    /* constant nv per call site, so each width gets its own register-resident loop */             \
+    for (; v + MAXV <= nvec; v += MAXV) chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, MAXV, job->prefetch); \
+    switch (nvec - v) {                                                                            \
+      case 7: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 7, job->prefetch); break;      \
+      case 6: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 6, job->prefetch); break;      \
+      case 5: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 5, job->prefetch); break;      \
+      case 4: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 4, job->prefetch); break;      \
+      case 3: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 3, job->prefetch); break;      \
+      case 2: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 2, job->prefetch); break;      \
+      case 1: chunk_sum_##SUF(indices, w, x, o, b, e, F, v * lanes, 1, job->prefetch); break;      \
+      default: break;                                                                              \
+    }                                                                                              \
+    for (int64_t k = nvec * lanes; k < F; ++k) {                                                   \
+      T acc = 0;                                                                                   \
+      for (int64_t j = b; j < e; ++j) acc += (w ? w[j] : (T)1) * x[indices[j] * F + k];            \
+      o[k] = acc;                                                                                  \
+    }                                                                                              \
+    if (scale) {                                                                                   \
+      const T s = scale[d];                                                                        \
+      for (int64_t k = 0; k < F; ++k) o[k] *= s;                                                   \
+    }                                                                                              \
+  }                                                                                                \
+  return NULL;                                                                                     \
+}                                                                                                  \
+                                                                                                   \
+static void *max_rows_##SUF(void *arg) {                                                           \
+  const Job *job = (const Job *)arg;                                                               \
+  const int64_t *restrict indptr = job->indptr, *restrict indices = job->indices;                  \
+  const T *restrict w = (const T *)job->weight, *restrict x = (const T *)job->x;                   \
+  const int64_t F = job->F;                                                                        \
+  for (int64_t d = job->r0; d < job->r1; ++d) {                                                    \
+    T *restrict o = (T *)job->out + d * F;                                                         \
+    int64_t *restrict a = job->arg + d * F;                                                        \
+    const int64_t b = indptr[d], e = indptr[d + 1];                                                \
+    if (b == e) {                                                                                  \
+      for (int64_t k = 0; k < F; ++k) { o[k] = 0; a[k] = -1; }                                     \
+      continue;                                                                                    \
+    }                                                                                              \
+    {                                                                                              \
+      const T *xs = x + indices[b] * F;                                                            \
+      const T ws = w ? w[b] : (T)1;                                                                \
+      for (int64_t k = 0; k < F; ++k) { o[k] = ws * xs[k]; a[k] = b; }                             \
+    }                                                                                              \
+    for (int64_t j = b + 1; j < e; ++j) {                                                          \
+      const T *xs = x + indices[j] * F;                                                            \
+      const T ws = w ? w[j] : (T)1;                                                                \
+      for (int64_t k = 0; k < F; ++k) {                                                            \
+        const T m = ws * xs[k];                                                                    \
+        const int better = m > o[k];                                                               \
+        o[k] = better ? m : o[k];                                                                  \
+        a[k] = better ? j : a[k];                                                                  \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+  return NULL;                                                                                     \
+}                                                                                                  \
+                                                                                                   \
+int gnd_spmm_sum_##SUF(const int64_t *indptr, const int64_t *indices, const T *weight,             \
+                       const T *row_scale, const T *x, T *out, int64_t n_rows, int64_t F,          \
+                       int nthreads, int64_t prefetch) {                                           \
+  Job job = {indptr, indices, weight, row_scale, x, out, NULL, F, 0, 0, prefetch};                 \
+  run_jobs(sum_rows_##SUF, &job, indptr, n_rows, nthreads);                                        \
+  return 0;                                                                                        \
+}                                                                                                  \
+                                                                                                   \
+int gnd_spmm_max_##SUF(const int64_t *indptr, const int64_t *indices, const T *weight,             \
+                       const T *x, T *out, int64_t *arg, int64_t n_rows, int64_t F, int nthreads) { \
+  Job job = {indptr, indices, weight, NULL, x, out, arg, F, 0, 0, 0};                              \
+  run_jobs(max_rows_##SUF, &job, indptr, n_rows, nthreads);                                        \
+  return 0;                                                                                        \
+}
+
+DEFINE_KERNELS(float, vf32, f32)
+DEFINE_KERNELS(double, vf64, f64)
+"""
+
+BASE_FLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-std=gnu11")
+NATIVE_FLAGS = ("-march=native",)
+PREFETCH_EDGES = 4  # source rows prefetched this many edges ahead (measured best of 0/4/8 here)
+_DTYPES = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
+
+
+@dataclass(frozen=True)
+class NativeLibrary:
+    """The loaded kernel library and how it was obtained.
+
+    Attributes:
+        path: the shared object.
+        compile_seconds: time spent compiling in this process (0.0 when it came from the cache).
+        flags: compiler flags it was built with.
+    """
+
+    handle: ctypes.CDLL
+    path: Path
+    compile_seconds: float
+    flags: tuple[str, ...]
+
+    def spmm_sum(self, indptr: Tensor, indices: Tensor, weight: Tensor | None, row_scale: Tensor | None, x: Tensor, out: Tensor, num_threads: int) -> None:
+        """``out[d] = row_scale[d] * sum_j weight[j] * x[indices[j]]`` over CSR rows (all tensors contiguous, CPU)."""
+        suffix, _ = _DTYPES[x.dtype]
+        getattr(self.handle, f"gnd_spmm_sum_{suffix}")(
+            _ptr(indptr), _ptr(indices), _ptr(weight), _ptr(row_scale), _ptr(x), _ptr(out),
+            ctypes.c_int64(out.size(0)), ctypes.c_int64(out.size(1)), ctypes.c_int(num_threads), ctypes.c_int64(PREFETCH_EDGES),
+        )
+
+    def spmm_max(self, indptr: Tensor, indices: Tensor, weight: Tensor | None, x: Tensor, out: Tensor, arg: Tensor, num_threads: int) -> None:
+        """``out[d] = max_j weight[j] * x[indices[j]]`` and ``arg[d]`` = the edge that won (-1 for empty rows)."""
+        suffix, _ = _DTYPES[x.dtype]
+        getattr(self.handle, f"gnd_spmm_max_{suffix}")(
+            _ptr(indptr), _ptr(indices), _ptr(weight), _ptr(x), _ptr(out), _ptr(arg),
+            ctypes.c_int64(out.size(0)), ctypes.c_int64(out.size(1)), ctypes.c_int(num_threads),
+        )
+
+
+def supported_dtypes() -> tuple[torch.dtype, ...]:
+    return tuple(_DTYPES)
+
+
+def _ptr(tensor: Tensor | None) -> ctypes.c_void_p | None:
+    return None if tensor is None else ctypes.c_void_p(tensor.data_ptr())
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/gnndist/kernels`` (``~/.cache/gnndist/kernels`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gnndist" / "kernels"
+
+
+def _find_compiler() -> str:
+    for name in ("cc", "gcc", "clang"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("no C compiler found on PATH (looked for cc, gcc, clang)")
+
+
+def _cpu_signature() -> str:
+    """What ``-march=native`` depends on: the machine and its CPU feature flags."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags}"
+
+
+def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        source = Path(tmp) / "gnndist_aggregation.c"
+        source.write_text(C_SOURCE)
+        built = Path(tmp) / target.name
+        result = subprocess.run([compiler, *flags, str(source), "-o", str(built)], capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        os.replace(built, target)  # atomic: concurrent builders each install a complete file
+
+
+@functools.cache
+def load_native_library() -> NativeLibrary:
+    """Builds (once per machine) and loads the kernel library; raises RuntimeError saying why it cannot."""
+    if platform.system() not in ("Linux", "Darwin"):
+        raise RuntimeError(f"the native kernel is built for Linux and macOS (this is {platform.system()})")
+    compiler = _find_compiler()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    errors = []
+    for flags in (BASE_FLAGS + NATIVE_FLAGS, BASE_FLAGS):
+        key = hashlib.sha256("\n".join([C_SOURCE, compiler, *version, *flags, _cpu_signature()]).encode()).hexdigest()[:16]
+        target = cache_root() / key / "libgnndist_aggregation.so"
+        start = time.perf_counter()
+        try:
+            if not target.exists():
+                _compile(compiler, flags, target)
+                seconds = time.perf_counter() - start
+            else:
+                seconds = 0.0
+            handle = ctypes.CDLL(str(target))
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
+            errors.append(f"{' '.join(flags)}: {error}")
+            continue
+        for name in ("gnd_spmm_sum_f32", "gnd_spmm_sum_f64", "gnd_spmm_max_f32", "gnd_spmm_max_f64"):
+            getattr(handle, name).restype = ctypes.c_int
+        return NativeLibrary(handle, target, seconds, flags)
+    raise RuntimeError("could not build the native aggregation kernel: " + " | ".join(errors))
+
+
+@functools.cache
+def native_status() -> tuple[bool, str]:
+    """Whether the native kernel builds and loads here, with the library path or the error."""
+    try:
+        library = load_native_library()
+    except RuntimeError as error:
+        return False, str(error)
+    return True, str(library.path)

@@ -1,0 +1,170 @@
+"""Cache policies: registry, capacity rules, exact rows and counters for every policy, what each one holds."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from gnndist.cache import (
+    CacheStats,
+    FeatureCache,
+    RemoteNodes,
+    available_caches,
+    capacity_rows,
+    register_cache,
+    resolve_cache,
+)
+
+POLICIES = ["none", "degree", "presample", "lru"]
+COUNT, WIDTH = 50, 4
+
+
+class FakeStore:
+    """``fetch`` over a known feature table, recording what was asked."""
+
+    def __init__(self, count: int = COUNT, width: int = WIDTH):
+        self.rows = torch.arange(count * width, dtype=torch.float32).view(count, width)
+        self.asked: list[Tensor] = []
+
+    def __call__(self, ids):
+        self.asked.append(ids.clone())
+        return self.rows[ids]
+
+
+
+def remote_nodes(count: int = COUNT, access=None) -> RemoteNodes:
+    degree = torch.arange(count)  # node i has degree i: the hottest by degree are the last ids
+    counts = access if access is not None else torch.arange(count).flip(0).double()  # presample prefers the first ids
+    return RemoteNodes(count, WIDTH, torch.float32, degree, lambda epochs: counts * epochs)
+
+
+def test_registry_lists_every_policy_and_names_them_on_error():
+    assert available_caches() == sorted(POLICIES)
+    with pytest.raises(KeyError, match="available: degree, lru, none, presample"):
+        resolve_cache("fifo")
+    with pytest.raises(ValueError, match="already registered"):
+        register_cache("lru")(FeatureCache)
+
+
+def test_instance_resolves_to_itself():
+    cache = resolve_cache("degree", capacity=0.5)
+    assert resolve_cache(cache) is cache
+    with pytest.raises(TypeError):
+        resolve_cache(cache, capacity=0.1)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.2", True, None])
+def test_bad_capacity_is_an_error(bad):
+    with pytest.raises(ValueError, match="capacity"):
+        resolve_cache("degree", capacity=bad)
+
+
+def test_capacity_is_a_fraction_up_to_one_then_bytes():
+    assert capacity_rows(0.2, 100, 16) == 20
+    assert capacity_rows(1.0, 100, 16) == 100
+    assert capacity_rows(0, 100, 16) == 0
+    assert capacity_rows(16 * 30, 100, 16) == 30
+    assert capacity_rows(16 * 30 + 15, 100, 16) == 30
+
+
+def test_capacity_beyond_the_remote_set_is_clamped_with_a_warning():
+    with pytest.warns(UserWarning, match="clamped to the whole remote set"):
+        assert capacity_rows(16 * 1000, 100, 16) == 100
+    cache = resolve_cache("degree", capacity=1e9)
+    with pytest.warns(UserWarning, match="exceeds the 50 remote nodes"):
+        cache.build(remote_nodes(), FakeStore())
+    assert cache.capacity_rows == COUNT
+
+
+def test_presample_epochs_option_is_checked():
+    assert resolve_cache("presample", capacity=0.1, epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="epochs"):
+        resolve_cache("presample", epochs=0)
+    with pytest.raises(TypeError):
+        resolve_cache("lru", epochs=2)
+
+
+def test_gather_before_build_is_an_error():
+    with pytest.raises(RuntimeError, match="build"):
+        resolve_cache("lru").gather(torch.tensor([1]), FakeStore())
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("capacity", [0.0, 0.3, 1.0])
+def test_gather_returns_the_exact_rows_and_counts_every_request(policy, capacity):
+    store = FakeStore()
+    cache = resolve_cache(policy, capacity=capacity)
+    cache.build(remote_nodes(), store)
+    generator = torch.Generator().manual_seed(0)
+    hits = misses = 0
+    for _ in range(12):
+        ids = torch.randperm(COUNT, generator=generator)[: int(torch.randint(1, COUNT, (1,), generator=generator))]
+        fetched_before = sum(a.numel() for a in store.asked)
+        before = cache.stats.hits
+        assert torch.equal(cache.gather(ids, store), store.rows[ids])
+        fetched = sum(a.numel() for a in store.asked) - fetched_before
+        assert cache.stats.hits - before == ids.numel() - fetched  # every miss fetched exactly once
+        hits, misses = cache.stats.hits, cache.stats.misses
+    assert cache.stats.bytes_fetched == misses * WIDTH * 4
+    if policy == "none" or capacity == 0:
+        assert hits == 0
+    if policy in ("degree", "presample") and capacity == 1.0:
+        assert misses == 0  # the whole remote set is held
+
+
+def test_static_policies_hold_their_ranking():
+    degree = resolve_cache("degree", capacity=0.1)
+    degree.build(remote_nodes(), FakeStore())
+    assert degree.held_nodes().tolist() == [49, 48, 47, 46, 45]
+    assert degree.fill_bytes == 5 * WIDTH * 4
+    presample = resolve_cache("presample", capacity=0.1)
+    presample.build(remote_nodes(), FakeStore())
+    assert presample.held_nodes().tolist() == [0, 1, 2, 3, 4]
+
+
+def test_presample_breaks_ties_and_fills_unvisited_by_degree():
+    access = torch.zeros(COUNT, dtype=torch.float64)
+    access[[3, 7]] = 2.0
+    access[10] = 5.0
+    cache = resolve_cache("presample", capacity=0.1)
+    cache.build(remote_nodes(access=access), FakeStore())
+    assert cache.held_nodes().tolist() == [10, 7, 3, 49, 48]
+
+
+def test_none_holds_nothing_whatever_its_capacity():
+    cache = resolve_cache("none", capacity=1.0)
+    cache.build(remote_nodes(), FakeStore())
+    assert cache.capacity_rows == 0 and cache.held_nodes().numel() == 0
+
+
+def test_lru_evicts_the_least_recently_used():
+    store = FakeStore()
+    cache = resolve_cache("lru", capacity=0.06)  # 3 rows
+    cache.build(remote_nodes(), store)
+    gather = lambda ids: cache.gather(torch.tensor(ids), store)  # noqa: E731
+    gather([1, 2])  # cache: 1, 2
+    gather([3])  # 1, 2, 3
+    gather([1])  # 1 is the most recent
+    gather([4])  # evicts 2 (least recent)
+    assert sorted(cache.held_nodes().tolist()) == [1, 3, 4]
+    before = cache.stats.hits
+    assert torch.equal(gather([1, 3, 4]), store.rows[[1, 3, 4]])
+    assert cache.stats.hits - before == 3
+    gather([5, 6, 7, 8])  # more misses than slots: the first three are admitted
+    assert sorted(cache.held_nodes().tolist()) == [5, 6, 7]
+
+
+def test_lru_keeps_rows_hit_in_the_same_batch():
+    store = FakeStore()
+    cache = resolve_cache("lru", capacity=0.04)  # 2 rows
+    cache.build(remote_nodes(), store)
+    cache.gather(torch.tensor([1, 2]), store)
+    cache.gather(torch.tensor([1, 9]), store)  # 1 hit: only the other slot may be replaced
+    assert sorted(cache.held_nodes().tolist()) == [1, 9]
+
+
+def test_stats_hit_rate_and_reset():
+    stats = CacheStats(hits=3, misses=1, bytes_fetched=16)
+    assert stats.hit_rate == 0.75 and stats.requests == 4
+    stats.reset()
+    assert stats.hit_rate is None and stats.bytes_fetched == 0
