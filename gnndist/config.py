@@ -141,7 +141,7 @@ class JobConfig(Section):
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     comm: CommConfig = Field(default_factory=CommConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    aggregation: str = Field("csr_spmm", description="Aggregation backend name, or auto")
+    aggregation: str = Field("auto", description="Aggregation backend name, or auto: the fastest measured backend that runs the graph at hand (gnndist bench aggregation --save-selection)")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -5,6 +5,7 @@ The argparse namespace stops here: each benchmark turns it into its own typed co
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ class BenchCommand:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    own_help: bool = False  # the benchmark's module answers --help itself
 
 
 def _add_aggregation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +82,24 @@ def _run_aggregation(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _module_command(module: str, help: str) -> BenchCommand:
+    """A benchmark whose module parses its own flags: ``gnndist bench NAME ARGS`` is ``python -m MODULE ARGS``."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.set_defaults(passthrough=True)  # the CLI hands every further flag to the module
+
+    def run(args: argparse.Namespace) -> int:
+        return importlib.import_module(module).main(args.passthrough)
+
+    return BenchCommand(help, add_arguments, run, own_help=True)
+
+
 BENCHMARKS: dict[str, BenchCommand] = {
     "aggregation": BenchCommand("aggregation kernels: correctness, time, bandwidth, fastest per graph class", _add_aggregation_arguments, _run_aggregation),
+    "partition": _module_command("gnndist.benchmarks.partition_table", "every partitioner on sbm, rmat and Cora: edge cut, balance, time, memory"),
+    "sampling": _module_command("gnndist.benchmarks.sampling", "neighbour sampling throughput against DGL"),
+    "fullgraph": _module_command("gnndist.benchmarks.fullgraph", "full-graph training end to end: P parts x strategies against PyG and DGL"),
+    "minibatch": _module_command("gnndist.benchmarks.minibatch", "mini-batch training end to end: workers x cache policies against DGL"),
 }
 
 
@@ -90,7 +108,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     bench = subparsers.add_parser("bench", help="run a benchmark", description="Benchmarks: " + ", ".join(BENCHMARKS))
     benchmarks = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, command in BENCHMARKS.items():
-        command.add_arguments(benchmarks.add_parser(name, help=command.help, description=command.help))
+        command.add_arguments(benchmarks.add_parser(name, help=command.help, description=command.help, add_help=not command.own_help))
     return bench
 
 
@@ -101,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m gnndist.launch.bench_cmd aggregation ...`` (the same as ``gnndist bench aggregation ...``)."""
-    parser = argparse.ArgumentParser(prog="gnndist")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    return run(args)
+    from gnndist.launch.cli import main as cli_main
+
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,13 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = {"train": "train_cmd", "info": "info_cmd", "report": "report_cmd"}
+SUBCOMMANDS = {
+    "train": "train_cmd",
+    "partition": "partition_cmd",
+    "report": "report_cmd",
+    "bench": "bench_cmd",
+    "info": "info_cmd",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exits non-zero with a one-line reason on any error (``--debug`` for the traceback)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, passthrough = parser.parse_known_args(argv)
+    if passthrough and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+    args.passthrough = passthrough  # flags a benchmark module parses itself (gnndist bench fullgraph ...)
     module = importlib.import_module(f"gnndist.launch.{SUBCOMMANDS[args.command]}")
     try:
         return module.run(args)

@@ -44,7 +44,7 @@ class GNN(nn.Module):
         aggregation: aggregation backend name (see ``gnndist.aggregation``).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "csr_spmm"):
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "auto"):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"Expected num_layers >= 1 (got {num_layers})")
@@ -124,7 +124,7 @@ class GAT(GNN):
     Attention is per edge, so GAT runs PyG's own edge-list propagation rather than an aggregation backend.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "csr_spmm", heads: int = 4):
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "auto", heads: int = 4):
         if hidden_channels % heads:
             raise ValueError(f"Expected hidden_channels divisible by heads (got hidden={hidden_channels}, heads={heads})")
         self.heads = heads

@@ -67,3 +67,12 @@ def test_info_reports_capabilities():
     assert result.returncode == 0
     for key in ("torch", "torch_geometric", "ray", "dgl", "pymetis", "cuda"):
         assert any(line.startswith(key) for line in result.stdout.splitlines()), key
+
+
+def test_every_subcommand_is_reachable_from_the_console_script():
+    result = subprocess.run(["gnndist", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("train", "partition", "report", "bench", "info"):
+        assert command in result.stdout, command
+    result = subprocess.run(["gnndist", "bench", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "aggregation" in result.stdout

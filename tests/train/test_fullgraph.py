@@ -17,8 +17,8 @@ def graph():
     return load_dataset("sbm", num_nodes=600, avg_degree=8, feature_dim=16, num_classes=4, seed=0)
 
 
-def spec_for(graph, model):
-    return ModelSpec(model, graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=0)
+def spec_for(graph, model, aggregation="csr_spmm"):
+    return ModelSpec(model, graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation=aggregation, lr=0.01, weight_decay=5e-4, seed=0)
 
 
 def assignment(graph, method, parts):
@@ -47,7 +47,7 @@ def worker_group(request, ray_session):
 def test_sync_on_ray_matches_single_process(graph, worker_group, method, model, tmp_path):
     parts = worker_group.num_workers
     save_partition(graph, assignment(graph, method, parts), tmp_path / "parts")
-    spec = spec_for(graph, model)
+    spec = spec_for(graph, model, aggregation="auto")  # the default: gnndist's own kernel where it builds
     worker_group.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(tmp_path / "parts")),) for rank in range(parts)], model_spec=spec, strategy="sync")
     assert_matches_single_process(graph, spec, DistributedFullGraphTrainer(worker_group), EPOCHS)
     vectors = worker_group.run("parameters_vector")
