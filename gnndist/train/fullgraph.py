@@ -18,7 +18,7 @@ from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
 from gnndist.partition import Part, load_part
 from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import build_model, node_loss
+from gnndist.train.single import ModelState, build_model, node_loss
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def set_flat_grads(model: torch.nn.Module, flat: Tensor) -> None:
         offset += n
 
 
-class FullGraphWorkerTrainer:
+class FullGraphWorkerTrainer(ModelState):
     """Trains one part: owned rows pull from owned + 1-hop halo rows; the strategy fills the halo.
 
     Args:
@@ -150,20 +150,16 @@ class FullGraphWorkerTrainer:
         stacked = self.comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
         return SplitCounts(stacked[0], stacked[1])
 
-    def parameters_vector(self) -> Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
-
     def state_dict(self) -> dict[str, Any]:
         """Model and optimizer (identical on every rank), this rank's strategy state and RNG states."""
         from gnndist.runtime.checkpoint import rng_state
 
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict(), "rng": rng_state()}
+        return {**super().state_dict(), "strategy": self.strategy.state_dict(), "rng": rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from gnndist.runtime.checkpoint import set_rng_state
 
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        super().load_state_dict(state)
         self.strategy.load_state_dict(state.get("strategy", {}))
         if "rng" in state:
             set_rng_state(state["rng"])
@@ -194,11 +190,13 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
 class DistributedFullGraphTrainer:
     """Driver side: one epoch = one ``train_epoch`` call on every worker of the group."""
 
+    combine_metrics = staticmethod(epoch_metrics)  # the workers' results of one epoch -> EpochMetrics
+
     def __init__(self, group):
         self.group = group
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        return epoch_metrics(epoch, self.group.run("train_epoch", epoch, evaluate))
+        return self.combine_metrics(epoch, self.group.run("train_epoch", epoch, evaluate))
 
     def parameters_vector(self) -> Tensor:
         return self.group.run_one(0, "parameters_vector")
@@ -217,7 +215,7 @@ class DistributedFullGraphTrainer:
         return self.group.recover(failure)
 
 
-class LocalFullGraphTrainer:
+class LocalFullGraphTrainer(ModelState):
     """Every part in this process: the parts' rows are laid side by side and the exchange is a gather.
 
     Sources are ordered [owned rows of part 0..P-1, halo rows of part 0..P-1]; destinations are all
@@ -278,13 +276,3 @@ class LocalFullGraphTrainer:
                 logits = self.model(self.x, self.block, exchange=self._exchange)
             metrics.train_acc, metrics.val_acc, metrics.test_acc = SplitCounts.of(logits, self.y, self.masks).accuracies()
         return metrics
-
-    def parameters_vector(self) -> Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])

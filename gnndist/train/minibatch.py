@@ -42,9 +42,9 @@ from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.seeds import mix_seed
 from gnndist.sampling.store import RemoteFeatures, StoreClient, build_local_graph, start_stores, stop_stores
-from gnndist.train.fullgraph import ModelSpec, PartSource, epoch_metrics, flat_grads, set_flat_grads
+from gnndist.train.fullgraph import DistributedFullGraphTrainer, ModelSpec, PartSource, epoch_metrics, flat_grads, set_flat_grads
 from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import node_loss
+from gnndist.train.single import ModelState, evaluate_whole_graph, node_loss
 
 SAMPLER_STREAM, LOADER_STREAM, PRESAMPLE_STREAM, DROPOUT_STREAM = 1, 2, 3, 4
 
@@ -260,7 +260,7 @@ def _time_fields(times: StepTimes) -> dict[str, float]:
     return {"sample_s": times.sample_s, "fetch_s": times.fetch_s, "wait_s": times.wait_s, "compute_s": times.compute_s, "sync_s": times.sync_s}
 
 
-class MiniBatchTrainer:
+class MiniBatchTrainer(ModelState):
     """Single-process mini-batch training on the whole graph: the reference a one-worker run reproduces exactly.
 
     Args:
@@ -308,23 +308,9 @@ class MiniBatchTrainer:
             metrics.extra["eval_time_s"] = time.perf_counter() - start
         return metrics
 
-    @torch.no_grad()
     def evaluate(self) -> tuple[float | None, float | None, float | None]:
         """Full-neighbourhood accuracy on train/val/test (model in eval mode)."""
-        self.model.eval()
-        logits = self.model(self.graph.x, self.block)
-        graph = self.graph
-        return SplitCounts.of(logits, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask)).accuracies()
-
-    def parameters_vector(self) -> Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        return evaluate_whole_graph(self.model, self.graph, self.block)
 
 
 class PartBatches:
@@ -475,7 +461,7 @@ def _nothing_remote(remote_ids: Tensor) -> Tensor:
     raise RuntimeError(f"Asked for {remote_ids.numel()} remote rows, but this part has no remote nodes")
 
 
-class MiniBatchWorkerTrainer:
+class MiniBatchWorkerTrainer(ModelState):
     """Trains one part inside a worker: seed batches from its owned training nodes, gradients all-reduced every step.
 
     Args:
@@ -574,16 +560,6 @@ class MiniBatchWorkerTrainer:
         stacked = self.comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
         return SplitCounts(stacked[0], stacked[1])
 
-    def parameters_vector(self) -> Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-
 
 def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
     """Combines the workers' results of one epoch: sums of seeds, cache counters and bytes; the slowest worker's times."""
@@ -610,7 +586,7 @@ def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochM
     return metrics
 
 
-class DistributedMiniBatchTrainer:
+class DistributedMiniBatchTrainer(DistributedFullGraphTrainer):
     """Driver side: starts the stores and the workers' trainers; one epoch = one ``train_epoch`` call on every worker.
 
     Args:
@@ -619,8 +595,11 @@ class DistributedMiniBatchTrainer:
         owns_stores: stop the stores in :meth:`shutdown`.
     """
 
+    combine_metrics = staticmethod(minibatch_epoch_metrics)
+
     def __init__(self, group, stores: Sequence[Any], owns_stores: bool = False):
-        self.group, self.stores, self.owns_stores = group, list(stores), owns_stores
+        super().__init__(group)
+        self.stores, self.owns_stores = list(stores), owns_stores
 
     @classmethod
     def start(cls, group, sources: Sequence[PartSource], model_spec: ModelSpec, options: MiniBatchOptions, *, stores: Sequence[Any] | None = None) -> "DistributedMiniBatchTrainer":
@@ -637,25 +616,6 @@ class DistributedMiniBatchTrainer:
                 stop_stores(stores)
             raise
         return cls(group, stores, owns)
-
-    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        return minibatch_epoch_metrics(epoch, self.group.run("train_epoch", epoch, evaluate))
-
-    def parameters_vector(self) -> Tensor:
-        return self.group.run_one(0, "parameters_vector")
-
-    def state_dicts(self) -> list[dict[str, Any]]:
-        """Every worker's state, by rank (for checkpoints). Batches depend on (seed, epoch) only, so no RNG state is needed."""
-        return self.group.run("state_dict")
-
-    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
-        if len(states) != self.group.num_workers:
-            raise ValueError(f"Expected one state per worker ({self.group.num_workers}), got {len(states)}")
-        self.group.run_each("load_state_dict", [(state,) for state in states])
-
-    def recover(self, failure) -> float:
-        """Restarts failed workers and rebuilds every worker's trainer (the stores are separate actors and stay)."""
-        return self.group.recover(failure)
 
     def shutdown(self) -> None:
         if self.owns_stores:

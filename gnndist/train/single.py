@@ -25,7 +25,32 @@ def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") ->
     return F.cross_entropy(logits, y, reduction=reduction)
 
 
-class SingleProcessTrainer:
+class ModelState:
+    """``parameters_vector``, ``state_dict`` and ``load_state_dict`` of a trainer holding ``model`` and ``optimizer``."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+
+    def parameters_vector(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+@torch.no_grad()
+def evaluate_whole_graph(model: torch.nn.Module, graph: Graph, block: Block) -> tuple[float | None, float | None, float | None]:
+    """Accuracy on train/val/test with the model in eval mode (no dropout), every layer over all in-edges."""
+    model.eval()
+    logits = model(graph.x, block)
+    return SplitCounts.of(logits, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask)).accuracies()
+
+
+class SingleProcessTrainer(ModelState):
     """Full-graph training of one model on the whole graph in this process.
 
     Args:
@@ -63,17 +88,6 @@ class SingleProcessTrainer:
             metrics.train_acc, metrics.val_acc, metrics.test_acc = self.evaluate()
         return metrics
 
-    @torch.no_grad()
     def evaluate(self) -> tuple[float | None, float | None, float | None]:
         """Accuracy on train/val/test with the model in eval mode (no dropout)."""
-        self.model.eval()
-        logits = self.model(self.graph.x, self.block)
-        graph = self.graph
-        return SplitCounts.of(logits, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask)).accuracies()
-
-    def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        return evaluate_whole_graph(self.model, self.graph, self.block)
