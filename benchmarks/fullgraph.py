@@ -49,6 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gnndist.benchmarks.sampling import _dgl_unavailable
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DGL_PYTHON = REPO / ".venv-compat" / "bin" / "python"
 GRAPHS = {
@@ -541,18 +543,6 @@ def _label(row: Row) -> str:
     if row.system == "gnndist":
         return f"gnndist P={row.parts}" + (f" {row.strategy}" if row.parts > 1 else "")
     return f"{row.system} {row.variant}" if row.system == "PyG" else row.system
-
-
-def _dgl_unavailable(python: Path | None) -> str | None:
-    """None when the DGL compat environment is usable, else why not."""
-    if python is None:
-        return "skipped (--no-dgl)"
-    if not Path(python).exists():
-        return f"skipped: {python} missing"
-    marker = Path(python).parents[1] / ".ready"
-    if not marker.exists():
-        return f"skipped: {marker} missing (compat environment not ready)"
-    return None
 
 
 def _default_aggregation() -> str:
