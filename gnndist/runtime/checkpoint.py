@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import gnndist
-from gnndist.io import fsync_dir
+from gnndist.io import fsync_dir, write_synced
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
@@ -199,14 +199,6 @@ def _tensor_bytes(value: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _write_synced(path: Path, data: bytes) -> str:
-    with open(path, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    return hashlib.sha256(data).hexdigest()
-
-
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
     """One verified checkpoint folder."""
@@ -313,10 +305,10 @@ class CheckpointStore:
         try:
             blobs = {SHARED_FILE: _tensor_bytes({k: states[0][k] for k in SHARED_KEYS if k in states[0]})}
             blobs.update({rank_file(rank): _tensor_bytes({k: v for k, v in state.items() if k not in SHARED_KEYS}) for rank, state in enumerate(states)})
-            files = {name: _write_synced(tmp / name, data) for name, data in blobs.items()}
+            files = {name: write_synced(tmp / name, data) for name, data in blobs.items()}
             identity = self.identity
             meta = CheckpointMeta(FORMAT_VERSION, epoch, identity.config_fingerprint, identity.config, identity.graph_fingerprint, len(states), files, time.time(), gnndist.__version__)
-            _write_synced(tmp / META_FILE, (json.dumps(dataclasses.asdict(meta), indent=2) + "\n").encode())
+            write_synced(tmp / META_FILE, (json.dumps(dataclasses.asdict(meta), indent=2) + "\n").encode())
             fsync_dir(tmp)
             self._move_into_place(tmp, target)
         finally:
