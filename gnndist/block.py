@@ -7,6 +7,18 @@ import torch
 from torch import Tensor
 
 
+def csr_offsets(counts: Tensor) -> Tensor:
+    """``[n + 1]`` CSR offsets of ``n`` rows holding ``counts[i]`` entries each: ``[0, c0, c0 + c1, ...]``."""
+    offsets = torch.zeros(counts.numel() + 1, dtype=torch.long, device=counts.device)
+    torch.cumsum(counts, 0, out=offsets[1:])
+    return offsets
+
+
+def csr_indptr(rows: Tensor, num_rows: int) -> Tensor:
+    """``[num_rows + 1]`` CSR offsets of entries whose rows are ``rows`` (entries sorted by row)."""
+    return csr_offsets(torch.bincount(rows, minlength=num_rows))
+
+
 @dataclass(eq=False)
 class Block:
     """Destinations ``0..num_dst-1`` pull from sources ``0..num_src-1``; destinations are the first sources.
@@ -80,9 +92,7 @@ class Block:
             cols = torch.cat([self.indices, loops])
             values = torch.cat([inv_sqrt[self.indices] * weight * inv_sqrt[dst], inv_sqrt[loops].square()])
             order = torch.argsort(rows * self.num_src + cols, stable=True)
-            indptr = torch.zeros(self.num_dst + 1, dtype=torch.long, device=dst.device)
-            torch.cumsum(torch.bincount(rows, minlength=self.num_dst), 0, out=indptr[1:])
-            return Block(indptr, cols[order], self.num_src, self.src_degree, values[order])
+            return Block(csr_indptr(rows, self.num_dst), cols[order], self.num_src, self.src_degree, values[order])
 
         return self._cached("gcn_normalized", build)
 

@@ -1,17 +1,54 @@
-"""The job config: one pydantic tree, loaded from YAML, overridable as ``section.key=value``."""
+"""The job config: one pydantic tree, loaded from YAML, overridable as ``section.key=value``, validated once.
+
+Every name that selects a pluggable part (``mode``, ``model.name``, ``dataset.name``, ``partition.method``,
+``comm.strategy``, ``cache.policy``, ``aggregation.name``) is checked against its registry in
+:mod:`gnndist.registry` when the config is built, and every options mapping against the parameters of
+the part it configures, so a bad job fails before anything starts. This module imports no torch: the
+registries list their built-ins by name; only checking a part's options imports that part.
+
+Two kinds of field metadata drive the rest of gnndist: ``identity=False`` marks settings that do not
+change the trained parameters (a checkpoint may be resumed with different ones; see :func:`identity`),
+and ``path=True`` marks file-system paths (relative ones in a YAML file are resolved against its folder).
+"""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gnndist.registry import AGGREGATIONS, CACHES, MODELS, MODES, PARTITIONERS, STRATEGIES, Registry
+
+NOT_IDENTITY = {"identity": False}
+PATH = {"path": True}
+NOT_IDENTITY_PATH = {"identity": False, "path": True}
+
+
+def _known(registry: Registry, name: str) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {registry.kind} {name!r}; available: {', '.join(registry.available())}")
+    return name
+
+
+def _check_options(registry: Registry, name: str, options: dict[str, Any]) -> None:
+    """Builds ``name`` with ``options`` once (an unknown option or a bad value fails here, not in a worker),
+    reporting any error as a ValueError so that pydantic names the section's key path."""
+    try:
+        registry.resolve(name, **options)
+    except (TypeError, KeyError, ValueError) as error:
+        raise ValueError(str(error).strip("'\"")) from None
+
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors, assignments are validated."""
+    """A config section: unknown keys are errors, assignments are validated.
+
+    ``identity = False`` on a section class: none of its settings change the trained parameters.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    identity: ClassVar[bool] = True
 
 
 class DatasetConfig(Section):
@@ -19,13 +56,16 @@ class DatasetConfig(Section):
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
     name: str = Field("sbm", description="Dataset spec: sbm, rmat, planetoid:cora, ogb:ogbn-arxiv, npz:PATH")
-    root: str | None = Field(None, description="Folder with the dataset's files (planetoid, ogb, npz)")
+    root: str | None = Field(None, description="Folder with the dataset's files (planetoid, ogb, npz)", json_schema_extra=NOT_IDENTITY_PATH)
 
     @model_validator(mode="after")
     def _check_options(self) -> "DatasetConfig":
-        from gnndist.data import check_dataset_options
+        from gnndist.data.registry import check_dataset_options
 
-        check_dataset_options(self.name, self.options())
+        try:
+            check_dataset_options(self.name, self.options())
+        except KeyError as error:
+            raise ValueError(str(error).strip("'\"")) from None
         return self
 
     def options(self) -> dict[str, Any]:
@@ -37,7 +77,7 @@ class DatasetConfig(Section):
 
 
 class ModelConfig(Section):
-    name: str = Field("sage", description="Model name: gcn, sage, gat")
+    name: str = Field("sage", description="Model name: gcn, sage, gat (gnndist.registry.MODELS)")
     hidden: int = Field(64, ge=1, description="Hidden width")
     layers: int = Field(2, ge=1, description="Message-passing layers")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout on each layer's input")
@@ -45,12 +85,8 @@ class ModelConfig(Section):
 
     @field_validator("name")
     @classmethod
-    def _known(cls, name: str) -> str:
-        from gnndist.train.models import available_models
-
-        if name not in available_models():
-            raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-        return name
+    def _known_model(cls, name: str) -> str:
+        return _known(MODELS, name)
 
     def options(self) -> dict[str, Any]:
         """Model-specific constructor options."""
@@ -58,59 +94,96 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=1, json_schema_extra=NOT_IDENTITY)
     lr: float = Field(0.01, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
     seed: int = 0
-    batch_size: int = Field(1024, ge=1, description="Seeds per mini-batch (minibatch mode)")
-    fanouts: list[int] = Field(default_factory=lambda: [10, 5], description="Neighbours per hop, hop order (-1 = all)")
-    eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)")
-    prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)")
-    num_threads: int | None = Field(None, ge=1, description="torch threads per process (default: the CPUs it was given)")
+    batch_size: int = Field(1024, ge=1, description="Seeds per mini-batch over all workers (minibatch mode)")
+    fanouts: list[int] = Field(default_factory=lambda: [10, 5], description="Neighbours per hop, hop order (-1 = all); one per layer (minibatch mode)")
+    replace: bool = Field(False, description="Sample neighbours with replacement (minibatch mode)")
+    eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)", json_schema_extra=NOT_IDENTITY)
+    prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)", json_schema_extra=NOT_IDENTITY)
+    num_threads: int | None = Field(None, ge=1, description="torch threads per process (default: the CPUs it was given)", json_schema_extra=NOT_IDENTITY)
 
     @field_validator("fanouts")
     @classmethod
     def _fanouts(cls, fanouts: list[int]) -> list[int]:
         if not fanouts:
-            raise ValueError("fanouts must name at least one hop")
-        bad = [f for f in fanouts if f == 0 or f < -1]
-        if bad:
-            raise ValueError(f"fanouts must be positive or -1 (all neighbours), got {fanouts}")
+            raise ValueError("fanouts must name at least one hop (one fanout per layer)")
+        if any(f == 0 or f < -1 for f in fanouts):
+            raise ValueError(f"fanouts must be positive or -1 (all neighbours): expected every fanout >= 1, or -1 (got {fanouts})")
         return fanouts
 
 
 class PartitionConfig(Section):
-    method: str = Field("metis", description="Partitioner name (gnndist partition --help lists them)")
+    method: str = Field("metis", description="Partitioner name (gnndist partition --list)")
     parts: int = Field(2, ge=1)
     halo_hops: int = Field(1, ge=1)
-    dir: str | None = Field(None, description="Partition directory (default: a cache folder keyed by graph and method)")
+    dir: str | None = Field(None, description="Partition directory (default: a cache folder keyed by graph and method)", json_schema_extra=NOT_IDENTITY_PATH)
     options: dict[str, Any] = Field(default_factory=dict, description="Partitioner options")
     transport: Literal["auto", "directory", "object_store"] = Field(
-        "auto", description="How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store; auto = object store when the cluster has more than one node"
+        "auto",
+        description="How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store; auto = object store when the cluster has more than one node",
+        json_schema_extra=NOT_IDENTITY,
     )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        return _known(PARTITIONERS, method)
+
+    @model_validator(mode="after")
+    def _check_options(self) -> "PartitionConfig":
+        _check_options(PARTITIONERS, self.method, self.options)
+        return self
 
 
 class CommConfig(Section):
-    strategy: str = Field("sync", description="Halo communication strategy (full-graph)")
+    strategy: str = Field("sync", description="Halo communication strategy (full-graph): sync, stale, sampled, quantized, cached")
     options: dict[str, Any] = Field(default_factory=dict, description="Strategy options (p, bits, threshold, ...)")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, strategy: str) -> str:
+        return _known(STRATEGIES, strategy)
+
+    @model_validator(mode="after")
+    def _check_options(self) -> "CommConfig":
+        _check_options(STRATEGIES, self.strategy, self.options)
+        return self
 
 
 class CacheConfig(Section):
+    identity: ClassVar[bool] = False  # which rows are cached changes speed, never values
     policy: str = Field("none", description="Remote feature cache (mini-batch): none, degree, presample, lru")
-    capacity: float = Field(0.2, ge=0, description="Fraction of remote nodes (<= 1) or bytes (> 1); bytes beyond the remote set are clamped with a warning")
+    capacity: float = Field(0.2, ge=0, allow_inf_nan=False, description="Fraction of remote nodes (<= 1) or bytes (> 1); bytes beyond the remote set are clamped with a warning")
     options: dict[str, Any] = Field(default_factory=dict, description="Policy options (presample: epochs)")
 
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, policy: str) -> str:
-        from gnndist.cache import available_caches
+        return _known(CACHES, policy)
 
-        if policy not in available_caches():
-            raise ValueError(f"unknown cache policy {policy!r}; available: {', '.join(available_caches())}")
-        return policy
+    @model_validator(mode="after")
+    def _check_options(self) -> "CacheConfig":
+        _check_options(CACHES, self.policy, {"capacity": self.capacity, **self.options})
+        return self
+
+
+class AggregationConfig(Section):
+    """Which aggregation kernel every layer uses. A plain string (``aggregation=csr_spmm``) sets ``name``."""
+
+    name: str = Field("auto", description="Aggregation backend, or auto: the best backend for each block by the built-in ranking (or by `selection`)")
+    selection: str | None = Field(None, description="A selection table measured by `gnndist bench aggregation --save-selection FILE`; used by auto only when given here", json_schema_extra=PATH)
+
+    @field_validator("name")
+    @classmethod
+    def _known_aggregation(cls, name: str) -> str:
+        return _known(AGGREGATIONS, name)
 
 
 class ClusterConfig(Section):
+    identity: ClassVar[bool] = False
     address: str | None = Field(None, description="Ray address (host:port or ray://...); None = embedded local Ray")
     workers: int | None = Field(None, ge=1, description="Workers (default: partition.parts)")
     cpus_per_worker: float = Field(1.0, gt=0)
@@ -120,31 +193,54 @@ class ClusterConfig(Section):
 
 
 class CheckpointConfig(Section):
-    dir: str | None = Field(None, description="Checkpoint folder (default: <output.dir>/checkpoints)")
+    identity: ClassVar[bool] = False
+    dir: str | None = Field(None, description="Checkpoint folder (default: <output.dir>/checkpoints)", json_schema_extra=PATH)
     every: int = Field(0, ge=0, description="Checkpoint every N epochs (0 = only at the end)")
     max_failures: int = Field(3, ge=0, description="Worker failures to recover from before giving up")
     keep: int = Field(3, ge=1, description="Checkpoints kept (the newest); an older one is the fallback when the newest is damaged")
 
 
 class OutputConfig(Section):
-    dir: str | None = Field(None, description="Run directory (default: runs/<timestamp>)")
+    identity: ClassVar[bool] = False
+    dir: str | None = Field(None, description="Run directory (default: runs/<timestamp>)", json_schema_extra=PATH)
     tensorboard: bool = Field(False, description="Also write per-epoch metrics as TensorBoard events to <output.dir>/tensorboard")
 
 
 class JobConfig(Section):
-    """A whole training job (see design.md, 'Job config and run directory')."""
+    """A whole training job (see docs/architecture.md, 'Job config and run directory')."""
 
-    mode: Literal["single", "fullgraph", "minibatch"] = Field("fullgraph", description="single: one process (the reference); fullgraph/minibatch: one Ray worker per part")
+    mode: str = Field("fullgraph", description="single: one process (the reference); local: every part in one process; fullgraph/minibatch: one Ray worker per part")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     comm: CommConfig = Field(default_factory=CommConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    aggregation: str = Field("auto", description="Aggregation backend name, or auto: the fastest measured backend that runs the graph at hand (gnndist bench aggregation --save-selection)")
+    aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        """``aggregation: NAME`` sets ``aggregation.name``; ``comm.strategy: local`` is the old spelling of ``mode: local``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("aggregation"), str):
+            data["aggregation"] = {"name": data["aggregation"]}
+        comm = data.get("comm")
+        if isinstance(comm, dict) and comm.get("strategy") == "local":
+            warnings.warn("comm.strategy=local is deprecated: use mode=local (every part in one process)", FutureWarning, stacklevel=2)
+            data["comm"] = {**comm, "strategy": "sync"}
+            data["mode"] = "local"
+        return data
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, mode: str) -> str:
+        return _known(MODES, mode)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "JobConfig":
@@ -153,14 +249,31 @@ class JobConfig(Section):
             raise ValueError(f"cluster.workers={workers} but partition.parts={self.partition.parts}: gnndist runs one worker per part")
         if self.mode == "minibatch" and len(self.train.fanouts) != self.model.layers:
             raise ValueError(f"train.fanouts has {len(self.train.fanouts)} hops but model.layers={self.model.layers}: give one fanout per layer")
-        from gnndist.aggregation import available_aggregations
-
-        if self.aggregation != "auto" and self.aggregation not in available_aggregations():
-            raise ValueError(f"unknown aggregation {self.aggregation!r}; available: auto, {', '.join(available_aggregations())}")
         return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def identity(config: JobConfig) -> dict[str, Any]:
+    """The settings that change the trained parameters: every section and field except those marked
+    ``identity = False`` (locations, cluster, checkpoint and output settings, epochs, evaluation, threads)."""
+
+    def keep(section: BaseModel) -> dict[str, Any]:
+        data = section.model_dump(mode="json")
+        for name, info in type(section).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if extra.get("identity") is False:
+                data.pop(name, None)
+            elif isinstance(getattr(section, name), Section):
+                value = getattr(section, name)
+                if type(value).identity:
+                    data[name] = keep(value)
+                else:
+                    data.pop(name)
+        return data
+
+    return keep(config)
 
 
 class ConfigError(ValueError):
@@ -200,8 +313,33 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _resolve_paths(data: dict[str, Any], base: Path, model: type[BaseModel] = JobConfig) -> None:
+    """Makes the relative paths a YAML file gives (fields marked ``path=True``, and the PATH of
+    ``dataset.name: npz:PATH``) relative to the file's folder instead of the working directory."""
+    for name, info in model.model_fields.items():
+        if name not in data:
+            continue
+        value, extra = data[name], info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("path") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            data[name] = str(base / value)
+        elif isinstance(value, dict) and isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            _resolve_paths(value, base, info.annotation)
+    dataset = data.get("dataset") if model is JobConfig else None
+    if isinstance(dataset, dict) and isinstance(dataset.get("name"), str):
+        kind, sep, target = dataset["name"].partition(":")
+        if sep and kind in PATH_DATASETS and not Path(target).expanduser().is_absolute():
+            dataset["name"] = f"{kind}:{base / target}"
+
+
+PATH_DATASETS = ("npz",)  # dataset kinds whose ``name:ARG`` argument is a path
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> JobConfig:
-    """Builds a JobConfig from an optional YAML file plus ``key.sub=value`` overrides."""
+    """Builds a JobConfig from an optional YAML file plus ``key.sub=value`` overrides.
+
+    Relative paths in the file are relative to the file's folder; relative paths in overrides are
+    relative to the working directory (where the command was typed).
+    """
     data: dict[str, Any] = {}
     source = "(defaults)"
     if path is not None:
@@ -215,6 +353,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"Config file {path} is not valid YAML: {error}") from error
         if not isinstance(data, dict):
             raise ConfigError(f"Config file {path} must hold a mapping of sections (got {type(data).__name__})")
+        if isinstance(data.get("aggregation"), str):
+            data["aggregation"] = {"name": data["aggregation"]}
+        _resolve_paths(data, path.resolve().parent)
     apply_overrides(data, list(overrides or []))
     try:
         return JobConfig.model_validate(data)

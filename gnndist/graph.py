@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnndist.block import csr_indptr
+
 NODE_FIELDS = ("x", "y", "train_mask", "val_mask", "test_mask")
 MASK_FIELDS = ("train_mask", "val_mask", "test_mask")
 
@@ -29,10 +31,7 @@ def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor
     """
     order = torch.argsort(dst * num_nodes + src, stable=True) if src.numel() else src
     indices = src[order]
-    counts = torch.bincount(dst, minlength=num_nodes)
-    indptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-    torch.cumsum(counts, 0, out=indptr[1:])
-    return indptr, indices, (edge_weight[order] if edge_weight is not None else None)
+    return csr_indptr(dst, num_nodes), indices, (edge_weight[order] if edge_weight is not None else None)
 
 
 @dataclass(eq=False)

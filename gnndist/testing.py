@@ -5,17 +5,16 @@ import torch
 from torch import Tensor
 
 from gnndist.graph import Graph
-from gnndist.train.fullgraph import ModelSpec
+from gnndist.models import ModelSpec
 from gnndist.train.loop import EpochTrainer, fit
 from gnndist.train.single import SingleProcessTrainer
 
 
 def reference_run(graph: Graph, spec: ModelSpec, epochs: int) -> tuple[list[float], Tensor]:
     """Per-epoch losses and final flat parameters of single-process full-graph training."""
-    model, _ = spec.build()
-    trainer = SingleProcessTrainer(graph, model, lr=spec.lr, weight_decay=spec.weight_decay, seed=spec.seed)
+    trainer = SingleProcessTrainer(graph, spec)
     losses = [m.loss for m in fit(trainer, epochs, eval_every=epochs, progress=False).history]
-    return losses, torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return losses, trainer.parameters_vector()
 
 
 def assert_matches_single_process(graph: Graph, spec: ModelSpec, trainer: EpochTrainer, epochs: int, *, rtol: float = 1e-4, atol: float = 1e-4) -> list[float]:

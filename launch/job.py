@@ -1,4 +1,5 @@
-"""`gnndist train`: config -> dataset -> trainer for the mode -> epoch loop -> run directory."""
+"""`gnndist train`: config -> partition (if the mode needs one) -> Ray workers (if it needs them) ->
+``mode.start(group, data)`` -> epoch loop with checkpoints and recovery -> run directory."""
 from __future__ import annotations
 
 import contextlib
@@ -12,17 +13,14 @@ from typing import Any
 import torch
 
 from gnndist.config import JobConfig
-from gnndist.data import load_dataset
-from gnndist.graph import Graph
-from gnndist.train.loop import FitResult, fit
-from gnndist.comm import resolve_strategy
-from gnndist.partition import load_part
+from gnndist.launch.rundir import RunDirectory
+from gnndist.modes import resolve_mode
+from gnndist.modes.base import JobData, Mode
 from gnndist.runtime import WorkerGroup, ray_cluster
 from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointStore, JobIdentity, collect_states, restore_states
 from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recovery
-from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, LocalFullGraphTrainer, ModelSpec, PartSource
-from gnndist.train.single import SingleProcessTrainer
-from gnndist.launch.rundir import RunDirectory
+from gnndist.train.fullgraph import PartSource
+from gnndist.train.loop import FitResult, fit
 
 
 def versions() -> dict[str, str]:
@@ -34,15 +32,7 @@ def versions() -> dict[str, str]:
     return {"gnndist": gnndist.__version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "ray": ray.__version__, "python": platform.python_version()}
 
 
-def model_spec(config: JobConfig, graph: Graph) -> ModelSpec:
-    """The model/optimizer settings every worker builds identically."""
-    if graph.x is None or graph.y is None:
-        raise ValueError(f"Dataset {config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
-    model, train = config.model, config.train
-    return ModelSpec(model.name, graph.num_features, graph.num_classes, model.hidden, model.layers, model.dropout, config.aggregation, train.lr, train.weight_decay, train.seed, model.options())
-
-
-def prepare_partition(config: JobConfig, graph: Graph, run_dir: RunDirectory, *, force: bool = False, progress: bool = True) -> Path:
+def prepare_partition(config: JobConfig, graph, run_dir: RunDirectory, *, force: bool = False, progress: bool = True) -> Path:
     """Partitions ``graph`` into ``partition.dir`` (default: a folder keyed by graph, method and options,
     beside the run directory), reusing a matching directory; prints the quality report."""
     from gnndist.partition import partition_graph, partition_key
@@ -57,41 +47,31 @@ def prepare_partition(config: JobConfig, graph: Graph, run_dir: RunDirectory, *,
     return directory
 
 
-def make_trainer(config: JobConfig, graph: Graph, run_dir: RunDirectory, stack: contextlib.ExitStack, *, force: bool = False, progress: bool = True):
-    """The epoch trainer for ``config.mode``; resources it starts (Ray, workers) are closed by ``stack``."""
-    spec = model_spec(config, graph)
-    if config.mode == "single":
-        model, _ = spec.build()
-        return SingleProcessTrainer(graph, model, lr=spec.lr, weight_decay=spec.weight_decay, seed=spec.seed)
-    if config.mode == "minibatch":
-        from gnndist.train.minibatch import DistributedMiniBatchTrainer, MiniBatchOptions
-
-        train, cluster, workers = config.train, config.cluster, config.partition.parts
-        options = MiniBatchOptions(batch_size=train.batch_size, fanouts=tuple(train.fanouts), prefetch=train.prefetch, cache=config.cache.policy, cache_capacity=config.cache.capacity, cache_options=config.cache.options)
-        options.check_layers(spec.layers)
-        directory = prepare_partition(config, graph, run_dir, force=force, progress=progress)
-        stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
-        threads = train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else train.num_threads
-        group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads, max_restarts=config.checkpoint.max_failures)
-        stack.callback(group.shutdown)
-        group.init_process_group()
-        trainer = DistributedMiniBatchTrainer.start(group, part_sources(config, directory), spec, options)
-        stack.callback(trainer.shutdown)
-        return trainer
-    strategy = resolve_strategy(config.comm.strategy, **config.comm.options)  # fails early on bad names/options
-    directory = prepare_partition(config, graph, run_dir, force=force, progress=progress)
-    if strategy.in_process:
-        return LocalFullGraphTrainer([load_part(directory, i) for i in range(config.partition.parts)], spec)
-    cluster = config.cluster
-    workers = config.partition.parts
+def start_workers(config: JobConfig, stack: contextlib.ExitStack) -> WorkerGroup:
+    """Connects to Ray (embedded or ``cluster.address``) and starts one worker per part, joined in a
+    torch.distributed group; ``stack`` shuts both down."""
+    cluster, workers = config.cluster, config.partition.parts
     stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else config.train.num_threads
     group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads, max_restarts=config.checkpoint.max_failures)
     stack.callback(group.shutdown)
     group.init_process_group()
-    sources = [(source,) for source in part_sources(config, directory)]
-    group.setup(FullGraphWorkerTrainer, sources, model_spec=spec, strategy=config.comm.strategy, strategy_options=config.comm.options)
-    return DistributedFullGraphTrainer(group)
+    return group
+
+
+def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: contextlib.ExitStack, *, force: bool = False, progress: bool = True):
+    """Prepares what ``mode`` needs (a partition directory, Ray workers) and starts its trainer; ``stack`` closes it all."""
+    config = data.config
+    group = None
+    if mode.partitioned:
+        data.partition_dir = prepare_partition(config, data.graph, run_dir, force=force, progress=progress)
+    if mode.distributed:
+        group = start_workers(config, stack)
+        data.sources = part_sources(config, data.partition_dir)
+    trainer = mode.start(group, data)
+    if hasattr(trainer, "shutdown"):
+        stack.callback(trainer.shutdown)
+    return trainer
 
 
 def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
@@ -107,10 +87,12 @@ def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
     print(f"Parts: {'read by each worker from ' + str(directory) if transport == 'directory' else 'sent through the Ray object store'}")
     if transport == "directory":
         return [PartSource(rank, directory=str(directory.resolve())) for rank in parts]
+    from gnndist.partition import load_part
+
     return [PartSource(rank, object_ref=ray.put(load_part(directory, rank))) for rank in parts]
 
 
-def summarize(config: JobConfig, graph: Graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
+def summarize(config: JobConfig, graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
     final = result.final
     epoch_times = sorted(m.epoch_time_s for m in result.history)
     return {
@@ -265,7 +247,9 @@ def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, re
     config.output.dir = str(run_dir.path)
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
-    graph = load_dataset(config.dataset.name, **config.dataset.options())
+    mode = resolve_mode(config.mode)
+    data = JobData(config)
+    graph = data.graph
     identity = JobIdentity.of(config, graph)
     checkpoints = CheckpointStore(config.checkpoint.dir or run_dir.path / "checkpoints", identity, keep=config.checkpoint.keep)
     resume_from = resume_checkpoint(checkpoints, identity, config.train.epochs) if resume else None
@@ -276,7 +260,7 @@ def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, re
     run_dir.write_config(config)
     try:
         with contextlib.ExitStack() as stack:
-            trainer = make_trainer(config, graph, run_dir, stack, force=force, progress=progress)
+            trainer = start_trainer(mode, data, run_dir, stack, force=force, progress=progress)
             workers = record_workers(trainer, run_dir)
             setup_time = time.perf_counter() - start
             result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)

@@ -1,7 +1,8 @@
 """Partitioners: the base classes, the registry and the built-ins.
 
 ``resolve_partitioner("metis", balance=("nodes", "edges")).partition(graph, 4, seed=0)``.
-Third-party partitioners register through the entry-point group ``gnndist.partitioners``.
+Built-ins are listed in :data:`gnndist.registry.PARTITIONERS` and imported on first use; third-party
+partitioners register through the entry-point group ``gnndist.partitioners``.
 """
 from gnndist.partitioners.base import (
     PARTITIONERS,
@@ -12,7 +13,6 @@ from gnndist.partitioners.base import (
     register_partitioner,
     resolve_partitioner,
 )
-from gnndist.partitioners import multilevel, simple, streaming, vertex_cut  # noqa: F401,E402  (register the built-ins)
 
 __all__ = [
     "PARTITIONERS",

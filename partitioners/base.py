@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gnndist.graph import Graph
 from gnndist.partition.quality import PeakMemory
-from gnndist.registry import Registry
+from gnndist.registry import PARTITIONERS
 
 P = TypeVar("P", bound="Partitioner")
 
@@ -214,9 +214,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- registry
-PARTITIONERS: Registry[Partitioner] = Registry("partitioner", entry_point_group="gnndist.partitioners")
-
-
 def register_partitioner(name: str) -> Callable[[type[P]], type[P]]:
     """Class decorator registering a partitioner under ``name`` (a second use of a name is an error)."""
 
@@ -235,13 +232,6 @@ def resolve_partitioner(name_or_instance: str | Partitioner, **options: Any) -> 
         KeyError: an unknown name (the message lists the available ones).
         TypeError: an option the partitioner does not take, or options given with an instance.
     """
-    if isinstance(name_or_instance, str) and options:
-        factory = PARTITIONERS.get(name_or_instance)
-        if dataclasses.is_dataclass(factory):
-            accepted = [field.name for field in dataclasses.fields(factory) if field.init]
-            unknown = sorted(set(options) - set(accepted))
-            if unknown:
-                raise TypeError(f"Unknown option(s) {unknown} for partitioner {name_or_instance!r}; accepted: {', '.join(accepted) or 'none'}")
     partitioner = PARTITIONERS.resolve(name_or_instance, **options)
     if not isinstance(partitioner, Partitioner):
         raise TypeError(f"Partitioner {name_or_instance!r} built a {type(partitioner).__name__}, not a gnndist Partitioner")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import tempfile
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 import gnndist.typing as capabilities
 from gnndist.graph import Graph
 from gnndist.partitioners.adjacency import SymmetricAdjacency, check_balance, symmetric_adjacency, vertex_weights
-from gnndist.partitioners.base import Partitioner, register_partitioner
+from gnndist.partitioners.base import Partitioner
 from gnndist.typing import module_status
 
 METIS_NOPTIONS = 40
@@ -37,7 +38,6 @@ def _check_imbalance(imbalance: float) -> None:
         raise ValueError(f"Expected imbalance in (0, 1) (got {imbalance})")
 
 
-@register_partitioner("metis")
 @dataclass
 class MetisPartitioner(Partitioner):
     """METIS through pymetis, with multi-constraint balance.
@@ -50,6 +50,8 @@ class MetisPartitioner(Partitioner):
         recursive: recursive bisection (True) or k-way (False); None lets pymetis choose
             (recursive up to 8 parts).
     """
+
+    name: ClassVar[str] = "metis"
 
     balance: tuple[str, ...] = ("nodes",)
     imbalance: float = 0.03
@@ -114,7 +116,6 @@ def metis_part_graph(adjacency: SymmetricAdjacency, weights: np.ndarray, num_par
     return part.astype(np.int64, copy=False)
 
 
-@register_partitioner("kahip")
 @dataclass
 class KaHIPPartitioner(Partitioner):
     """KaHIP's ``kaffpa`` (optional: ``pip install gnndist[kahip]``); balances nodes.
@@ -124,6 +125,8 @@ class KaHIPPartitioner(Partitioner):
             graphs; eco/strong cut less and take much longer (eco: minutes on millions of edges).
         imbalance: allowed node imbalance (default 0.03).
     """
+
+    name: ClassVar[str] = "kahip"
 
     mode: str = "fast"
     imbalance: float = 0.03
@@ -143,7 +146,6 @@ class KaHIPPartitioner(Partitioner):
         return np.asarray(blocks, dtype=np.int64)
 
 
-@register_partitioner("kaminpar")
 @dataclass
 class KaMinParPartitioner(Partitioner):
     """KaMinPar (optional: ``pip install gnndist[kaminpar]``), read from a METIS-format temp file; balances nodes.
@@ -153,6 +155,8 @@ class KaMinParPartitioner(Partitioner):
         imbalance: allowed node imbalance (default 0.03).
         num_threads: worker threads (1 keeps the result a function of the seed).
     """
+
+    name: ClassVar[str] = "kaminpar"
 
     preset: str = "default"
     imbalance: float = 0.03

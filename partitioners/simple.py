@@ -2,20 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from gnndist.graph import Graph
-from gnndist.partitioners.base import Partitioner, register_partitioner
+from gnndist.partitioners.base import Partitioner
 
 RANGE_BALANCE = ("nodes", "edges")
 
 
-@register_partitioner("random")
 @dataclass
 class RandomPartitioner(Partitioner):
     """Each node to a random part: a seeded permutation dealt round-robin, so part sizes differ by at most one."""
+
+    name: ClassVar[str] = "random"
 
     def _assign(self, graph: Graph, num_parts: int, *, seed: int) -> Tensor:
         permutation = torch.randperm(graph.num_nodes, generator=torch.Generator().manual_seed(seed))
@@ -24,7 +26,6 @@ class RandomPartitioner(Partitioner):
         return node_part
 
 
-@register_partitioner("range")
 @dataclass
 class RangePartitioner(Partitioner):
     """Contiguous blocks of node ids (good when ids carry locality, e.g. after a reordering).
@@ -32,6 +33,8 @@ class RangePartitioner(Partitioner):
     Args:
         balance: ``"nodes"`` (equal node counts, default) or ``"edges"`` (equal ``in-degree + 1`` per block).
     """
+
+    name: ClassVar[str] = "range"
 
     balance: str = "nodes"
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from gnndist.graph import Graph
-from gnndist.partitioners.base import Partitioner, register_partitioner
+from gnndist.partitioners.base import Partitioner
 from gnndist.partitioners.jit import compiled
 
 ORDERS = ("bfs", "random", "natural")
@@ -177,16 +178,16 @@ class StreamingPartitioner(Partitioner):
         raise NotImplementedError
 
 
-@register_partitioner("ldg")
 @dataclass
 class LDGPartitioner(StreamingPartitioner):
     """Linear Deterministic Greedy: neighbours in the part times ``1 - size / capacity``."""
+
+    name: ClassVar[str] = "ldg"
 
     def _objective(self, num_entries: int, num_nodes: int, num_parts: int) -> tuple[bool, float, float]:
         return False, 0.0, 1.0
 
 
-@register_partitioner("fennel")
 @dataclass
 class FennelPartitioner(StreamingPartitioner):
     """Fennel: neighbours in the part minus ``alpha * gamma * size ** (gamma - 1)``.
@@ -196,6 +197,8 @@ class FennelPartitioner(StreamingPartitioner):
         alpha: penalty scale; default ``sqrt(num_parts) * num_edges / num_nodes ** gamma`` with
             ``num_edges`` the edges of the undirected view.
     """
+
+    name: ClassVar[str] = "fennel"
 
     gamma: float = 1.5
     alpha: float | None = None

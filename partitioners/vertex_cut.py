@@ -8,12 +8,13 @@ counts more, so hubs get cut), and ``balance = (max_size - size) / (epsilon + ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from gnndist.graph import Graph
-from gnndist.partitioners.base import VertexCutPartitioner, register_partitioner
+from gnndist.partitioners.base import VertexCutPartitioner
 from gnndist.partitioners.jit import compiled
 
 
@@ -51,7 +52,6 @@ def _hdrf(src, dst, num_nodes, num_parts, balance_weight, epsilon):  # pragma: n
     return edge_part
 
 
-@register_partitioner("hdrf")
 @dataclass
 class HDRFPartitioner(VertexCutPartitioner):
     """High-Degree Replicated First vertex-cut; node owners follow their in-edges (see VertexCutPartitioner).
@@ -61,6 +61,8 @@ class HDRFPartitioner(VertexCutPartitioner):
             larger = more balanced, more copies).
         epsilon: keeps the balance term finite while all parts are equal (default 1.0).
     """
+
+    name: ClassVar[str] = "hdrf"
 
     balance_weight: float = 1.0
     epsilon: float = 1.0

@@ -27,7 +27,7 @@ def test_defaults_yaml_and_overrides(tmp_path):
         (["mode=fullgraph", "cluster.workers=3", "partition.parts=2"], "cluster.workers=3 but partition.parts=2"),
         (["mode=minibatch", "train.fanouts=[5]"], "train.fanouts has 1 hops but model.layers=2"),
         (["aggregation=fastest"], "unknown aggregation 'fastest'"),
-        (["mode=distributed"], "mode: Input should be 'single', 'fullgraph' or 'minibatch'"),
+        (["mode=distributed"], "mode: unknown training mode 'distributed'; available: fullgraph, local, minibatch, single"),
         (["train"], "is not of the form section.key=value"),
         (["train.epochs.x=1"], "'epochs' is a value, not a section"),
     ],

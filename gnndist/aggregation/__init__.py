@@ -3,7 +3,8 @@
 ``resolve_aggregation(name)`` builds one; ``available_aggregations()`` lists the names;
 ``resolve_aggregation("auto")`` picks per block with ``select_backend(block, reduce, device)``,
 from the harness's measurements (``gnndist bench aggregation``).
-Every backend registers even when its library is missing; ``supports()`` then says why it cannot run.
+Every backend is listed (in :data:`gnndist.registry.AGGREGATIONS`) even when its library is missing;
+``supports()`` then says why it cannot run.
 """
 from gnndist.aggregation.base import (
     AGGREGATIONS,
@@ -12,16 +13,6 @@ from gnndist.aggregation.base import (
     available_aggregations,
     register_aggregation,
     resolve_aggregation,
-)
-from gnndist.aggregation import (  # noqa: F401  (each module registers its backends)
-    dense,
-    dgl_gspmm,
-    edge_list,
-    native_csr,
-    pyg,
-    segment,
-    torch_sparse_csr,
-    torch_sparse_ext,
 )
 from gnndist.aggregation.reference import Agreement, check_against_reference, compare_with_reference, reference_aggregate, reference_with_grad, tie_free_features
 from gnndist.aggregation.selection import GraphStats, SelectionTable, default_selection_path, select_backend

@@ -8,7 +8,7 @@ from torch import Tensor
 
 import gnndist.typing
 from gnndist.block import Block
-from gnndist.registry import Registry
+from gnndist.registry import AGGREGATIONS
 
 REDUCERS = ("sum", "mean", "max")
 
@@ -80,7 +80,6 @@ class Aggregation(ABC):
         return self.prepare(block, reduce)
 
 
-AGGREGATIONS: Registry[Aggregation] = Registry("aggregation")
 register_aggregation = AGGREGATIONS.register
 
 

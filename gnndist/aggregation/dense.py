@@ -4,11 +4,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.block import Block
 
 
-@register_aggregation("dense_gemm")
 class DenseGemm(Aggregation):
     """GEMM: ``A @ x`` with ``A`` a dense ``[num_dst, num_src]`` matrix (mean folded into its rows).
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.block import Block
 
 
@@ -27,7 +27,6 @@ class DglState:
         return self._weight_by_dtype[dtype]
 
 
-@register_aggregation("dgl_gspmm")
 class DglGspmm(Aggregation):
     """``dgl.ops.gspmm``: ``copy_lhs`` (unweighted) or ``mul`` by edge weight, reduced by sum/mean/max."""
 

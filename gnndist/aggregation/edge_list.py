@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.block import Block
 
 
@@ -22,7 +22,6 @@ class EdgeListState:
     num_dst: int
 
 
-@register_aggregation("coo_index_add")
 class CooIndexAdd(Aggregation):
     """Push: ``x[src] * w`` materialises one message per edge, ``index_add_``/``scatter_reduce`` folds them per destination."""
 

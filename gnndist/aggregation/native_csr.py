@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.aggregation.native_kernel import load_native_library, native_status, supported_dtypes
 from gnndist.aggregation.torch_sparse_csr import sparse_matrix
-from gnndist.block import Block
+from gnndist.block import Block, csr_indptr
 
 SMALL_WORK = 1 << 15  # edges x features below which one thread beats starting more
 
@@ -64,8 +64,7 @@ class NativeCsrState:
             device = self.indptr.device
             dst = torch.repeat_interleave(torch.arange(self.num_dst, device=device), self.indptr.diff())
             order = torch.argsort(self.indices, stable=True)
-            indptr = torch.zeros(self.num_src + 1, dtype=torch.long, device=device)
-            torch.cumsum(torch.bincount(self.indices, minlength=self.num_src), 0, out=indptr[1:])
+            indptr = csr_indptr(self.indices, self.num_src)
             weight = self.weight
             if self.reduce == "mean":
                 scale = 1.0 / self.indptr.diff().clamp(min=1).to(torch.float64)
@@ -157,7 +156,6 @@ class _NativeMax(torch.autograd.Function):
         return grad_x.view(state.num_src, width), None
 
 
-@register_aggregation("gnndist_csr")
 class NativeCsr(Aggregation):
     """Pull over CSR, backward over a cached transposed copy: own C kernel on CPU, cuSPARSE on CUDA (float32/float64)."""
 

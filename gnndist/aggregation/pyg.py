@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import spmm
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.aggregation.torch_sparse_csr import edge_values, sparse_matrix
 from gnndist.block import Block
 
@@ -36,7 +36,6 @@ class PygState:
     size: tuple[int, int]
 
 
-@register_aggregation("pyg_edge_index")
 class PygEdgeIndex(Aggregation):
     """PyG ``MessagePassing.propagate`` on ``edge_index``: one message per edge, then scatter (push)."""
 
@@ -53,7 +52,6 @@ class PygEdgeIndex(Aggregation):
         return state.layer(state.structure, x, state.edge_weight, state.size)
 
 
-@register_aggregation("pyg_sparse")
 class PygSparse(Aggregation):
     """PyG ``MessagePassing`` on a torch.sparse CSR ``adj_t``: ``message_and_aggregate`` = SpMM (pull).
 

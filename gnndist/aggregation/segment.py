@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.block import Block
 
 
@@ -21,7 +21,6 @@ class SegmentState:
     reduce: str
 
 
-@register_aggregation("csr_segment")
 class CsrSegment(Aggregation):
     """Pull: ``torch.segment_reduce`` over the CSR-ordered messages (one contiguous segment per destination)."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gnndist.aggregation.base import AGGREGATIONS, REDUCERS, Aggregation, register_aggregation, resolve_aggregation
+from gnndist.aggregation.base import AGGREGATIONS, REDUCERS, Aggregation, resolve_aggregation
 from gnndist.block import Block
 from gnndist.graph import Graph
 
@@ -160,7 +160,6 @@ def select_backend(block: Block | Graph, reduce: str, device: str | torch.device
     raise ValueError(f"No aggregation backend supports reduce={reduce!r} on {device_type} (tried {', '.join(dict.fromkeys([*measured, *builtin]))})")
 
 
-@register_aggregation("auto")
 class AutoAggregation(Aggregation):
     """``aggregation="auto"``: the backend :func:`select_backend` picks for each block, prepared and run as itself.
 

@@ -6,8 +6,8 @@ import warnings
 import torch
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
-from gnndist.block import Block
+from gnndist.aggregation.base import Aggregation
+from gnndist.block import Block, csr_indptr
 
 
 def edge_values(block: Block, reduce: str) -> Tensor:
@@ -30,9 +30,7 @@ def sparse_matrix(layout: str, pointers: Tensor, indices: Tensor, values: Tensor
 def source_major(block: Block) -> tuple[Tensor, Tensor, Tensor]:
     """``(indptr [num_src + 1], dst [E], order [E])``: the edges grouped by source (the transposed CSR, i.e. CSC)."""
     order = torch.argsort(block.indices, stable=True)
-    indptr = torch.zeros(block.num_src + 1, dtype=torch.long, device=block.indices.device)
-    torch.cumsum(torch.bincount(block.indices, minlength=block.num_src), 0, out=indptr[1:])
-    return indptr, block.dst()[order], order
+    return csr_indptr(block.indices, block.num_src), block.dst()[order], order
 
 
 class _TorchSparse(Aggregation):
@@ -47,7 +45,6 @@ class _TorchSparse(Aggregation):
         return torch.sparse.mm(adj, x)
 
 
-@register_aggregation("csr_spmm")
 class CsrSpmm(_TorchSparse):
     """Pull: each destination reduces its CSR row with ``torch.sparse.mm`` (mean folded into the values, max via ``reduce="amax"``, CPU only)."""
 
@@ -66,7 +63,6 @@ class CsrSpmm(_TorchSparse):
         return {torch.float32: adj, "reduce": reduce}
 
 
-@register_aggregation("csc_spmm")
 class CscSpmm(_TorchSparse):
     """Push from sources: the same SpMM over the transposed storage (CSC: edges grouped by source)."""
 

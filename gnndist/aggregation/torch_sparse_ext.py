@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from gnndist.aggregation.base import Aggregation, register_aggregation
+from gnndist.aggregation.base import Aggregation
 from gnndist.block import Block
 
 
@@ -16,7 +16,6 @@ class TorchSparseState:
     reduce: str
 
 
-@register_aggregation("torch_sparse_spmm")
 class TorchSparseSpmm(Aggregation):
     """``torch_sparse.matmul(adj_t, x, reduce)``: CSR pull with torch-scatter's segment kernels (PyG's former default)."""
 

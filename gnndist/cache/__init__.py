@@ -16,7 +16,6 @@ from gnndist.cache.base import (
     register_cache,
     resolve_cache,
 )
-from gnndist.cache import policies  # noqa: F401,E402  (registers the built-ins)
 from gnndist.cache.policies import DegreeCache, LRUCache, NoCache, PresampleCache
 
 __all__ = [

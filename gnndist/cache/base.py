@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor
 
-from gnndist.registry import Registry
+from gnndist.registry import CACHES
 
 Fetch = Callable[[Tensor], Tensor]
 """``fetch(remote_ids [n]) -> [n, F]`` feature rows from the owners (the stores)."""
@@ -184,7 +184,6 @@ class FeatureCache(abc.ABC):
         return f"{type(self).__name__}(capacity={self.capacity:g}, rows={self.capacity_rows})"
 
 
-CACHES: Registry[FeatureCache] = Registry("cache policy")
 register_cache = CACHES.register
 
 

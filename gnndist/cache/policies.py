@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnndist.cache.base import FeatureCache, RemoteNodes, register_cache
+from gnndist.cache.base import FeatureCache, RemoteNodes
 
 
 def _ranked(primary: Tensor, secondary: Tensor | None = None) -> Tensor:
@@ -15,7 +15,6 @@ def _ranked(primary: Tensor, secondary: Tensor | None = None) -> Tensor:
     return order[torch.argsort(primary[order], descending=True, stable=True)]
 
 
-@register_cache("none")
 class NoCache(FeatureCache):
     """Holds nothing: every remote row is fetched from its owner. ``capacity`` is ignored."""
 
@@ -28,7 +27,6 @@ class NoCache(FeatureCache):
         return torch.zeros(0, dtype=torch.long)
 
 
-@register_cache("degree")
 class DegreeCache(FeatureCache):
     """Static: the remote nodes of highest whole-graph in-degree (PaGraph), chosen once."""
 
@@ -38,7 +36,6 @@ class DegreeCache(FeatureCache):
         return _ranked(remote.in_degree)[:rows]
 
 
-@register_cache("presample")
 class PresampleCache(FeatureCache):
     """Static: the remote nodes sampled most often over ``epochs`` pre-sampled epochs (GNNLab's PreSC).
 
@@ -70,7 +67,6 @@ class PresampleCache(FeatureCache):
         return _ranked(counts, remote.in_degree)[:rows]
 
 
-@register_cache("lru")
 class LRUCache(FeatureCache):
     """Dynamic: admits every fetched row, evicting the least recently used; starts empty.
 

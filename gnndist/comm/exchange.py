@@ -1,14 +1,17 @@
-"""Halo exchange: an autograd function that moves boundary rows forward and their gradients back.
+"""Halo exchange: one autograd function that moves boundary rows forward and their gradients back.
 
 Forward: every part sends ``h[send_indices]`` (grouped by receiver, ``send_counts``) and receives its
-1-hop halo rows (grouped by owner, ``recv_counts``) in one ``all_to_all_single`` with uneven splits
+1-hop halo rows (grouped by owner, ``recv_counts``), exactly by ``all_to_all_single`` with uneven splits
 (works on gloo with torch 2.2 and 2.13, and on NCCL). Backward: the reverse exchange returns every
 halo row's gradient to its owner, where ``index_add_`` sums the contributions of all receivers.
+*How* rows and gradients travel is a :class:`Transport`: exact, quantised, or stale (the
+communication strategies), while :class:`HaloExchange` owns the autograd bookkeeping for all of them.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -21,10 +24,9 @@ class CommStats:
 
     bytes_sent: int = 0
     seconds: float = 0.0
-    messages: int = 0
 
     def reset(self) -> None:
-        self.bytes_sent, self.seconds, self.messages = 0, 0.0, 0
+        self.bytes_sent, self.seconds = 0, 0.0
 
 
 @dataclass
@@ -47,9 +49,22 @@ class ExchangeRoute:
         return ExchangeRoute(self.send_indices[keep_send], counts(keep_send, self.send_counts), counts(keep_recv, self.recv_counts))
 
 
+class Transport(Protocol):
+    """How a route's rows travel forward and their gradients backward (one per strategy)."""
+
+    def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
+        """Sends ``rows`` (``[sum(send_counts), F]``, grouped by receiver); returns the ``[num_recv, F]`` halo rows."""
+
+    def send_grads(self, grad_halo: Tensor, route: ExchangeRoute) -> Tensor:
+        """Sends the halo rows' gradients back; returns ``[sum(send_counts), F]`` gradients of the rows sent."""
+
+
 @dataclass
 class Communicator:
-    """All-to-all and all-reduce over a torch.distributed group, counting bytes and time."""
+    """All-to-all and all-reduce over a torch.distributed group, counting bytes and time.
+
+    It is also the exact :class:`Transport`: rows and gradients travel as they are, one all-to-all each way.
+    """
 
     group: object | None = None
     stats: CommStats = field(default_factory=CommStats)
@@ -61,7 +76,6 @@ class Communicator:
         dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group)
         self.stats.seconds += time.perf_counter() - start
         self.stats.bytes_sent += rows.numel() * rows.element_size()
-        self.stats.messages += 1
         return out
 
     def all_to_all_async(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> tuple[Tensor, object]:
@@ -69,8 +83,13 @@ class Communicator:
         out = rows.new_empty((sum(recv_counts), *rows.shape[1:]))
         work = dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group, async_op=True)
         self.stats.bytes_sent += rows.numel() * rows.element_size()
-        self.stats.messages += 1
         return out, work
+
+    def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
+        return self.all_to_all(rows, route.send_counts, route.recv_counts)
+
+    def send_grads(self, grad_halo: Tensor, route: ExchangeRoute) -> Tensor:
+        return self.all_to_all(grad_halo, route.recv_counts, route.send_counts)
 
     def wait(self, work: object) -> None:
         start = time.perf_counter()
@@ -96,22 +115,25 @@ class Communicator:
 
 
 class HaloExchange(torch.autograd.Function):
-    """``halo = exchange(h_owned)``: exact, differentiable halo exchange along ``route``."""
+    """``halo = exchange(h_owned)`` along ``route``: rows forward, gradients summed back into their owners' rows."""
 
     @staticmethod
-    def forward(ctx, h_owned: Tensor, route: ExchangeRoute, comm: Communicator) -> Tensor:
-        ctx.route, ctx.comm, ctx.num_owned = route, comm, h_owned.size(0)
-        return comm.all_to_all(h_owned[route.send_indices], route.send_counts, route.recv_counts)
+    def forward(ctx, h_owned: Tensor, route: ExchangeRoute, transport: Transport) -> Tensor:
+        ctx.route, ctx.transport, ctx.num_owned = route, transport, h_owned.size(0)
+        return transport.send_rows(h_owned[route.send_indices], route)
 
     @staticmethod
     def backward(ctx, grad_halo: Tensor):
-        route, comm = ctx.route, ctx.comm
-        grad_sent = comm.all_to_all(grad_halo.contiguous(), route.recv_counts, route.send_counts)
+        route = ctx.route
+        grad_sent = ctx.transport.send_grads(grad_halo.contiguous(), route)
         grad_owned = grad_halo.new_zeros((ctx.num_owned, *grad_halo.shape[1:]))
         grad_owned.index_add_(0, route.send_indices, grad_sent)
         return grad_owned, None, None
 
 
-def exchange_halo(h_owned: Tensor, route: ExchangeRoute, comm: Communicator) -> Tensor:
-    """``[num_recv, F]`` halo rows for ``h_owned`` (``[num_owned, F]``), gradients flowing back to owners."""
-    return HaloExchange.apply(h_owned, route, comm)
+def exchange_halo(h_owned: Tensor, route: ExchangeRoute, transport: Transport) -> Tensor:
+    """``[num_recv, F]`` halo rows for ``h_owned`` (``[num_owned, F]``), gradients flowing back to owners.
+
+    ``transport`` is a :class:`Communicator` for the exact exchange, or a strategy's own transport.
+    """
+    return HaloExchange.apply(h_owned, route, transport)

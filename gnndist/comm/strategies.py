@@ -8,16 +8,17 @@ worker's :class:`Communicator`, which counts it.
 from __future__ import annotations
 
 from abc import ABC
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gnndist.block import Block
+from gnndist.block import Block, csr_indptr
 from gnndist.comm.exchange import Communicator, ExchangeRoute, exchange_halo
-from gnndist.registry import Registry
+from gnndist.registry import STRATEGIES
+from gnndist.seeding import Stream, generator
 
-STRATEGIES: Registry["CommStrategy"] = Registry("communication strategy")
 register_strategy = STRATEGIES.register
 
 
@@ -34,12 +35,10 @@ class CommStrategy(ABC):
     """Base strategy: the exact exchange. Subclasses change what is sent and when.
 
     Attributes:
-        in_process: True when every part runs in one process without Ray (the ``local`` strategy).
         exact: True when training equals single-process training.
     """
 
     name: ClassVar[str]
-    in_process: ClassVar[bool] = False
     exact: ClassVar[bool] = True
 
     def setup(self, route: ExchangeRoute, comm: Communicator, block: Block, *, rank: int, seed: int) -> None:
@@ -63,29 +62,12 @@ class CommStrategy(ABC):
         pass
 
 
-@register_strategy("sync")
 class SyncStrategy(CommStrategy):
     """Exact exchange every layer, every epoch: training equals single-process training."""
 
     name = "sync"
 
 
-@register_strategy("local")
-class LocalStrategy(SyncStrategy):
-    """Every part in one process, no Ray, exact: for tests and dry runs of a partitioning."""
-
-    name = "local"
-    in_process = True
-
-
-def _seeded(*keys: int) -> torch.Generator:
-    seed = 0
-    for key in keys:
-        seed = (seed * 1_000_003 + int(key)) % (2**62)
-    return torch.Generator().manual_seed(seed)
-
-
-@register_strategy("sampled")
 class SampledStrategy(CommStrategy):
     """BNS-GCN: each epoch keep a random fraction ``p`` of boundary nodes and drop the rest from the graph.
 
@@ -105,7 +87,7 @@ class SampledStrategy(CommStrategy):
         self.p = p
 
     def _mask(self, sender: int, receiver: int, size: int) -> Tensor:
-        return torch.rand(size, generator=_seeded(self.seed, self.epoch, sender, receiver)) < self.p
+        return torch.rand(size, generator=generator(self.seed, Stream.BOUNDARY_SAMPLE, self.epoch, sender, receiver)) < self.p
 
     def begin_epoch(self, epoch: int) -> Block:
         super().begin_epoch(epoch)
@@ -119,10 +101,8 @@ class SampledStrategy(CommStrategy):
         is_kept_source = torch.ones(block.num_src, dtype=torch.bool)
         is_kept_source[num_owned:] = keep_recv
         keep_edge = is_kept_source[block.indices]
-        indptr = torch.zeros_like(block.indptr)
-        torch.cumsum(torch.bincount(block.dst()[keep_edge], minlength=num_owned), 0, out=indptr[1:])
         weight = block.edge_weight[keep_edge] if block.edge_weight is not None else None
-        return Block(indptr, block.indices[keep_edge], block.num_src, block.src_degree, weight)
+        return Block(csr_indptr(block.dst()[keep_edge], num_owned), block.indices[keep_edge], block.num_src, block.src_degree, weight)
 
     def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
         received = exchange_halo(h_owned, self.epoch_route, self.comm)
@@ -156,30 +136,11 @@ def dequantize_rows(codes: Tensor, scale: Tensor, bits: int, width: int) -> Tens
     return codes.float() * scale.float()
 
 
-class _QuantizedExchange(torch.autograd.Function):
-    """Exchange quantised rows forward and quantised gradients backward (AdaQP)."""
-
-    @staticmethod
-    def forward(ctx, h_owned: Tensor, strategy: "QuantizedStrategy") -> Tensor:
-        ctx.strategy, ctx.num_owned = strategy, h_owned.size(0)
-        route = strategy.route
-        return strategy.send_quantized(h_owned[route.send_indices], route.send_counts, route.recv_counts)
-
-    @staticmethod
-    def backward(ctx, grad_halo: Tensor):
-        strategy = ctx.strategy
-        route = strategy.route
-        grad_sent = strategy.send_quantized(grad_halo.contiguous(), route.recv_counts, route.send_counts)
-        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
-        grad_owned.index_add_(0, route.send_indices, grad_sent)
-        return grad_owned, None
-
-
-@register_strategy("quantized")
 class QuantizedStrategy(CommStrategy):
     """AdaQP-style: boundary rows and their gradients travel as int8/int4 codes with an fp16 scale per row.
 
-    Stochastic rounding keeps the messages unbiased. Args: bits (8 or 4).
+    Stochastic rounding keeps the messages unbiased. The strategy is its own transport (quantise, send,
+    dequantise, both ways). Args: bits (8 or 4).
     """
 
     name = "quantized"
@@ -193,7 +154,7 @@ class QuantizedStrategy(CommStrategy):
 
     def send_quantized(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> Tensor:
         self.calls += 1
-        codes, scale = quantize_rows(rows, self.bits, _seeded(self.seed, self.rank, self.epoch, self.calls))
+        codes, scale = quantize_rows(rows, self.bits, generator(self.seed, Stream.QUANTIZE, self.rank, self.epoch, self.calls))
         received_codes = self.comm.all_to_all(codes, send_counts, recv_counts)
         received_scale = self.comm.all_to_all(scale, send_counts, recv_counts)
         return dequantize_rows(received_codes, received_scale, self.bits, rows.size(1))
@@ -202,30 +163,51 @@ class QuantizedStrategy(CommStrategy):
         self.calls = 0
         return super().begin_epoch(epoch)
 
+    def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
+        return self.send_quantized(rows, route.send_counts, route.recv_counts)
+
+    def send_grads(self, grad_halo: Tensor, route: ExchangeRoute) -> Tensor:
+        return self.send_quantized(grad_halo, route.recv_counts, route.send_counts)
+
     def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
-        return _QuantizedExchange.apply(h_owned, self)
+        return exchange_halo(h_owned, self.route, self)
 
 
-class _StaleExchange(torch.autograd.Function):
-    """Returns last epoch's halo rows; backward ships this epoch's halo gradients asynchronously and
-    hands the owner the gradients that arrived from last epoch (PipeGCN's pipelined gradients)."""
+@dataclass
+class _PrimingTransport:
+    """The stale strategy's first, exact exchange of a layer; it keeps the owner-side gradients for the next epoch."""
 
-    @staticmethod
-    def forward(ctx, h_owned: Tensor, stale_halo: Tensor, strategy: "StaleStrategy", layer: int) -> Tensor:
-        ctx.strategy, ctx.layer, ctx.num_owned = strategy, layer, h_owned.size(0)
-        return stale_halo.clone()
+    strategy: "StaleStrategy"
+    layer: int
 
-    @staticmethod
-    def backward(ctx, grad_halo: Tensor):
-        strategy, layer = ctx.strategy, ctx.layer
-        stale_grad = strategy.receive_gradients(layer)
-        strategy.start_gradient_send(layer, grad_halo)
-        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
-        grad_owned.index_add_(0, strategy.route.send_indices, stale_grad)
-        return grad_owned, None, None, None
+    def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
+        return self.strategy.comm.send_rows(rows, route)
+
+    def send_grads(self, grad_halo: Tensor, route: ExchangeRoute) -> Tensor:
+        grad_sent = self.strategy.comm.send_grads(grad_halo, route)
+        self.strategy.grads[self.layer] = grad_sent
+        return grad_sent
 
 
-@register_strategy("stale")
+@dataclass
+class _StaleTransport:
+    """Hands out last epoch's halo rows while this epoch's travel; backward ships this epoch's halo
+    gradients asynchronously and returns those that arrived from last epoch (PipeGCN's pipelined gradients)."""
+
+    strategy: "StaleStrategy"
+    layer: int
+    stale_halo: Tensor
+
+    def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
+        self.strategy.pending_rows[self.layer] = self.strategy.comm.all_to_all_async(rows, route.send_counts, route.recv_counts)
+        return self.stale_halo.clone()
+
+    def send_grads(self, grad_halo: Tensor, route: ExchangeRoute) -> Tensor:
+        stale_grad = self.strategy.receive_gradients(self.layer)
+        self.strategy.start_gradient_send(self.layer, grad_halo)
+        return stale_grad
+
+
 class StaleStrategy(CommStrategy):
     """PipeGCN: compute with the previous epoch's boundary rows and gradients while this epoch's travel.
 
@@ -249,19 +231,13 @@ class StaleStrategy(CommStrategy):
         self.pending_grads: dict[int, tuple[Tensor, object]] = {}
 
     def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
-        route = self.route
         if layer not in self.halo:  # first epoch: exact, and it primes the pipeline
-            halo = _PrimingExchange.apply(h_owned, self, layer)
+            halo = exchange_halo(h_owned, self.route, _PrimingTransport(self, layer))
             self.halo[layer] = halo.detach()
             return halo
         if layer in self.pending_rows:
-            received, work = self.pending_rows.pop(layer)
-            self.comm.wait(work)
-            previous = self.halo[layer]
-            self.halo[layer] = received if self.smoothing == 0 else self.smoothing * previous + (1 - self.smoothing) * received
-        stale = self.halo[layer]
-        self.pending_rows[layer] = self.comm.all_to_all_async(h_owned.detach()[route.send_indices], route.send_counts, route.recv_counts)
-        return _StaleExchange.apply(h_owned, stale, self, layer)
+            self.exchange_settle(layer)
+        return exchange_halo(h_owned, self.route, _StaleTransport(self, layer, self.halo[layer]))
 
     def receive_gradients(self, layer: int) -> Tensor:
         if layer in self.pending_grads:
@@ -291,27 +267,6 @@ class StaleStrategy(CommStrategy):
         self.grads = {int(k): v for k, v in state.get("grads", {}).items()}
 
 
-class _PrimingExchange(torch.autograd.Function):
-    """The stale strategy's first, exact exchange; it also keeps the owner-side gradients for the next epoch."""
-
-    @staticmethod
-    def forward(ctx, h_owned: Tensor, strategy: StaleStrategy, layer: int) -> Tensor:
-        ctx.strategy, ctx.layer, ctx.num_owned = strategy, layer, h_owned.size(0)
-        route = strategy.route
-        return strategy.comm.all_to_all(h_owned[route.send_indices], route.send_counts, route.recv_counts)
-
-    @staticmethod
-    def backward(ctx, grad_halo: Tensor):
-        strategy = ctx.strategy
-        route = strategy.route
-        grad_sent = strategy.comm.all_to_all(grad_halo.contiguous(), route.recv_counts, route.send_counts)
-        strategy.grads[ctx.layer] = grad_sent
-        grad_owned = grad_halo.new_zeros((ctx.num_owned, grad_halo.size(1)))
-        grad_owned.index_add_(0, route.send_indices, grad_sent)
-        return grad_owned, None, None
-
-
-@register_strategy("cached")
 class CachedStrategy(CommStrategy):
     """SANCUS-style: skip re-sending a (sender, receiver) group of boundary rows while it changed less
     than ``threshold`` (relative L2) since it was last sent and is younger than ``max_age`` epochs.

@@ -1,6 +1,5 @@
 """Datasets by name, every loader offline: ``load_dataset("planetoid:cora", root=...)``."""
 from gnndist.data.registry import DATASETS, available_datasets, check_dataset_options, load_dataset, register_dataset
-from gnndist.data import npz, ogb, planetoid, synthetic  # noqa: F401  (register the built-ins)
 from gnndist.data.npz import save_npz
 
 __all__ = ["DATASETS", "available_datasets", "check_dataset_options", "load_dataset", "register_dataset", "save_npz"]

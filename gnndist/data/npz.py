@@ -17,13 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gnndist.data.registry import register_dataset
 from gnndist.graph import NODE_FIELDS, Graph
 
 NPZ_KEYS = ("edge_index", "num_nodes", "edge_weight", *NODE_FIELDS)
 
 
-@register_dataset("npz")
 def npz(path: str, *, root: str | None = None) -> Graph:
     """Loads a graph from ``path`` (relative paths resolve against ``root`` when given)."""
     file = Path(root) / path if root is not None and not Path(path).is_absolute() else Path(path)

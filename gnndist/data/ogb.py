@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gnndist.data.registry import register_dataset
 from gnndist.graph import Graph
 
 
@@ -31,7 +30,6 @@ def _read_split(folder: Path, part: str) -> np.ndarray:
         return np.loadtxt(file, dtype=np.int64, ndmin=1)
 
 
-@register_dataset("ogb")
 def ogb(name: str, *, root: str | None = None) -> Graph:
     """Loads ``root/<name with _>/raw`` and its ``split/`` through ``ogb.io`` (no download, no pickles).
 

@@ -8,7 +8,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from gnndist.data.registry import register_dataset
 from gnndist.graph import Graph
 
 PLANETOID_NAMES = ("cora", "citeseer", "pubmed")
@@ -59,7 +58,6 @@ def _raw_files(root: Path, name: str) -> dict[str, Path]:
     return files
 
 
-@register_dataset("planetoid")
 def planetoid(name: str, *, root: str | None = None, normalize_features: bool = True) -> Graph:
     """Loads ``ind.<name>.*`` raw files with the public split (20 labels per class, 500 val, 1000 test).
 

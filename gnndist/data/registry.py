@@ -8,9 +8,8 @@ import torch
 from torch import Tensor
 
 from gnndist.graph import Graph
-from gnndist.registry import Registry
+from gnndist.registry import DATASETS
 
-DATASETS: Registry[Graph] = Registry("dataset")
 register_dataset = DATASETS.register
 
 

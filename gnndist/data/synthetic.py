@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor
 
-from gnndist.data.registry import random_split_masks, register_dataset
+from gnndist.data.registry import random_split_masks
 from gnndist.graph import Graph
 
 
@@ -26,7 +26,6 @@ def _sample_weighted(cumulative: Tensor, low: Tensor, high: Tensor, generator: t
     return torch.searchsorted(cumulative, u, right=True).clamp_(max=cumulative.numel() - 1)
 
 
-@register_dataset("sbm")
 def sbm(
     *,
     num_nodes: int = 20_000,
@@ -91,7 +90,6 @@ def sbm(
     return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), num_nodes, **node_data).to_undirected()
 
 
-@register_dataset("rmat")
 def rmat(
     *,
     scale: int = 14,

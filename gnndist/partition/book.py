@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnndist.block import csr_offsets
+
 
 def _as_ids(name: str, value: Any) -> Tensor:
     tensor = torch.as_tensor(value)
@@ -33,8 +35,7 @@ class PartitionBook:
 
     def __post_init__(self) -> None:
         counts = torch.bincount(self.node_part, minlength=self.num_parts)
-        self._offsets = torch.zeros(self.num_parts + 1, dtype=torch.long)
-        torch.cumsum(counts, 0, out=self._offsets[1:])
+        self._offsets = csr_offsets(counts)
         self._owned_by_part = torch.empty_like(self.node_part)
         self._owned_by_part[self._offsets[self.node_part] + self.local_id] = torch.arange(self.node_part.numel())
 

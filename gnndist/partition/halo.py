@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gnndist.block import csr_offsets
 from gnndist.graph import Graph
 
 
@@ -51,8 +52,7 @@ class ExchangePlan:
         key = torch.unique((src_part[cut] * num_parts + dst_part[cut]) * n + graph.indices[cut])
         del src_part, dst_part, cut
         counts = torch.bincount(key // n, minlength=num_parts * num_parts)
-        offsets = torch.zeros(num_parts * num_parts + 1, dtype=torch.long)
-        torch.cumsum(counts, 0, out=offsets[1:])
+        offsets = csr_offsets(counts)
         return cls(num_parts, counts.view(num_parts, num_parts), key % n, offsets)
 
     def send_nodes(self, sender: int, receiver: int) -> Tensor:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from torch import Tensor
 
-from gnndist.block import Block
+from gnndist.block import Block, csr_offsets
 from gnndist.graph import MASK_FIELDS, Graph
 from gnndist.partition.halo import ExchangePlan, halo_rings, in_edge_ids
 
@@ -188,8 +188,7 @@ def assemble_graph(parts: list[Part]) -> Graph:
     degree = torch.zeros(num_nodes, dtype=torch.long)
     for part in parts:
         degree[part.owned_global_ids] = part.indptr[: part.num_owned + 1].diff()
-    indptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-    torch.cumsum(degree, 0, out=indptr[1:])
+    indptr = csr_offsets(degree)
     indices = torch.empty(int(indptr[-1]), dtype=torch.long)
     has_weight = parts[0].edge_weight is not None
     edge_weight = torch.empty(indices.numel()) if has_weight else None

@@ -57,20 +57,12 @@ def checkpoint_folder(epoch: int) -> str:
 
 # --- what a checkpoint belongs to --------------------------------------------------------------
 
-_NOT_RESULT_FIELDS = {"train": ("epochs", "eval_every", "num_threads", "prefetch"), "partition": ("dir", "transport"), "dataset": ("root",)}
-
-
 def config_identity(config: "JobConfig") -> dict[str, Any]:
-    """The config fields that change the trained parameters: mode, dataset, model, train (without
-    ``epochs``/``eval_every``/``num_threads``/``prefetch``), partition (without its folder and transport), comm, aggregation.
+    """The config settings that change the trained parameters (:func:`gnndist.config.identity`): locations,
+    cluster, checkpoint and output settings, epochs, evaluation and threads may differ when resuming."""
+    from gnndist.config import identity
 
-    Locations, cluster settings, checkpoint and output settings may differ when resuming.
-    """
-    data = config.model_dump(mode="json")
-    identity = {key: data[key] for key in ("mode", "dataset", "model", "train", "partition", "comm", "aggregation")}
-    for section, dropped in _NOT_RESULT_FIELDS.items():
-        identity[section] = {k: v for k, v in identity[section].items() if k not in dropped}
-    return identity
+    return identity(config)
 
 
 def fingerprint(value: Any) -> str:

@@ -8,8 +8,9 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from gnndist.block import Block
-from gnndist.sampling.seeds import mix_seed, random_seed
+from gnndist.block import Block, csr_offsets
+from gnndist.sampling.seeds import random_seed
+from gnndist.seeding import derive_seed
 
 _UNSEEN = torch.iinfo(torch.int32).max  # scratch-map entry of a node not in the current batch
 
@@ -165,7 +166,7 @@ class NeighborSampler:
 
     def set_epoch(self, epoch: int) -> None:
         """Restarts the random stream at the point fixed by ``(seed, epoch)``."""
-        self.generator.manual_seed(mix_seed(self.seed, epoch))
+        self.generator.manual_seed(derive_seed(self.seed, epoch))
 
     def sample(self, seeds: Tensor) -> SampledBatch:
         """Samples the blocks of one mini-batch.
@@ -202,8 +203,7 @@ class NeighborSampler:
             local_id.scatter_reduce_(0, sources, position, "amin")
             new_nodes = sources.masked_select(local_id.index_select(0, sources) == position)
             local_id.index_copy_(0, new_nodes, torch.arange(num_dst, num_dst + new_nodes.numel(), dtype=torch.int32, device=self.device))
-            block_indptr = torch.zeros(num_dst + 1, dtype=torch.long, device=self.device)
-            torch.cumsum(counts, 0, out=block_indptr[1:])
+            block_indptr = csr_offsets(counts)
             edge_weight = self.edge_weight.index_select(0, edge_ids) if self.edge_weight is not None else None
             input_nodes = torch.cat([input_nodes, new_nodes])
             blocks.append(Block(block_indptr, local_id.index_select(0, sources).long(), input_nodes.numel(), None, edge_weight))

@@ -6,16 +6,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-_MASK64 = (1 << 64) - 1
-
-
-def mix_seed(seed: int, stream: int) -> int:
-    """A 63-bit seed derived from ``(seed, stream)`` (splitmix64), so nearby pairs give unrelated streams."""
-    z = (seed * 0x9E3779B97F4A7C15 + stream + 0x632BE59BD9B4E019) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) >> 1
-
+from gnndist.seeding import derive_seed
 
 def random_seed() -> int:
     """A seed drawn from torch's default generator, so ``torch.manual_seed`` fixes it."""
@@ -63,7 +54,7 @@ class SeedLoader:
         """Yields the ``[<= batch_size]`` seed batches of ``epoch``, on the device of ``train_ids``."""
         ids = self.train_ids
         if self.shuffle:
-            generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
             ids = ids[torch.randperm(ids.numel(), generator=generator).to(ids.device)]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield ids[start : start + self.batch_size]

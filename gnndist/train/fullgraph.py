@@ -1,45 +1,29 @@
 """Full-graph training over parts: per-layer halo exchange, gradients all-reduced every step.
 
 Three pieces: :class:`FullGraphWorkerTrainer` trains one part inside a worker (torch.distributed);
-:class:`DistributedFullGraphTrainer` drives a :class:`~gnndist.runtime.WorkerGroup` of them epoch by
-epoch; :class:`LocalFullGraphTrainer` runs every part in one process (the ``local`` strategy).
+:class:`~gnndist.train.driver.GroupTrainer` drives a :class:`~gnndist.runtime.WorkerGroup` of them;
+:class:`LocalFullGraphTrainer` runs every part in one process (``mode=local``). The model is driven layer
+by layer (:func:`~gnndist.train.collective.halo_forward`); the communication strategy fills the halo.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
 from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
+from gnndist.models import ModelSpec
 from gnndist.partition import Part, load_part
+from gnndist.seeding import dropout_seed
+from gnndist.train.collective import all_reduce_gradients, evaluate_counts, halo_forward
+from gnndist.train.driver import GroupTrainer
 from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import ModelState, build_model, node_loss
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to build the same model and optimizer on every worker."""
-
-    name: str
-    num_features: int
-    num_classes: int
-    hidden: int
-    layers: int
-    dropout: float
-    aggregation: str
-    lr: float
-    weight_decay: float
-    seed: int
-    options: dict = field(default_factory=dict)
-
-    def build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-        model = build_model(self.num_features, self.num_classes, self.name, self.hidden, self.layers, self.dropout, self.aggregation, self.seed, **self.options)
-        return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+from gnndist.train.single import ModelState, node_loss
 
 
 @dataclass(frozen=True)
@@ -56,22 +40,6 @@ class PartSource:
         import ray
 
         return ray.get(self.object_ref)
-
-
-def _dropout_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch) * 7919 + rank
-
-
-def flat_grads(model: torch.nn.Module) -> Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in model.parameters()])
-
-
-def set_flat_grads(model: torch.nn.Module, flat: Tensor) -> None:
-    offset = 0
-    for p in model.parameters():
-        n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone()
-        offset += n
 
 
 class FullGraphWorkerTrainer(ModelState):
@@ -105,28 +73,23 @@ class FullGraphWorkerTrainer(ModelState):
         self.num_train_global = float(self.comm.all_reduce_sum(train_count))
         if self.num_train_global == 0:
             raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
-
-    def _forward(self, block: Block, exchange) -> Tensor:
-        return self.model(self.x, block, exchange=lambda layer, h: torch.cat([h, exchange(layer, h)]))
+        self.grad_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
         """One step on the whole part; returns this worker's share of the epoch's metrics."""
-        torch.manual_seed(_dropout_seed(self.model_spec.seed, epoch, self.context.rank))
+        torch.manual_seed(dropout_seed(self.model_spec.seed, epoch, self.context.rank))
         self.comm.stats.reset()
         start = time.perf_counter()
         block = self.strategy.begin_epoch(epoch)
         self.model.train()
         self.optimizer.zero_grad()
-        logits = self._forward(block, self.strategy.exchange)
+        logits = halo_forward(self.model, self.x, block, self.strategy.exchange)
         train_mask = self.masks[0]
         loss = node_loss(logits[train_mask], self.y[train_mask], reduction="sum") / self.num_train_global
         loss.backward()
         halo_bytes, halo_seconds = self.comm.stats.bytes_sent, self.comm.stats.seconds
-        grads = flat_grads(self.model)
-        self.comm.all_reduce_sum(grads)
-        set_flat_grads(self.model, grads)
+        (total_loss,) = all_reduce_gradients(self.model, self.comm, [loss]).tolist()
         self.optimizer.step()
-        total_loss = float(self.comm.all_reduce_sum(loss.detach().double().view(1)))
         epoch_time = time.perf_counter() - start
         result = {
             "loss": total_loss,
@@ -134,21 +97,16 @@ class FullGraphWorkerTrainer(ModelState):
             "comm_time_s": self.comm.stats.seconds,
             "halo_comm_time_s": halo_seconds,
             "bytes_sent": halo_bytes,
-            "grad_bytes": grads.numel() * grads.element_size(),
+            "grad_bytes": self.grad_bytes,
         }
         if evaluate:
             counts = self.evaluate_counts()
             result["accuracies"] = counts.accuracies()
         return result
 
-    @torch.no_grad()
     def evaluate_counts(self) -> SplitCounts:
         """Exact-exchange inference on the whole part; correct/total per split, summed over workers."""
-        self.model.eval()
-        logits = self._forward(self.block, lambda layer, h: exchange_halo(h, self.route, self.comm))
-        counts = SplitCounts.of(logits, self.y, self.masks)
-        stacked = self.comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
-        return SplitCounts(stacked[0], stacked[1])
+        return evaluate_counts(self.model, self.x, self.block, lambda layer, h: exchange_halo(h, self.route, self.comm), self.y, self.masks, self.comm)
 
     def state_dict(self) -> dict[str, Any]:
         """Model and optimizer (identical on every rank), this rank's strategy state and RNG states."""
@@ -187,36 +145,16 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
     return metrics
 
 
-class DistributedFullGraphTrainer:
-    """Driver side: one epoch = one ``train_epoch`` call on every worker of the group."""
-
-    combine_metrics = staticmethod(epoch_metrics)  # the workers' results of one epoch -> EpochMetrics
-
-    def __init__(self, group):
-        self.group = group
-
-    def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        return self.combine_metrics(epoch, self.group.run("train_epoch", epoch, evaluate))
-
-    def parameters_vector(self) -> Tensor:
-        return self.group.run_one(0, "parameters_vector")
-
-    def state_dicts(self) -> list[dict[str, Any]]:
-        """Every worker's state, by rank (for checkpoints)."""
-        return self.group.run("state_dict")
-
-    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
-        if len(states) != self.group.num_workers:
-            raise ValueError(f"Expected one state per worker ({self.group.num_workers}), got {len(states)}")
-        self.group.run_each("load_state_dict", [(state,) for state in states])
-
-    def recover(self, failure) -> float:
-        """Restarts failed workers and rebuilds every worker's trainer (see ``WorkerGroup.recover``)."""
-        return self.group.recover(failure)
+def start_fullgraph(group, sources: Sequence[PartSource], model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None) -> GroupTrainer:
+    """Builds a :class:`FullGraphWorkerTrainer` on every worker of ``group`` (``sources[rank]`` its part); returns the driver."""
+    if len(sources) != group.num_workers:
+        raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
+    group.setup(FullGraphWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, strategy=strategy, strategy_options=strategy_options)
+    return GroupTrainer(group, epoch_metrics)
 
 
 class LocalFullGraphTrainer(ModelState):
-    """Every part in this process: the parts' rows are laid side by side and the exchange is a gather.
+    """Every part in this process (``mode=local``): the parts' rows are laid side by side and the exchange is a gather.
 
     Sources are ordered [owned rows of part 0..P-1, halo rows of part 0..P-1]; destinations are all
     owned rows, so the union is one Block and the exchange before a layer is ``h[halo_source]``.
@@ -256,15 +194,15 @@ class LocalFullGraphTrainer(ModelState):
 
     def _exchange(self, layer: int, h: Tensor) -> Tensor:
         self.bytes_sent += self.halo_source.numel() * h.size(1) * h.element_size() * (2 if self.model.training else 1)
-        return torch.cat([h, h[self.halo_source]])
+        return h[self.halo_source]
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        torch.manual_seed(_dropout_seed(self.model_spec.seed, epoch, 0))
+        torch.manual_seed(dropout_seed(self.model_spec.seed, epoch))
         self.bytes_sent = 0
         start = time.perf_counter()
         self.model.train()
         self.optimizer.zero_grad()
-        logits = self.model(self.x, self.block, exchange=self._exchange)
+        logits = halo_forward(self.model, self.x, self.block, self._exchange)
         train_mask = self.masks[0]
         loss = node_loss(logits[train_mask], self.y[train_mask])
         loss.backward()
@@ -273,6 +211,6 @@ class LocalFullGraphTrainer(ModelState):
         if evaluate:
             with torch.no_grad():
                 self.model.eval()
-                logits = self.model(self.x, self.block, exchange=self._exchange)
+                logits = halo_forward(self.model, self.x, self.block, self._exchange)
             metrics.train_acc, metrics.val_acc, metrics.test_acc = SplitCounts.of(logits, self.y, self.masks).accuracies()
         return metrics

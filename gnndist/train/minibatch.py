@@ -4,7 +4,8 @@ Pieces, mirroring ``fullgraph.py``: :class:`MiniBatchTrainer` is the single-proc
 whole graph in this process); :class:`PartBatches` is one part's data path (sampling on its local
 graph, owned features from memory, remote features through a :class:`~gnndist.cache.FeatureCache`
 from the owners' :class:`~gnndist.sampling.store.PartitionStore`); :class:`MiniBatchWorkerTrainer`
-trains one part inside a worker; :class:`DistributedMiniBatchTrainer` drives a group of them.
+trains one part inside a worker; :func:`start_minibatch` starts the stores and a group of workers.
+The settings come from the job config's ``train`` and ``cache`` sections (validated there).
 Sampling and fetching of the next batches run in a background thread (:class:`BatchPipeline`) while
 the current batch trains.
 
@@ -27,8 +28,8 @@ import queue
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -40,68 +41,19 @@ from gnndist.graph import Graph
 from gnndist.partition import Part
 from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
-from gnndist.sampling.seeds import mix_seed
 from gnndist.sampling.store import RemoteFeatures, StoreClient, build_local_graph, start_stores, stop_stores
-from gnndist.train.fullgraph import DistributedFullGraphTrainer, ModelSpec, PartSource, epoch_metrics, flat_grads, set_flat_grads
+from gnndist.models import ModelSpec
+from gnndist.seeding import Stream, dropout_seed, stream_seed
+from gnndist.train.collective import all_reduce_gradients, evaluate_counts
+from gnndist.train.driver import GroupTrainer
+from gnndist.train.fullgraph import PartSource, epoch_metrics
 from gnndist.train.metrics import EpochMetrics, SplitCounts
 from gnndist.train.single import ModelState, evaluate_whole_graph, node_loss
 
-SAMPLER_STREAM, LOADER_STREAM, PRESAMPLE_STREAM, DROPOUT_STREAM = 1, 2, 3, 4
+if TYPE_CHECKING:
+    from gnndist.config import CacheConfig, TrainConfig
 
-
-def stream_seed(seed: int, rank: int, stream: int) -> int:
-    """The seed of one random stream (sampler, seed loader, pre-sampling) of worker ``rank``; the reference is rank 0."""
-    return mix_seed(mix_seed(seed, rank), stream)
-
-
-def dropout_seed(seed: int, epoch: int, rank: int) -> int:
-    """The torch seed set at the start of every epoch: dropout masks depend on (seed, epoch, rank) only."""
-    return mix_seed(stream_seed(seed, rank, DROPOUT_STREAM), epoch)
-
-
-@dataclass(frozen=True)
-class MiniBatchOptions:
-    """How batches are drawn, sampled, fetched and cached (identical on every worker).
-
-    Attributes:
-        batch_size: seeds per step over all workers (>= 1, at most the training nodes).
-        fanouts: neighbours per hop in hop order (``fanouts[0]`` for the seeds), ``>= 1`` or ``-1`` (all); one per layer.
-        replace: sample neighbours with replacement.
-        prefetch: batches prepared ahead by a background thread (0: prepared on demand, in the training thread).
-        cache: remote feature cache policy (``gnndist.cache.available_caches()``).
-        cache_capacity: fraction of the remote nodes (``<= 1``) or bytes (``> 1``) the cache holds.
-        cache_options: options of the policy (``presample``: ``epochs``).
-        sampler_threads: torch threads of the sampler and the prefetch thread (None: torch's setting).
-    """
-
-    batch_size: int = 1024
-    fanouts: tuple[int, ...] = (10, 5)
-    replace: bool = False
-    prefetch: int = 2
-    cache: str = "none"
-    cache_capacity: float = 0.2
-    cache_options: dict = field(default_factory=dict)
-    sampler_threads: int | None = 1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"Expected 'batch_size' >= 1 (got {self.batch_size!r})")
-        fanouts = self.fanouts
-        if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence) or not fanouts:
-            raise ValueError(f"Expected 'fanouts' as a non-empty list of ints, one per layer (got {fanouts!r})")
-        bad = [f for f in fanouts if isinstance(f, bool) or not isinstance(f, int) or f == 0 or f < -1]
-        if bad:
-            raise ValueError(f"Expected every fanout >= 1, or -1 for all neighbours (got {list(fanouts)})")
-        object.__setattr__(self, "fanouts", tuple(fanouts))
-        if isinstance(self.prefetch, bool) or not isinstance(self.prefetch, int) or self.prefetch < 0:
-            raise ValueError(f"Expected 'prefetch' >= 0 batches (got {self.prefetch!r})")
-        if self.cache not in available_caches():
-            raise KeyError(f"Unknown cache policy {self.cache!r}; available: {', '.join(available_caches())}")
-        check_capacity(self.cache_capacity)
-
-    def check_layers(self, layers: int) -> None:
-        if len(self.fanouts) != layers:
-            raise ValueError(f"Expected one fanout per layer: {len(self.fanouts)} fanouts {list(self.fanouts)} for a {layers}-layer model")
+SAMPLER_THREADS = 1  # torch threads of the sampler and the prefetch thread: the rest is left to training
 
 
 @dataclass(eq=False)
@@ -242,10 +194,7 @@ def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches:
         computed = time.perf_counter()
         times.compute_s += computed - fetched
         if comm is not None:
-            buffer = torch.cat([flat_grads(model), step_loss.view(1).to(torch.float32)])
-            comm.all_reduce_sum(buffer, count_bytes=True)
-            set_flat_grads(model, buffer[:-1])
-            step_loss = buffer[-1]
+            (step_loss,) = all_reduce_gradients(model, comm, [step_loss], count_bytes=True)
         synced = time.perf_counter()
         times.sync_s += synced - computed
         optimizer.step()
@@ -266,24 +215,24 @@ class MiniBatchTrainer(ModelState):
     Args:
         graph: validated Graph with features, labels and training nodes.
         model_spec: model and optimizer settings.
-        options: batch size, fanouts, prefetch (the cache options are unused: nothing is remote).
+        train: the ``train`` section: batch size, fanouts, replace, prefetch.
     """
 
-    def __init__(self, graph: Graph, model_spec: ModelSpec, options: MiniBatchOptions):
+    def __init__(self, graph: Graph, model_spec: ModelSpec, train: "TrainConfig"):
         if graph.x is None or graph.y is None:
             raise ValueError("Training needs node features 'x' and labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
-        options.check_layers(model_spec.layers)
-        self.graph, self.model_spec, self.options = graph, model_spec, options
+        check_layers(train.fanouts, model_spec.layers)
+        self.graph, self.model_spec, self.train = graph, model_spec, train
         train_ids = graph.train_mask.nonzero().flatten()
-        if options.batch_size > train_ids.numel():
-            raise ValueError(f"Expected 'batch_size' in [1, {train_ids.numel()}] (the training nodes) (got {options.batch_size})")
+        if train.batch_size > train_ids.numel():
+            raise ValueError(f"Expected 'batch_size' in [1, {train_ids.numel()}] (the training nodes) (got {train.batch_size})")
         self.model, self.optimizer = model_spec.build()
-        self.sampler = NeighborSampler.from_graph(graph, list(options.fanouts), replace=options.replace, seed=stream_seed(model_spec.seed, 0, SAMPLER_STREAM), num_threads=options.sampler_threads)
-        self.loader = SeedLoader(train_ids, options.batch_size, seed=stream_seed(model_spec.seed, 0, LOADER_STREAM))
-        self.step_seeds = global_step_seeds([train_ids.numel()], [options.batch_size])
-        self.pipeline = BatchPipeline(self._prepare, options.prefetch, options.sampler_threads)
+        self.sampler = NeighborSampler.from_graph(graph, list(train.fanouts), replace=train.replace, seed=stream_seed(model_spec.seed, 0, Stream.SAMPLER), num_threads=SAMPLER_THREADS)
+        self.loader = SeedLoader(train_ids, train.batch_size, seed=stream_seed(model_spec.seed, 0, Stream.LOADER))
+        self.step_seeds = global_step_seeds([train_ids.numel()], [train.batch_size])
+        self.pipeline = BatchPipeline(self._prepare, train.prefetch, SAMPLER_THREADS)
         self.block = Block.from_graph(graph)
 
     def _prepare(self, seeds: Tensor) -> PreparedBatch:
@@ -294,7 +243,7 @@ class MiniBatchTrainer(ModelState):
         return PreparedBatch(batch, x, self.graph.y.index_select(0, seeds), sampled - start, time.perf_counter() - sampled)
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        torch.manual_seed(dropout_seed(self.model_spec.seed, epoch, 0))
+        torch.manual_seed(dropout_seed(self.model_spec.seed, epoch))
         self.sampler.set_epoch(epoch)
         start, start_cpu = time.perf_counter(), time.process_time()
         self.model.train()
@@ -358,8 +307,8 @@ class PartBatches:
         self.y_owned = part.y[: part.num_owned]
         train_mask = part.train_mask[: part.num_owned] if part.train_mask is not None else torch.zeros(part.num_owned, dtype=torch.bool)
         self.train_ids = train_mask.nonzero().flatten()
-        self.loader = SeedLoader(self.train_ids, batch_size, seed=stream_seed(seed, rank, LOADER_STREAM)) if self.train_ids.numel() else None
-        self.sampler = self._sampler(SAMPLER_STREAM)
+        self.loader = SeedLoader(self.train_ids, batch_size, seed=stream_seed(seed, rank, Stream.LOADER)) if self.train_ids.numel() else None
+        self.sampler = self._sampler(Stream.SAMPLER)
         self.cache = resolve_cache(cache, capacity=cache_capacity, **(cache_options or {})) if isinstance(cache, str) else cache
         self.remote_features: RemoteFeatures | None = None
         if self.local.num_remote:
@@ -420,7 +369,7 @@ class PartBatches:
             return counts
         local = self.local
         degree = local.indptr.diff()
-        sampler = self._sampler(PRESAMPLE_STREAM)
+        sampler = self._sampler(Stream.PRESAMPLE)
         for epoch in range(epochs):
             sampler.set_epoch(epoch)
             for seeds in self.loader.batches(epoch):
@@ -468,19 +417,19 @@ class MiniBatchWorkerTrainer(ModelState):
         context: the worker's rank and world size (rank = part id).
         source: where to load the part from.
         model_spec: model and optimizer settings (identical on every worker).
-        options: batches, sampling, prefetch and cache (identical on every worker).
+        train, cache: the ``train`` (batches, fanouts, prefetch) and ``cache`` sections (identical on every worker).
         stores: one store per part, in part order (see :func:`~gnndist.sampling.store.start_stores`).
     """
 
-    def __init__(self, context, source: PartSource, model_spec: ModelSpec, options: MiniBatchOptions, stores: Sequence[Any]):
+    def __init__(self, context, source: PartSource, model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", stores: Sequence[Any]):
         self.context = context
         part = source.load()
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
         if len(stores) != context.world_size:
             raise ValueError(f"Expected one store per part ({context.world_size}), got {len(stores)}")
-        options.check_layers(model_spec.layers)
-        self.model_spec, self.options = model_spec, options
+        check_layers(train.fanouts, model_spec.layers)
+        self.model_spec = model_spec
         self.comm = Communicator()
         num_train = int(part.train_mask[: part.num_owned].sum()) if part.train_mask is not None else 0
         counts = torch.zeros(context.world_size, dtype=torch.float64)
@@ -489,27 +438,27 @@ class MiniBatchWorkerTrainer(ModelState):
         total = sum(self.train_counts)
         if total == 0:
             raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
-        if options.batch_size > total:
-            raise ValueError(f"Expected 'batch_size' in [1, {total}] (the training nodes of all parts) (got {options.batch_size})")
+        if train.batch_size > total:
+            raise ValueError(f"Expected 'batch_size' in [1, {total}] (the training nodes of all parts) (got {train.batch_size})")
         if num_train == 0:
             warnings.warn(f"Part {part.part_id} has no training nodes: its worker takes zero-weight steps (and still serves its features)", UserWarning, stacklevel=2)
-        self.batch_sizes = worker_batch_sizes(options.batch_size, self.train_counts)
+        self.batch_sizes = worker_batch_sizes(train.batch_size, self.train_counts)
         self.step_seeds = global_step_seeds(self.train_counts, self.batch_sizes)
         self.data = PartBatches(
             part,
             stores,
-            fanouts=options.fanouts,
+            fanouts=train.fanouts,
             batch_size=max(self.batch_sizes[context.rank], 1),
             seed=model_spec.seed,
             rank=context.rank,
-            cache=options.cache,
-            cache_capacity=options.cache_capacity,
-            cache_options=options.cache_options,
-            replace=options.replace,
-            sampler_threads=options.sampler_threads,
+            cache=cache.policy,
+            cache_capacity=cache.capacity,
+            cache_options=cache.options,
+            replace=train.replace,
+            sampler_threads=SAMPLER_THREADS,
         )
         self.model, self.optimizer = model_spec.build()
-        self.pipeline = BatchPipeline(self.data.prepare, options.prefetch, options.sampler_threads)
+        self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
         self.route = ExchangeRoute(part.send_indices, part.send_counts.tolist(), part.recv_counts.tolist())
         self.eval_block = self.data.local.owned_block()
         owned = lambda mask: None if mask is None else mask[: part.num_owned]  # noqa: E731
@@ -552,13 +501,10 @@ class MiniBatchWorkerTrainer(ModelState):
 
     @torch.no_grad()
     def evaluate_counts(self) -> SplitCounts:
-        """Full-neighbourhood inference on the owned rows, halo rows of every layer from their owners; summed over workers."""
-        self.model.eval()
-        exchange = lambda h: torch.cat([h, exchange_halo(h, self.route, self.comm)])  # noqa: E731
-        logits = self.model(exchange(self.data.x_owned), self.eval_block, exchange=lambda layer, h: exchange(h))
-        counts = SplitCounts.of(logits, self.data.y_owned, self.masks)
-        stacked = self.comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
-        return SplitCounts(stacked[0], stacked[1])
+        """Full-neighbourhood inference on the owned rows, halo rows of every layer (and of the input) from their owners; summed over workers."""
+        exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
+        x = torch.cat([self.data.x_owned, exchange(0, self.data.x_owned)])
+        return evaluate_counts(self.model, x, self.eval_block, exchange, self.data.y_owned, self.masks, self.comm)
 
 
 def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
@@ -586,39 +532,24 @@ def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochM
     return metrics
 
 
-class DistributedMiniBatchTrainer(DistributedFullGraphTrainer):
-    """Driver side: starts the stores and the workers' trainers; one epoch = one ``train_epoch`` call on every worker.
+def start_minibatch(group, sources: Sequence[PartSource], model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", *, stores: Sequence[Any] | None = None) -> GroupTrainer:
+    """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and a trainer on
+    every worker; returns the driver, which stops the stores it started when shut down."""
+    check_layers(train.fanouts, model_spec.layers)
+    if len(sources) != group.num_workers:
+        raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
+    owns = stores is None
+    stores = start_stores(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0)) if owns else list(stores)
+    try:
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=stores)
+    except BaseException:
+        if owns:
+            stop_stores(stores)
+        raise
+    return GroupTrainer(group, minibatch_epoch_metrics, on_shutdown=(lambda: stop_stores(stores)) if owns else None)
 
-    Args:
-        group: the worker group (one worker per part, process group initialised).
-        stores: the stores the workers use.
-        owns_stores: stop the stores in :meth:`shutdown`.
-    """
 
-    combine_metrics = staticmethod(minibatch_epoch_metrics)
-
-    def __init__(self, group, stores: Sequence[Any], owns_stores: bool = False):
-        super().__init__(group)
-        self.stores, self.owns_stores = list(stores), owns_stores
-
-    @classmethod
-    def start(cls, group, sources: Sequence[PartSource], model_spec: ModelSpec, options: MiniBatchOptions, *, stores: Sequence[Any] | None = None) -> "DistributedMiniBatchTrainer":
-        """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and a trainer on every worker."""
-        options.check_layers(model_spec.layers)
-        if len(sources) != group.num_workers:
-            raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
-        owns = stores is None
-        stores = start_stores(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0)) if owns else list(stores)
-        try:
-            group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, options=options, stores=stores)
-        except BaseException:
-            if owns:
-                stop_stores(stores)
-            raise
-        return cls(group, stores, owns)
-
-    def shutdown(self) -> None:
-        if self.owns_stores:
-            stop_stores(self.stores)
-            self.owns_stores = False
-
+def check_layers(fanouts: Sequence[int], layers: int) -> None:
+    """One fanout per layer (the config checks it too; trainers built directly check it here)."""
+    if len(fanouts) != layers:
+        raise ValueError(f"Expected one fanout per layer: {len(fanouts)} fanouts {list(fanouts)} for a {layers}-layer model")

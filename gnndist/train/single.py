@@ -6,16 +6,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch.nn.utils import parameters_to_vector
+
 from gnndist.block import Block
 from gnndist.graph import Graph
+from gnndist.models import ModelSpec
+from gnndist.seeding import dropout_seed
 from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.models import resolve_model
-
-
-def build_model(num_features: int, num_classes: int, name: str, hidden: int, layers: int, dropout: float, aggregation: str, seed: int, **options) -> torch.nn.Module:
-    """The model with parameters initialised from ``seed`` (so every worker builds the same one)."""
-    torch.manual_seed(seed)
-    return resolve_model(name, in_channels=num_features, hidden_channels=hidden, out_channels=num_classes, num_layers=layers, dropout=dropout, aggregation=aggregation, **options)
 
 
 def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -32,7 +29,7 @@ class ModelState:
     optimizer: torch.optim.Optimizer
 
     def parameters_vector(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        return parameters_to_vector(self.model.parameters()).detach()
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -55,26 +52,23 @@ class SingleProcessTrainer(ModelState):
 
     Args:
         graph: validated Graph with features, labels and a train mask.
-        model: a ``gnndist.train.models`` model.
-        lr, weight_decay: Adam settings.
-        eval_every: evaluate every N epochs (and always at the last).
+        spec: the model and optimizer to build (the same every distributed worker builds).
     """
 
-    def __init__(self, graph: Graph, model: torch.nn.Module, *, lr: float = 0.01, weight_decay: float = 5e-4, seed: int = 0):
+    def __init__(self, graph: Graph, spec: ModelSpec):
         if graph.x is None or graph.y is None:
             raise ValueError("Training needs node features 'x' and labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
         self.graph = graph
-        self.model = model
+        self.spec = spec
+        self.model, self.optimizer = spec.build()
         self.block = Block.from_graph(graph)
         self.train_index = graph.train_mask.nonzero().flatten()  # index_select: cheaper than a mask, forward and backward
         self.train_labels = graph.y[self.train_index]
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        self.generator_seed = seed
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        torch.manual_seed(self.generator_seed * 1_000_003 + epoch)  # dropout masks depend on (seed, epoch) only
+        torch.manual_seed(dropout_seed(self.spec.seed, epoch))
         start = time.perf_counter()
         self.model.train()
         self.optimizer.zero_grad()

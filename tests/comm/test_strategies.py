@@ -10,13 +10,14 @@ from gnndist.data import load_dataset
 from gnndist.partition import save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerGroup
-from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, ModelSpec, PartSource
+from gnndist.models import ModelSpec
+from gnndist.train.fullgraph import PartSource, start_fullgraph
 from gnndist.train.loop import fit
 
 
 def test_registry_lists_every_strategy():
-    assert available_strategies() == ["cached", "local", "quantized", "sampled", "stale", "sync"]
-    with pytest.raises(KeyError, match="Unknown communication strategy 'fast'; available: cached, local, quantized, sampled, stale, sync"):
+    assert available_strategies() == ["cached", "quantized", "sampled", "stale", "sync"]  # `local` is a mode now
+    with pytest.raises(KeyError, match="Unknown communication strategy 'fast'; available: cached, quantized, sampled, stale, sync"):
         resolve_strategy("fast")
 
 
@@ -41,8 +42,8 @@ def test_bad_strategy_options(name, options, message):
 def test_bad_strategy_in_config_fails_before_training(tmp_path):
     from gnndist.launch.job import run_job
 
-    config = load_config(None, ["mode=fullgraph", "comm.strategy=sampled", "comm.options={p: 2}", f"output.dir={tmp_path}", "dataset.num_nodes=200"])
-    with pytest.raises(ValueError, match="p in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="p in \\(0, 1\\]"):  # the config itself refuses it
+        config = load_config(None, ["mode=fullgraph", "comm.strategy=sampled", "comm.options={p: 2}", f"output.dir={tmp_path}", "dataset.num_nodes=200"])
         run_job(config, progress=False)
 
 
@@ -72,13 +73,13 @@ def four_workers(ray_session):
 
 
 def run_strategy(group, directory, spec, strategy, options, epochs):
-    group.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(directory)),) for rank in range(group.num_workers)], model_spec=spec, strategy=strategy, strategy_options=options)
-    result = fit(DistributedFullGraphTrainer(group), epochs, eval_every=epochs, progress=False)
+    trainer = start_fullgraph(group, [PartSource(rank, directory=str(directory)) for rank in range(group.num_workers)], spec, strategy, options)
+    result = fit(trainer, epochs, eval_every=epochs, progress=False)
     return result.final.test_acc, sum(m.bytes_sent for m in result.history)
 
 
 def kipf_spec(graph, seed):
-    return ModelSpec("gcn", graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed)
+    return ModelSpec(name="gcn", num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +128,11 @@ def test_approximate_strategies_bound_accuracy_and_save_bytes(four_workers, cora
 def test_approximate_strategies_really_change_training(four_workers, sbm_parts):
     """Guards against a strategy silently falling back to the exact exchange."""
     graph, directory = sbm_parts
-    spec = ModelSpec("sage", graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation="csr_spmm", lr=0.01, weight_decay=0.0, seed=0)
+    spec = ModelSpec(name="sage", num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation="csr_spmm", lr=0.01, weight_decay=0.0, seed=0)
     histories = {}
     for strategy, options in {"sync": {}, **APPROXIMATE}.items():
-        four_workers.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(directory)),) for rank in range(4)], model_spec=spec, strategy=strategy, strategy_options=options)
-        histories[strategy] = [m.loss for m in fit(DistributedFullGraphTrainer(four_workers), 4, eval_every=4, progress=False).history]
+        trainer = start_fullgraph(four_workers, [PartSource(rank, directory=str(directory)) for rank in range(4)], spec, strategy, options)
+        histories[strategy] = [m.loss for m in fit(trainer, 4, eval_every=4, progress=False).history]
     sync = histories.pop("sync")
     assert histories["stale"][0] == pytest.approx(sync[0], rel=1e-6)  # the first epoch primes the pipeline exactly
     for strategy, losses in histories.items():

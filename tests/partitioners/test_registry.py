@@ -95,7 +95,7 @@ def test_register_sets_the_name_used_in_results():
         assert result.method == name
         assert result.node_part.tolist() == [0, 1, 2, 0, 1, 2]
     finally:
-        PARTITIONERS._factories.pop(name)
+        PARTITIONERS.unregister(name)
 
 
 @pytest.mark.parametrize("num_parts", [0, -1, 7])

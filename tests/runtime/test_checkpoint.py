@@ -9,7 +9,7 @@ import torch
 from gnndist.config import load_config
 from gnndist.data import load_dataset
 from gnndist.runtime.checkpoint import CheckpointError, CheckpointStore, JobIdentity, config_changes, config_identity, read_checkpoint, rng_state, set_rng_state
-from gnndist.train.fullgraph import ModelSpec
+from gnndist.models import ModelSpec
 
 SMALL = ["dataset.num_nodes=200", "dataset.feature_dim=8", "model.hidden=8"]
 
@@ -21,7 +21,7 @@ def identity():
 
 
 def trained_state(seed=0):
-    model, optimizer = ModelSpec("sage", 8, 3, 8, 2, 0.0, "csr_spmm", 0.01, 5e-4, seed).build()
+    model, optimizer = ModelSpec(name="sage", num_features=8, num_classes=3, hidden=8, layers=2, dropout=0.0, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed).build()
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     optimizer.step()

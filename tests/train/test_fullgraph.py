@@ -7,7 +7,8 @@ from gnndist.partition import build_parts, save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerGroup
 from gnndist.testing import assert_matches_single_process
-from gnndist.train.fullgraph import DistributedFullGraphTrainer, FullGraphWorkerTrainer, LocalFullGraphTrainer, ModelSpec, PartSource
+from gnndist.models import ModelSpec
+from gnndist.train.fullgraph import LocalFullGraphTrainer, PartSource, start_fullgraph
 
 EPOCHS = 20
 
@@ -18,7 +19,7 @@ def graph():
 
 
 def spec_for(graph, model, aggregation="csr_spmm"):
-    return ModelSpec(model, graph.num_features, graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation=aggregation, lr=0.01, weight_decay=5e-4, seed=0)
+    return ModelSpec(name=model, num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.0, aggregation=aggregation, lr=0.01, weight_decay=5e-4, seed=0)
 
 
 def assignment(graph, method, parts):
@@ -28,7 +29,7 @@ def assignment(graph, method, parts):
 @pytest.mark.parametrize("method", ["random", "metis"])
 @pytest.mark.parametrize("parts", [2, 4])
 @pytest.mark.parametrize("model", ["gcn", "sage"])
-def test_local_strategy_matches_single_process(graph, method, parts, model):
+def test_local_mode_matches_single_process(graph, method, parts, model):
     spec = spec_for(graph, model)
     trainer = LocalFullGraphTrainer(build_parts(graph, assignment(graph, method, parts)), spec)
     assert_matches_single_process(graph, spec, trainer, EPOCHS)
@@ -48,8 +49,8 @@ def test_sync_on_ray_matches_single_process(graph, worker_group, method, model, 
     parts = worker_group.num_workers
     save_partition(graph, assignment(graph, method, parts), tmp_path / "parts")
     spec = spec_for(graph, model, aggregation="auto")  # the default: gnndist's own kernel where it builds
-    worker_group.setup(FullGraphWorkerTrainer, [(PartSource(rank, directory=str(tmp_path / "parts")),) for rank in range(parts)], model_spec=spec, strategy="sync")
-    assert_matches_single_process(graph, spec, DistributedFullGraphTrainer(worker_group), EPOCHS)
+    trainer = start_fullgraph(worker_group, [PartSource(rank, directory=str(tmp_path / "parts")) for rank in range(parts)], spec, strategy="sync")
+    assert_matches_single_process(graph, spec, trainer, EPOCHS)
     vectors = worker_group.run("parameters_vector")
     assert all(torch.equal(v, vectors[0]) for v in vectors)  # every worker holds the same model
 

@@ -11,27 +11,32 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from gnndist.config import ConfigError, load_config
+from gnndist.config import CacheConfig, ConfigError, TrainConfig, load_config
 from gnndist.data import load_dataset
 from gnndist.partition import build_parts, save_partition
 from gnndist.partitioners import PartitionResult, resolve_partitioner
 from gnndist.runtime import WorkerContext, WorkerGroup
 from gnndist.sampling.store import PartitionStore, start_stores, stop_stores
-from gnndist.train.fullgraph import ModelSpec, PartSource
+from gnndist.models import ModelSpec
+from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import fit
 from gnndist.train.minibatch import (
     BatchPipeline,
-    DistributedMiniBatchTrainer,
-    MiniBatchOptions,
     MiniBatchTrainer,
     MiniBatchWorkerTrainer,
     global_step_seeds,
     minibatch_epoch_metrics,
+    start_minibatch,
     worker_batch_sizes,
 )
 
 POLICIES = ["none", "degree", "presample", "lru"]
-OPTIONS = MiniBatchOptions(batch_size=48, fanouts=(5, 3), prefetch=2)
+TRAIN = TrainConfig(batch_size=48, fanouts=[5, 3], prefetch=2)
+
+
+def train_with(**changes) -> TrainConfig:
+    """``TRAIN`` with ``changes``, validated like a job config."""
+    return TrainConfig(**{**TRAIN.model_dump(), **changes})
 EPOCHS = 3
 
 
@@ -50,7 +55,7 @@ def graph():
 
 
 def spec_for(graph, model: str = "sage", *, hidden: int = 16, dropout: float = 0.5, lr: float = 0.01) -> ModelSpec:
-    return ModelSpec(model, graph.num_features, graph.num_classes, hidden=hidden, layers=2, dropout=dropout, aggregation="gnndist_csr", lr=lr, weight_decay=5e-4, seed=0)
+    return ModelSpec(name=model, num_features=graph.num_features, num_classes=graph.num_classes, hidden=hidden, layers=2, dropout=dropout, aggregation="gnndist_csr", lr=lr, weight_decay=5e-4, seed=0)
 
 
 @dataclasses.dataclass
@@ -80,10 +85,10 @@ def losses(history):
 @pytest.mark.parametrize("prefetch", [0, 3])
 def test_one_worker_reproduces_the_reference_exactly(graph, world_of_one, model, prefetch):
     spec = spec_for(graph, model)
-    options = dataclasses.replace(OPTIONS, prefetch=prefetch, cache="presample")
-    reference = MiniBatchTrainer(graph, spec, options)
+    train = train_with(prefetch=prefetch)
+    reference = MiniBatchTrainer(graph, spec, train)
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
-    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec, options, [PartitionStore(part)])
+    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec, train, CacheConfig(policy="presample"), [PartitionStore(part)])
 
     reference.sampler.set_epoch(0)
     pairs = list(zip(reference.loader.batches(0), worker.data.batches(0), strict=True))
@@ -104,11 +109,11 @@ def test_one_worker_reproduces_the_reference_exactly(graph, world_of_one, model,
 
 def test_reference_is_deterministic_and_learns(graph):
     spec = spec_for(graph)
-    runs = [fit(MiniBatchTrainer(graph, spec, OPTIONS), 6, progress=False) for _ in range(2)]
+    runs = [fit(MiniBatchTrainer(graph, spec, TRAIN), 6, progress=False) for _ in range(2)]
     assert losses(runs[0].history) == losses(runs[1].history)
     assert runs[0].history[-1].loss < runs[0].history[0].loss
     extra = runs[0].history[-1].extra
-    assert extra["steps"] == -(-int(graph.train_mask.sum()) // OPTIONS.batch_size)
+    assert extra["steps"] == -(-int(graph.train_mask.sum()) // TRAIN.batch_size)
     assert {"sample_s", "fetch_s", "wait_s", "compute_s", "sync_s", "seeds_per_s", "eval_time_s"} <= set(extra)
 
 
@@ -145,21 +150,22 @@ def test_pipeline_keeps_order_and_raises_errors_of_the_thread():
 
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize(
-    "changes, error, match",
+    "section, changes, match",
     [
-        ({"fanouts": ()}, ValueError, "fanouts"),
-        ({"fanouts": (5, 0)}, ValueError, "fanout >= 1"),
-        ({"fanouts": (5, -2)}, ValueError, "fanout >= 1"),
-        ({"fanouts": "5,3"}, ValueError, "fanouts"),
-        ({"batch_size": 0}, ValueError, "'batch_size' >= 1"),
-        ({"prefetch": -1}, ValueError, "prefetch"),
-        ({"cache": "fifo"}, KeyError, "available: degree, lru, none, presample"),
-        ({"cache_capacity": -0.5}, ValueError, "capacity"),
+        (TrainConfig, {"fanouts": []}, "fanouts"),
+        (TrainConfig, {"fanouts": [5, 0]}, "fanout >= 1"),
+        (TrainConfig, {"fanouts": [5, -2]}, "fanout >= 1"),
+        (TrainConfig, {"fanouts": "5,3"}, "fanouts"),
+        (TrainConfig, {"batch_size": 0}, "batch_size"),
+        (TrainConfig, {"prefetch": -1}, "prefetch"),
+        (CacheConfig, {"policy": "fifo"}, "available: degree, lru, none, presample"),
+        (CacheConfig, {"capacity": -0.5}, "capacity"),
     ],
 )
-def test_bad_options_are_refused(changes, error, match):
-    with pytest.raises(error, match=match):
-        dataclasses.replace(OPTIONS, **changes)
+def test_bad_options_are_refused(section, changes, match):
+    """Mini-batch settings are validated in one place: the config sections the trainers take."""
+    with pytest.raises(ValueError, match=match):
+        section(**changes)
 
 
 @pytest.mark.parametrize(
@@ -181,22 +187,21 @@ def test_bad_config_is_refused(overrides, match):
 def test_batch_larger_than_the_training_set_or_wrong_layers_is_refused(graph):
     num_train = int(graph.train_mask.sum())
     with pytest.raises(ValueError, match=f"'batch_size' in \\[1, {num_train}\\]"):
-        MiniBatchTrainer(graph, spec_for(graph), dataclasses.replace(OPTIONS, batch_size=num_train + 1))
+        MiniBatchTrainer(graph, spec_for(graph), train_with(batch_size=num_train + 1))
     with pytest.raises(ValueError, match="one fanout per layer"):
-        MiniBatchTrainer(graph, spec_for(graph), dataclasses.replace(OPTIONS, fanouts=(5, 3, 2)))
+        MiniBatchTrainer(graph, spec_for(graph), train_with(fanouts=[5, 3, 2]))
     no_train = graph.with_(train_mask=torch.zeros(graph.num_nodes, dtype=torch.bool))
     with pytest.raises(ValueError, match="no training nodes"):
-        MiniBatchTrainer(no_train, spec_for(graph), OPTIONS)
+        MiniBatchTrainer(no_train, spec_for(graph), TRAIN)
 
 
 def test_worker_refuses_a_batch_larger_than_all_training_nodes(graph, world_of_one):
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
-    options = dataclasses.replace(OPTIONS, batch_size=graph.num_nodes)
     with pytest.raises(ValueError, match="the training nodes of all parts"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), options, [PartitionStore(part)])
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), train_with(batch_size=graph.num_nodes), CacheConfig(), [PartitionStore(part)])
     part.train_mask[:] = False
     with pytest.raises(ValueError, match="No part has training nodes"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), OPTIONS, [PartitionStore(part)])
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), TRAIN, CacheConfig(), [PartitionStore(part)])
 
 
 # ------------------------------------------------------------------ on Ray
@@ -226,15 +231,14 @@ def lopsided(worker_group, graph, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference_history(graph):
-    return fit(MiniBatchTrainer(graph, spec_for(graph), OPTIONS), EPOCHS, progress=False).history
+    return fit(MiniBatchTrainer(graph, spec_for(graph), TRAIN), EPOCHS, progress=False).history
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_parts_without_training_nodes_reproduce_the_reference(graph, worker_group, lopsided, reference_history, policy):
     """Stores, ring extension, caches, remote features and zero-weight steps change nothing: exact equality."""
     sources, stores = lopsided
-    options = dataclasses.replace(OPTIONS, cache=policy, cache_capacity=0.3)
-    trainer = DistributedMiniBatchTrainer.start(worker_group, sources, spec_for(graph), options, stores=stores)
+    trainer = start_minibatch(worker_group, sources, spec_for(graph), TRAIN, CacheConfig(policy=policy, capacity=0.3), stores=stores)
     history = fit(trainer, EPOCHS, progress=False).history
     assert losses(history) == pytest.approx(losses(reference_history), abs=1e-6, rel=0)
     assert [m.test_acc for m in history] == [m.test_acc for m in reference_history]
@@ -270,8 +274,8 @@ def reference_accuracy(planetoid_root):
         if name not in cache:
             graph = real_graph(name, planetoid_root)
             settings = REAL[name]
-            options = MiniBatchOptions(batch_size=settings["batch_size"], fanouts=(10, 10), prefetch=2)
-            cache[name] = mean_test_accuracy(MiniBatchTrainer(graph, spec_for(graph, hidden=settings["hidden"]), options), name)
+            train = TrainConfig(batch_size=settings["batch_size"], fanouts=[10, 10], prefetch=2)
+            cache[name] = mean_test_accuracy(MiniBatchTrainer(graph, spec_for(graph, hidden=settings["hidden"]), train), name)
         return cache[name]
 
     return get
@@ -283,9 +287,9 @@ def test_accuracy_within_one_point_of_the_reference(worker_group, name, planetoi
     parts = worker_group.num_workers
     save_partition(graph, resolve_partitioner("metis").partition(graph, parts, seed=0), tmp_path / "parts")
     settings = REAL[name]
-    options = MiniBatchOptions(batch_size=settings["batch_size"], fanouts=(10, 10), prefetch=2, cache="degree")
+    train = TrainConfig(batch_size=settings["batch_size"], fanouts=[10, 10], prefetch=2)
     sources = [PartSource(rank, directory=str(tmp_path / "parts")) for rank in range(parts)]
-    trainer = DistributedMiniBatchTrainer.start(worker_group, sources, spec_for(graph, hidden=settings["hidden"]), options)
+    trainer = start_minibatch(worker_group, sources, spec_for(graph, hidden=settings["hidden"]), train, CacheConfig(policy="degree"))
     try:
         accuracy = mean_test_accuracy(trainer, name)
         vectors = worker_group.run("parameters_vector")

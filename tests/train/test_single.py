@@ -6,12 +6,13 @@ import torch
 
 from gnndist.data import load_dataset
 from gnndist.train.loop import fit
-from gnndist.train.single import SingleProcessTrainer, build_model
+from gnndist.models import ModelSpec
+from gnndist.train.single import SingleProcessTrainer
 
 
 def _losses(graph, name, seed, epochs=5):
-    model = build_model(graph.num_features, graph.num_classes, name, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", seed=seed)
-    trainer = SingleProcessTrainer(graph, model, seed=seed)
+    spec = ModelSpec(name=name, num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", seed=seed)
+    trainer = SingleProcessTrainer(graph, spec)
     return [m.loss for m in fit(trainer, epochs, progress=False).history]
 
 
@@ -24,17 +25,17 @@ def test_same_seed_same_losses(name):
 
 def test_no_train_nodes_is_an_error():
     graph = load_dataset("sbm", num_nodes=100, avg_degree=4, seed=0, train_fraction=0.0)
-    model = build_model(graph.num_features, graph.num_classes, "gcn", 8, 2, 0.0, "csr_spmm", 0)
+    spec = ModelSpec(name="gcn", num_features=graph.num_features, num_classes=graph.num_classes, hidden=8, dropout=0.0, aggregation="csr_spmm")
     with pytest.raises(ValueError, match="no training nodes"):
-        SingleProcessTrainer(graph, model)
+        SingleProcessTrainer(graph, spec)
 
 
 def kipf_welling_test_accuracy(graph, seeds=range(10)) -> float:
     """Mean test accuracy at the best validation epoch: hidden 16, dropout 0.5, lr 0.01, wd 5e-4, 200 epochs."""
     accuracies = []
     for seed in seeds:
-        model = build_model(graph.num_features, graph.num_classes, "gcn", hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", seed=seed)
-        trainer = SingleProcessTrainer(graph, model, lr=0.01, weight_decay=5e-4, seed=seed)
+        spec = ModelSpec(name="gcn", num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed)
+        trainer = SingleProcessTrainer(graph, spec)
         accuracies.append(fit(trainer, 200, progress=False).test_acc_at_best_val)
     return statistics.mean(accuracies)
 

@@ -1,10 +1,10 @@
-"""GNN models built from PyG layers, by name. They know nothing of distribution.
+"""The built-in GNNs (GCN, GraphSAGE, GAT), built from PyG layers. They know nothing of distribution.
 
 Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
-serves the whole graph, a part with its halo, and sampled mini-batches. A trainer that must move
-data between layers (full-graph halo exchange) passes ``exchange``, called before every layer but
-the first with the previous layer's output (before its ReLU, which commutes with moving rows; every
-worker applies ReLU and its own dropout to the rows it aggregates) and returning the next layer's source rows.
+serves the whole graph, a part with its halo, and sampled mini-batches. The layer-wise protocol,
+:meth:`GNN.forward_layer`, lets a trainer drive the layers itself: full-graph training appends the
+halo rows of a layer's input between two calls (the previous layer's output before its ReLU, which
+commutes with moving rows; every worker applies ReLU and its own dropout to the rows it aggregates).
 """
 from __future__ import annotations
 
@@ -17,21 +17,7 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 from gnndist.aggregation import resolve_aggregation
 from gnndist.block import Block
-from gnndist.registry import Registry
-from gnndist.train.dropout import dropout, relu_dropout
-
-MODELS: Registry[nn.Module] = Registry("model")
-register_model = MODELS.register
-Exchange = Callable[[int, Tensor], Tensor]
-
-
-def resolve_model(name: str, **kwargs) -> nn.Module:
-    """Builds the model registered as ``name`` (``gcn``, ``sage``, ``gat``, ...)."""
-    return MODELS.resolve(name, **kwargs)
-
-
-def available_models() -> list[str]:
-    return MODELS.available()
+from gnndist.models.dropout import dropout, relu_dropout
 
 
 class GNN(nn.Module):
@@ -63,18 +49,24 @@ class GNN(nn.Module):
         """Layer ``index`` alone: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]`` (no activation)."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, blocks: Block | Sequence[Block], exchange: Exchange | None = None) -> Tensor:
+    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        """Layer ``index`` with the activation of its input: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]``.
+
+        ``h`` is the model's input for layer 0 (dropout only) and the previous layer's raw output
+        otherwise (ReLU and dropout, fused): what travels between workers is that raw output, so a
+        trainer that adds halo rows to ``h`` between two layers needs nothing else from the model.
+        """
+        if index == 0:
+            h = dropout(h, self.dropout, self.training)
+        else:
+            h = relu_dropout(h, self.dropout, self.training)
+        return self.layer(index, h, block)
+
+    def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
         """Runs every layer; ``blocks`` is one Block for all layers or one per layer (outermost first)."""
         h = x
         for index in range(self.num_layers):
-            block = blocks if isinstance(blocks, Block) else blocks[index]
-            if index == 0:
-                h = dropout(h, self.dropout, self.training)
-            else:
-                if exchange is not None:
-                    h = exchange(index, h)  # the layer's own rows travel; each worker activates and drops out locally
-                h = relu_dropout(h, self.dropout, self.training)  # the previous layer's activation, fused
-            h = self.layer(index, h, block)
+            h = self.forward_layer(index, h, blocks if isinstance(blocks, Block) else blocks[index])
         return h
 
 
@@ -91,7 +83,6 @@ def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], weight: Ten
     return out + bias if bias is not None else out
 
 
-@register_model("gcn")
 class GCN(GNN):
     """Kipf & Welling GCN: PyG ``GCNConv`` weights; aggregation over the symmetric-normalised block."""
 
@@ -104,7 +95,6 @@ class GCN(GNN):
         return _aggregate_then_transform(lambda t: self.aggregation(normalized, t, "sum"), conv.lin.weight, conv.bias, h)
 
 
-@register_model("sage")
 class GraphSAGE(GNN):
     """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root)."""
 
@@ -117,7 +107,6 @@ class GraphSAGE(GNN):
         return out.addmm_(h[: block.num_dst], conv.lin_r.weight.t())  # + the root's own transform, in place
 
 
-@register_model("gat")
 class GAT(GNN):
     """GAT with PyG ``GATConv``: ``heads`` concatenated heads on hidden layers, one head on the output.
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gnndist.train.dropout import dropout, relu_dropout
+from gnndist.models.dropout import dropout, relu_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])

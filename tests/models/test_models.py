@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gnndist.block import Block
-from gnndist.train.models import available_models, resolve_model
+from gnndist.models import available_models, resolve_model
 
 
 @pytest.mark.parametrize("name", ["gcn", "sage", "gat"])

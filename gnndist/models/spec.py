@@ -1,0 +1,72 @@
+"""ModelSpec: what every worker needs to build the same model and optimizer, taken from the job config."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from gnndist.config import JobConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """Model and optimizer settings, identical on every worker.
+
+    Attributes:
+        name: registered model name.
+        num_features, num_classes: input and output widths (from the dataset).
+        hidden, layers, dropout: model shape; ``options`` further constructor options (``heads``).
+        aggregation: aggregation backend name (``auto`` or a backend).
+        lr, weight_decay: Adam settings.
+        seed: fixes the initial parameters (every worker builds the same model).
+    """
+
+    name: str
+    num_features: int
+    num_classes: int
+    hidden: int = 64
+    layers: int = 2
+    dropout: float = 0.5
+    aggregation: str = "auto"
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: "JobConfig", num_features: int, num_classes: int) -> "ModelSpec":
+        """The spec of ``config`` for a dataset of ``num_features`` inputs and ``num_classes`` outputs."""
+        model, train = config.model, config.train
+        return cls(
+            name=model.name,
+            num_features=num_features,
+            num_classes=num_classes,
+            hidden=model.hidden,
+            layers=model.layers,
+            dropout=model.dropout,
+            aggregation=config.aggregation.name,
+            lr=train.lr,
+            weight_decay=train.weight_decay,
+            seed=train.seed,
+            options=model.options(),
+        )
+
+    def build_model(self) -> "torch.nn.Module":
+        """The model, its parameters initialised from ``seed``."""
+        import torch
+
+        from gnndist.models import resolve_model
+
+        torch.manual_seed(self.seed)
+        return resolve_model(
+            self.name, in_channels=self.num_features, hidden_channels=self.hidden, out_channels=self.num_classes, num_layers=self.layers, dropout=self.dropout, aggregation=self.aggregation, **self.options
+        )
+
+    def build(self) -> "tuple[torch.nn.Module, torch.optim.Optimizer]":
+        """The model and its Adam optimizer."""
+        import torch
+
+        model = self.build_model()
+        return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)

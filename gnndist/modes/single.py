@@ -1,0 +1,14 @@
+"""``mode=single``: full-graph training of the whole graph in this process (the reference)."""
+from __future__ import annotations
+
+from gnndist.modes.base import JobData, Mode
+from gnndist.train.single import SingleProcessTrainer
+
+
+class SingleMode(Mode):
+    """One process, the whole graph: the oracle every distributed mode is tested against."""
+
+    name = "single"
+
+    def start(self, group, data: JobData) -> SingleProcessTrainer:
+        return SingleProcessTrainer(data.graph, data.spec)

@@ -1,0 +1,67 @@
+"""What every distributed trainer does with its peers: a layer-wise forward with halo rows from their
+owners, the gradient all-reduce, and evaluation counts summed over workers.
+
+The model knows nothing of this: :func:`halo_forward` drives it layer by layer through
+:meth:`~gnndist.models.gnn.GNN.forward_layer` and appends the halo rows of each layer's input.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from gnndist.block import Block
+from gnndist.comm import Communicator
+from gnndist.train.metrics import SplitCounts
+
+Exchange = Callable[[int, Tensor], Tensor]
+"""``exchange(layer, h_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s input."""
+
+Masks = tuple[Tensor | None, Tensor | None, Tensor | None]
+
+
+def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange) -> Tensor:
+    """Runs ``model`` over a part: owned rows pull from owned + halo rows at every layer.
+
+    Args:
+        model: a layer-wise model (``num_layers``, ``forward_layer``).
+        x: ``[block.num_src, F]`` input rows, owned then halo.
+        block: owned rows (destinations) pulling from owned + halo rows (sources).
+        exchange: gives the halo rows of every layer but the first from the owned rows of the layer before.
+    """
+    h = x
+    for index in range(model.num_layers):
+        if index:
+            h = torch.cat([h, exchange(index, h)])
+        h = model.forward_layer(index, h, block)
+    return h
+
+
+@torch.no_grad()
+def evaluate_counts(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, y: Tensor, masks: Masks, comm: Communicator) -> SplitCounts:
+    """Correct predictions and totals per split of exact full-neighbourhood inference, summed over workers."""
+    model.eval()
+    counts = SplitCounts.of(halo_forward(model, x, block, exchange), y, masks)
+    stacked = comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
+    return SplitCounts(stacked[0], stacked[1])
+
+
+def all_reduce_gradients(model: torch.nn.Module, comm: Communicator, extra: Sequence[Tensor] = (), *, count_bytes: bool = False) -> Tensor:
+    """Sums every parameter's gradient over workers in one message (missing gradients count as zeros).
+
+    ``extra`` scalars (a step's loss, say) travel in the same message; their sums are returned.
+    """
+    grads = []
+    for parameter in model.parameters():
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+        grads.append(parameter.grad)
+    buffer = parameters_to_vector(grads)
+    size = buffer.numel()
+    if extra:
+        buffer = torch.cat([buffer, *(value.detach().reshape(-1).to(buffer.dtype) for value in extra)])
+    comm.all_reduce_sum(buffer, count_bytes=count_bytes)
+    vector_to_parameters(buffer[:size], grads)
+    return buffer[size:]
