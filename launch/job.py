@@ -16,7 +16,7 @@ from gnndist.data import load_dataset
 from gnndist.graph import Graph
 from gnndist.train.loop import FitResult, fit
 from gnndist.comm import resolve_strategy
-from gnndist.partition import load_part
+from gnndist.partition import load_book, load_part
 from gnndist.runtime import WorkerGroup, ray_cluster
 from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointStore, JobIdentity, collect_states, restore_states
 from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recovery
@@ -107,7 +107,8 @@ def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
     print(f"Parts: {'read by each worker from ' + str(directory) if transport == 'directory' else 'sent through the Ray object store'}")
     if transport == "directory":
         return [PartSource(rank, directory=str(directory.resolve())) for rank in parts]
-    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank))) for rank in parts]
+    book_ref = ray.put(load_book(directory))
+    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank)), book_ref=book_ref) for rank in parts]
 
 
 def summarize(config: JobConfig, graph: Graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import torch.distributed as dist
 
 from gnndist.config import ConfigError, load_config
 from gnndist.data import load_dataset
-from gnndist.partition import build_parts, save_partition
+from gnndist.partition import PartitionBook, build_parts, save_partition
 from gnndist.partitioners import PartitionResult, resolve_partitioner
 from gnndist.runtime import WorkerContext, WorkerGroup
-from gnndist.sampling.store import PartitionStore, start_stores, stop_stores
+from gnndist.store import local_stores, start_stores, stop_stores
 from gnndist.train.fullgraph import ModelSpec, PartSource
 from gnndist.train.loop import fit
 from gnndist.train.minibatch import (
@@ -55,12 +55,15 @@ def spec_for(graph, model: str = "sage", *, hidden: int = 16, dropout: float = 0
 
 @dataclasses.dataclass
 class InMemory:
-    """A part source for in-process workers."""
+    """A part source for in-process workers (one part: the book puts every node in it)."""
 
     part: object
 
     def load(self):
         return self.part
+
+    def load_book(self):
+        return PartitionBook.from_assignment(torch.zeros(self.part.num_owned, dtype=torch.long), 1)
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def test_one_worker_reproduces_the_reference_exactly(graph, world_of_one, model,
     options = dataclasses.replace(OPTIONS, prefetch=prefetch, cache="presample")
     reference = MiniBatchTrainer(graph, spec, options)
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
-    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec, options, [PartitionStore(part)])
+    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec, options, local_stores([part]))
 
     reference.sampler.set_epoch(0)
     pairs = list(zip(reference.loader.batches(0), worker.data.batches(0), strict=True))
@@ -193,10 +196,10 @@ def test_worker_refuses_a_batch_larger_than_all_training_nodes(graph, world_of_o
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
     options = dataclasses.replace(OPTIONS, batch_size=graph.num_nodes)
     with pytest.raises(ValueError, match="the training nodes of all parts"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), options, [PartitionStore(part)])
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), options, local_stores([part]))
     part.train_mask[:] = False
     with pytest.raises(ValueError, match="No part has training nodes"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), OPTIONS, [PartitionStore(part)])
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), OPTIONS, local_stores([part]))
 
 
 # ------------------------------------------------------------------ on Ray
