@@ -226,7 +226,7 @@ def run_benchmark(
     from gnndist.partition import partition_graph
     from gnndist.runtime import WorkerGroup, ray_cluster
     from gnndist.sampling import NeighborSampler, SeedLoader
-    from gnndist.sampling.store import start_stores, stop_stores
+    from gnndist.store import start_stores, stop_stores
     from gnndist.train.fullgraph import ModelSpec, PartSource
     from gnndist.train.minibatch import DistributedMiniBatchTrainer, MiniBatchOptions
 

@@ -87,9 +87,10 @@ def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
     print(f"Parts: {'read by each worker from ' + str(directory) if transport == 'directory' else 'sent through the Ray object store'}")
     if transport == "directory":
         return [PartSource(rank, directory=str(directory.resolve())) for rank in parts]
-    from gnndist.partition import load_part
+    from gnndist.partition import load_book, load_part
 
-    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank))) for rank in parts]
+    book_ref = ray.put(load_book(directory))
+    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank)), book_ref=book_ref) for rank in parts]
 
 
 def summarize(config: JobConfig, graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:

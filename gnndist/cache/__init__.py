@@ -1,14 +1,12 @@
-"""Remote feature caches for mini-batch training: none, degree, presample, lru (one interface, one registry).
+"""Remote feature caches for mini-batch training: a cached feature store and its policies none, degree, presample, lru (one registry).
 
-``resolve_cache("presample", capacity=0.2, epochs=1)`` builds one; ``cache.build(remote, fetch)``
-loads it; ``cache.gather(remote_ids, fetch)`` serves a batch; ``cache.stats`` counts hits, misses
-and bytes fetched.
+``CachedFeatureStore(remote_rows, resolve_cache("presample", capacity=0.2, epochs=1), RemoteNodes(...))``
+builds one in front of a feature store; ``cached.gather(remote_ids)`` serves a batch; ``cached.stats``
+counts hits, misses and bytes fetched.
 """
 from gnndist.cache.base import (
     CACHES,
-    CacheStats,
-    FeatureCache,
-    Fetch,
+    CachePolicy,
     RemoteNodes,
     available_caches,
     capacity_rows,
@@ -16,14 +14,15 @@ from gnndist.cache.base import (
     register_cache,
     resolve_cache,
 )
+from gnndist.cache.cached import CachedFeatureStore, CacheStats
 from gnndist.cache.policies import DegreeCache, LRUCache, NoCache, PresampleCache
 
 __all__ = [
     "CACHES",
+    "CachePolicy",
     "CacheStats",
+    "CachedFeatureStore",
     "DegreeCache",
-    "FeatureCache",
-    "Fetch",
     "LRUCache",
     "NoCache",
     "PresampleCache",

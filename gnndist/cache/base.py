@@ -1,10 +1,10 @@
-"""The feature-cache interface: which remote rows a worker keeps, served by one public method with counters.
+"""The cache-policy interface: which remote rows a worker's cache holds, and the registry of policies.
 
 A worker numbers the remote nodes it may ever need ``0..count-1`` (its halo within the model's
-hops). Per batch it calls :meth:`FeatureCache.gather` with the remote ids the batch touches: hits
-come from the cache's rows, misses from ``fetch`` (the owners' stores), and the counters record
-hits, misses and the bytes fetched. Policies differ only in which rows they hold: static policies
-choose once in :meth:`FeatureCache._choose`; dynamic ones also update in :meth:`FeatureCache._on_access`.
+hops); a :class:`~gnndist.cache.cached.CachedFeatureStore` holds some of their rows in front of the
+owners' stores. Policies differ only in which rows it holds: static policies choose once in
+:meth:`CachePolicy._choose`; dynamic ones also pick the slots to refill after every batch in
+:meth:`CachePolicy._admit`.
 """
 from __future__ import annotations
 
@@ -19,54 +19,24 @@ from torch import Tensor
 
 from gnndist.registry import CACHES
 
-Fetch = Callable[[Tensor], Tensor]
-"""``fetch(remote_ids [n]) -> [n, F]`` feature rows from the owners (the stores)."""
-
-
-@dataclass
-class CacheStats:
-    """Counters since the last :meth:`reset`: rows served from the cache, rows fetched, bytes fetched."""
-
-    hits: int = 0
-    misses: int = 0
-    bytes_fetched: int = 0
-
-    @property
-    def requests(self) -> int:
-        return self.hits + self.misses
-
-    @property
-    def hit_rate(self) -> float | None:
-        """Fraction of requested remote rows served from the cache (None before any request)."""
-        return self.hits / self.requests if self.requests else None
-
-    def reset(self) -> None:
-        self.hits, self.misses, self.bytes_fetched = 0, 0, 0
-
 
 @dataclass(eq=False)
 class RemoteNodes:
-    """The remote nodes a cache is built for, numbered ``0..count-1``, and what policies rank them by.
+    """What policies rank a cache's remote nodes (numbered ``0..count-1``) by.
 
     Attributes:
-        count: number of remote nodes (the remote set).
-        feature_width: feature columns per row.
-        dtype: feature dtype.
         in_degree: ``[count]`` whole-graph in-degree of every remote node (``degree`` policy).
         access_counts: ``access_counts(epochs) -> [count]`` how often (a count or its expectation)
             each remote node appears in the batches of ``epochs`` sampled epochs (``presample``
             policy); None when unavailable.
     """
 
-    count: int
-    feature_width: int
-    dtype: torch.dtype
     in_degree: Tensor
     access_counts: Callable[[int], Tensor] | None = None
 
     @property
-    def row_bytes(self) -> int:
-        return self.feature_width * torch.empty((), dtype=self.dtype).element_size()
+    def count(self) -> int:
+        return self.in_degree.numel()
 
 
 def check_capacity(capacity: Any) -> float:
@@ -97,12 +67,11 @@ def capacity_rows(capacity: float, num_remote: int, row_bytes: int) -> int:
     return rows
 
 
-class FeatureCache(abc.ABC):
-    """Keeps feature rows of some remote nodes; :meth:`gather` serves a batch's remote rows, counting hits.
+class CachePolicy(abc.ABC):
+    """Which remote rows a cache holds: a set chosen when the cache is built, and slots refilled after every batch.
 
     Subclasses implement :meth:`_choose` (the rows to hold from the start) and optionally
-    :meth:`_on_access` (update after every batch, for dynamic policies). A cache is used by one
-    thread at a time.
+    :meth:`_admit` (dynamic policies). A policy instance serves one cache, used by one thread at a time.
 
     Args:
         capacity: rows held, as a fraction of the remote nodes (``<= 1``) or bytes (``> 1``).
@@ -112,82 +81,41 @@ class FeatureCache(abc.ABC):
 
     def __init__(self, capacity: float = 0.2):
         self.capacity = check_capacity(capacity)
-        self.stats = CacheStats()
-        self.capacity_rows = 0
-        self.fill_bytes = 0
-        self.row_bytes = 0
-        self._slot: Tensor | None = None  # [count] slot of each remote node in _rows, -1 when absent
-        self._rows: Tensor | None = None  # [capacity_rows, F]
 
-    def build(self, remote: RemoteNodes, fetch: Fetch) -> None:
-        """Sizes the cache for ``remote`` and loads the rows the policy holds from the start (through ``fetch``)."""
-        if remote.in_degree.shape != (remote.count,):
-            raise ValueError(f"Expected 'in_degree' of shape [{remote.count}] (got {tuple(remote.in_degree.shape)})")
-        self.row_bytes = remote.row_bytes
-        self.capacity_rows = self._capacity_rows(remote)
-        self._slot = torch.full((remote.count,), -1, dtype=torch.long)
-        self._rows = torch.empty(self.capacity_rows, remote.feature_width, dtype=remote.dtype)
-        held = self._choose(remote, self.capacity_rows).to(torch.long)
-        if held.numel() > self.capacity_rows:
-            raise RuntimeError(f"Cache policy {self.name!r} chose {held.numel()} rows for a capacity of {self.capacity_rows}")
-        if held.numel():
-            self._rows[: held.numel()] = fetch(held)
-            self._slot[held] = torch.arange(held.numel())
-        self.fill_bytes = held.numel() * self.row_bytes
+    def capacity_rows(self, num_remote: int, row_bytes: int) -> int:
+        """Rows a cache of this policy holds for ``num_remote`` rows of ``row_bytes`` each."""
+        return capacity_rows(self.capacity, num_remote, row_bytes)
 
-    def gather(self, remote_ids: Tensor, fetch: Fetch) -> Tensor:
-        """``[n, F]`` rows of the distinct remote nodes ``remote_ids`` (``[n]``): hits from the cache, misses fetched."""
-        if self._slot is None:
-            raise RuntimeError(f"Call build() before gather() on the {self.name!r} cache")
-        slots = self._slot.index_select(0, remote_ids)
-        hit = slots >= 0
-        num_hits = int(hit.sum()) if self.capacity_rows else 0
-        if num_hits == 0:
-            miss_ids, out = remote_ids, fetch(remote_ids)
-            miss_rows, hit_slots = out, slots[:0]
-        elif num_hits == remote_ids.numel():
-            out, hit_slots = self._rows.index_select(0, slots), slots
-            miss_ids = miss_rows = remote_ids[:0]
-        else:
-            hit_positions = hit.nonzero().squeeze(1)
-            miss_positions = (~hit).nonzero().squeeze(1)
-            hit_slots = slots.index_select(0, hit_positions)
-            miss_ids = remote_ids.index_select(0, miss_positions)
-            miss_rows = fetch(miss_ids)
-            out = torch.empty(remote_ids.numel(), self._rows.size(1), dtype=self._rows.dtype)
-            out.index_copy_(0, hit_positions, self._rows.index_select(0, hit_slots))
-            out.index_copy_(0, miss_positions, miss_rows)
-        self.stats.hits += num_hits
-        self.stats.misses += miss_ids.numel()
-        self.stats.bytes_fetched += miss_ids.numel() * self.row_bytes
-        self._on_access(hit_slots, miss_ids, miss_rows)
-        return out
+    def choose(self, remote: RemoteNodes, rows: int) -> Tensor:
+        """The ``[<= rows]`` distinct remote ids to hold from the start (in slot order)."""
+        held = self._choose(remote, rows).to(torch.long)
+        if held.numel() > rows:
+            raise RuntimeError(f"Cache policy {self.name!r} chose {held.numel()} rows for a capacity of {rows}")
+        return held
 
-    def held_nodes(self) -> Tensor:
-        """Remote ids currently held, in slot order."""
-        if self._slot is None:
-            return torch.zeros(0, dtype=torch.long)
-        held = (self._slot >= 0).nonzero().squeeze(1)
-        return held[torch.argsort(self._slot[held])]
-
-    def _capacity_rows(self, remote: RemoteNodes) -> int:
-        return capacity_rows(self.capacity, remote.count, remote.row_bytes)
+    def admit(self, hit_slots: Tensor, num_misses: int) -> Tensor:
+        """The slots to refill with a batch's first misses (in batch order), after it hit ``hit_slots`` and missed ``num_misses`` rows."""
+        slots = self._admit(hit_slots, num_misses)
+        if slots.numel() > num_misses:
+            raise RuntimeError(f"Cache policy {self.name!r} admitted {slots.numel()} rows of {num_misses} missed")
+        return slots
 
     @abc.abstractmethod
     def _choose(self, remote: RemoteNodes, rows: int) -> Tensor:
         """The ``[<= rows]`` distinct remote ids to hold from the start."""
 
-    def _on_access(self, hit_slots: Tensor, miss_ids: Tensor, miss_rows: Tensor) -> None:
-        """Called after every gather with the slots hit and the rows fetched (static policies: nothing)."""
+    def _admit(self, hit_slots: Tensor, num_misses: int) -> Tensor:
+        """Slots to refill after a batch (static policies: none)."""
+        return hit_slots[:0]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(capacity={self.capacity:g}, rows={self.capacity_rows})"
+        return f"{type(self).__name__}(capacity={self.capacity:g})"
 
 
 register_cache = CACHES.register
 
 
-def resolve_cache(name_or_instance: str | FeatureCache, **kwargs: Any) -> FeatureCache:
+def resolve_cache(name_or_instance: str | CachePolicy, **kwargs: Any) -> CachePolicy:
     """The cache policy named ``name_or_instance`` built with ``kwargs`` (``capacity`` and its options)."""
     return CACHES.resolve(name_or_instance, **kwargs)
 

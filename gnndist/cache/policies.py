@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnndist.cache.base import FeatureCache, RemoteNodes
+from gnndist.cache.base import CachePolicy, RemoteNodes
 
 
 def _ranked(primary: Tensor, secondary: Tensor | None = None) -> Tensor:
@@ -15,19 +15,19 @@ def _ranked(primary: Tensor, secondary: Tensor | None = None) -> Tensor:
     return order[torch.argsort(primary[order], descending=True, stable=True)]
 
 
-class NoCache(FeatureCache):
+class NoCache(CachePolicy):
     """Holds nothing: every remote row is fetched from its owner. ``capacity`` is ignored."""
 
     name = "none"
 
-    def _capacity_rows(self, remote: RemoteNodes) -> int:
+    def capacity_rows(self, num_remote: int, row_bytes: int) -> int:
         return 0
 
     def _choose(self, remote: RemoteNodes, rows: int) -> Tensor:
         return torch.zeros(0, dtype=torch.long)
 
 
-class DegreeCache(FeatureCache):
+class DegreeCache(CachePolicy):
     """Static: the remote nodes of highest whole-graph in-degree (PaGraph), chosen once."""
 
     name = "degree"
@@ -36,7 +36,7 @@ class DegreeCache(FeatureCache):
         return _ranked(remote.in_degree)[:rows]
 
 
-class PresampleCache(FeatureCache):
+class PresampleCache(CachePolicy):
     """Static: the remote nodes sampled most often over ``epochs`` pre-sampled epochs (GNNLab's PreSC).
 
     Pre-sampling runs the worker's sampler (with a seed of its own, so training batches do not
@@ -67,7 +67,7 @@ class PresampleCache(FeatureCache):
         return _ranked(counts, remote.in_degree)[:rows]
 
 
-class LRUCache(FeatureCache):
+class LRUCache(CachePolicy):
     """Dynamic: admits every fetched row, evicting the least recently used; starts empty.
 
     Recency is kept per batch (one clock tick per gather), so the rows of one batch are equally
@@ -78,24 +78,18 @@ class LRUCache(FeatureCache):
     name = "lru"
 
     def _choose(self, remote: RemoteNodes, rows: int) -> Tensor:
-        self._last_used = torch.full((rows,), -1, dtype=torch.long)
-        self._node_of_slot = torch.full((rows,), -1, dtype=torch.long)
+        self._last_used = torch.full((rows,), -1, dtype=torch.long)  # batch tick of each slot's last use
         self._clock = 0
         return torch.zeros(0, dtype=torch.long)
 
-    def _on_access(self, hit_slots: Tensor, miss_ids: Tensor, miss_rows: Tensor) -> None:
-        if self.capacity_rows == 0:
-            return
+    def _admit(self, hit_slots: Tensor, num_misses: int) -> Tensor:
+        if self._last_used.numel() == 0:
+            return hit_slots[:0]
         self._clock += 1
         self._last_used.index_fill_(0, hit_slots, self._clock)
-        admit = min(miss_ids.numel(), self.capacity_rows - hit_slots.numel())
+        admit = min(num_misses, self._last_used.numel() - hit_slots.numel())
         if admit <= 0:
-            return
+            return hit_slots[:0]
         victims = torch.topk(self._last_used, admit, largest=False, sorted=False).indices
-        evicted = self._node_of_slot.index_select(0, victims)
-        self._slot.index_fill_(0, evicted[evicted >= 0], -1)
-        admitted = miss_ids[:admit]
-        self._slot.index_copy_(0, admitted, victims)
-        self._node_of_slot.index_copy_(0, victims, admitted)
-        self._rows.index_copy_(0, victims, miss_rows[:admit])
         self._last_used.index_fill_(0, victims, self._clock)
+        return victims

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -30,14 +31,19 @@ class PartitionBook:
     node_part: Tensor
     local_id: Tensor
     num_parts: int
-    _owned_by_part: Tensor = field(init=False, repr=False)
     _offsets: Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         counts = torch.bincount(self.node_part, minlength=self.num_parts)
         self._offsets = csr_offsets(counts)
-        self._owned_by_part = torch.empty_like(self.node_part)
-        self._owned_by_part[self._offsets[self.node_part] + self.local_id] = torch.arange(self.node_part.numel())
+
+    @cached_property
+    def _owned_by_part(self) -> Tensor:
+        """``[num_nodes]`` global ids grouped by owner, in local-id order (built on first use: a worker
+        that only routes requests with :meth:`to_local` never holds this third array)."""
+        owned_by_part = torch.empty_like(self.node_part)
+        owned_by_part[self._offsets[self.node_part] + self.local_id] = torch.arange(self.node_part.numel())
+        return owned_by_part
 
     @classmethod
     def from_assignment(cls, node_part: Tensor, num_parts: int) -> "PartitionBook":

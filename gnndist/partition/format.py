@@ -20,10 +20,10 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -251,17 +251,26 @@ def load_meta(directory: str | os.PathLike) -> PartitionMeta:
     return PartitionMeta.from_dict(values, path)
 
 
-def _read_checked(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> bytes:
-    path = directory / relative
+def _listed_path(directory: Path, relative: str, meta: PartitionMeta) -> Path:
+    """``directory / relative``, which ``meta.json`` must list and which must exist."""
     if relative not in meta.files:
         raise ValueError(f"{directory / META_FILE} lists no checksum for {relative}")
+    path = directory / relative
     if not path.is_file():
         raise FileNotFoundError(f"Partition file {path} is missing")
+    return path
+
+
+def _check_digest(path: Path, relative: str, meta: PartitionMeta, digest: str) -> None:
+    if digest != meta.files[relative]:
+        raise ValueError(f"Checksum mismatch for {path}: expected sha256 {meta.files[relative]}, got {digest} (the file is corrupted or was modified)")
+
+
+def _read_checked(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> bytes:
+    path = _listed_path(directory, relative, meta)
     data = path.read_bytes()
     if verify:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != meta.files[relative]:
-            raise ValueError(f"Checksum mismatch for {path}: expected sha256 {meta.files[relative]}, got {digest} (the file is corrupted or was modified)")
+        _check_digest(path, relative, meta, hashlib.sha256(data).hexdigest())
     return data
 
 
@@ -273,19 +282,35 @@ def _load_tensors(directory: Path, relative: str, meta: PartitionMeta, verify: b
         raise ValueError(f"{directory / relative} is not a readable safetensors file: {error}") from error
 
 
-def _require(tensors: dict[str, torch.Tensor], names: tuple[str, ...], path: Path) -> None:
-    missing = [name for name in names if name not in tensors]
+def _require(present: Collection[str], names: tuple[str, ...], path: Path) -> None:
+    """Refuses a file whose tensor names ``present`` lack one of ``names``."""
+    missing = [name for name in names if name not in present]
     if missing:
         raise ValueError(f"{path} lacks tensor(s) {missing}")
 
 
 def load_book(directory: str | os.PathLike, *, verify: bool = True) -> PartitionBook:
-    """Loads the partition book (``O(num_nodes)`` ints)."""
+    """Loads the partition book: its two ``[num_nodes]`` int64 arrays and nothing more.
+
+    Every mini-batch worker holds it, so it is read without an in-memory copy of the file: the
+    checksum is computed in chunks and the arrays are read with safetensors' ``safe_open``.
+    """
     directory = Path(directory)
     meta = load_meta(directory)
-    tensors = _load_tensors(directory, BOOK_FILE, meta, verify)
-    _require(tensors, ("node_part", "local_id"), directory / BOOK_FILE)
-    return PartitionBook(tensors["node_part"], tensors["local_id"], meta.num_parts)
+    path = _listed_path(directory, BOOK_FILE, meta)
+    if verify:
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 22), b""):
+                digest.update(chunk)
+        _check_digest(path, BOOK_FILE, meta, digest.hexdigest())
+    try:
+        with safe_open(path, framework="pt") as file:
+            _require(set(file.keys()), ("node_part", "local_id"), path)
+            node_part, local_id = file.get_tensor("node_part"), file.get_tensor("local_id")
+    except SafetensorError as error:
+        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
+    return PartitionBook(node_part, local_id, meta.num_parts)
 
 
 def load_part(directory: str | os.PathLike, part_id: int, *, verify: bool = True) -> Part:

@@ -18,7 +18,7 @@ from torch import Tensor
 from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
 from gnndist.models import ModelSpec
-from gnndist.partition import Part, load_part
+from gnndist.partition import Part, PartitionBook, load_book, load_part
 from gnndist.seeding import dropout_seed
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts, halo_forward
 from gnndist.train.driver import GroupTrainer
@@ -28,11 +28,12 @@ from gnndist.train.single import ModelState, node_loss
 
 @dataclass(frozen=True)
 class PartSource:
-    """Where a worker finds its part: a shared partition directory, or tensors in the Ray object store."""
+    """Where a worker finds its part and the partition book: a shared partition directory, or the Ray object store."""
 
     part_id: int
     directory: str | None = None
     object_ref: Any = None
+    book_ref: Any = None
 
     def load(self) -> Part:
         if self.directory is not None:
@@ -40,6 +41,16 @@ class PartSource:
         import ray
 
         return ray.get(self.object_ref)
+
+    def load_book(self) -> PartitionBook:
+        """The partition book (where every node lives), which mini-batch workers route store requests by."""
+        if self.directory is not None:
+            return load_book(Path(self.directory))
+        if self.book_ref is None:
+            raise ValueError(f"PartSource of part {self.part_id} has neither a directory nor a book_ref to load the partition book from")
+        import ray
+
+        return ray.get(self.book_ref)
 
 
 class FullGraphWorkerTrainer(ModelState):

@@ -2,8 +2,8 @@
 
 Pieces, mirroring ``fullgraph.py``: :class:`MiniBatchTrainer` is the single-process reference (the
 whole graph in this process); :class:`PartBatches` is one part's data path (sampling on its local
-graph, owned features from memory, remote features through a :class:`~gnndist.cache.FeatureCache`
-from the owners' :class:`~gnndist.sampling.store.PartitionStore`); :class:`MiniBatchWorkerTrainer`
+graph, owned features from memory, remote features through a :class:`~gnndist.cache.CachedFeatureStore`
+in front of the owners' feature stores, ``gnndist.store``); :class:`MiniBatchWorkerTrainer`
 trains one part inside a worker; :func:`start_minibatch` starts the stores and a group of workers.
 The settings come from the job config's ``train`` and ``cache`` sections (validated there).
 Sampling and fetching of the next batches run in a background thread (:class:`BatchPipeline`) while
@@ -35,13 +35,14 @@ import torch
 from torch import Tensor
 
 from gnndist.block import Block
-from gnndist.cache import FeatureCache, RemoteNodes, available_caches, check_capacity, resolve_cache
+from gnndist.cache import CachedFeatureStore, CachePolicy, RemoteNodes, available_caches, check_capacity, resolve_cache
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
 from gnndist.graph import Graph
-from gnndist.partition import Part
+from gnndist.partition import Part, PartitionBook
 from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
-from gnndist.sampling.store import RemoteFeatures, StoreClient, build_local_graph, start_stores, stop_stores
+from gnndist.sampling.local_graph import build_local_graph
+from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, start_stores, stop_stores
 from gnndist.models import ModelSpec
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
@@ -265,15 +266,19 @@ class MiniBatchTrainer(ModelState):
 class PartBatches:
     """One part's mini-batch data path: seeds, sampling, and features of owned and remote input nodes.
 
-    Seeds are the part's owned training nodes; sampling runs on the part's :class:`~gnndist.sampling.store.LocalGraph`
-    (extended through the stores at start-up until the sampler never leaves it); owned feature rows
-    come from memory, remote rows through the cache from their owners' stores. The halo feature
-    copies a part may hold on disk are dropped, so every remote row is counted as remote traffic.
+    A composition: seeds are the part's owned training nodes; sampling runs on the part's
+    :class:`~gnndist.sampling.local_graph.LocalGraph` (extended through the owners' graph stores at
+    start-up until the sampler never leaves it); owned feature rows come from memory, remote rows
+    from a :class:`~gnndist.cache.CachedFeatureStore` in front of the owners' feature stores
+    (:class:`~gnndist.store.RemoteFeatures`, which finds each remote node's owner and local id in the
+    partition book). The halo feature copies a part may hold on disk are dropped, so every remote
+    row is counted as remote traffic.
 
     Args:
         part: the part.
-        stores: one store per part (Ray actor handles or in-process ``PartitionStore`` objects); may
-            be None only when the part has no remote nodes (a single part).
+        stores: one store handle per part (``gnndist.store``: ``start_stores`` or ``local_stores``);
+            may be None only when the part has no remote nodes (a single part).
+        book: the partition book (``PartSource.load_book()``); may be None when ``stores`` is.
         fanouts, replace, sampler_threads: sampling settings.
         batch_size: this part's seeds per step (ignored when it has no training nodes).
         seed, rank: fix the sampler, the seed loader and pre-sampling (rank 0 = the reference's streams).
@@ -283,13 +288,14 @@ class PartBatches:
     def __init__(
         self,
         part: Part,
-        stores: Sequence[Any] | None,
+        stores: Sequence[StoreHandle] | None,
         *,
+        book: PartitionBook | None,
         fanouts: Sequence[int],
         batch_size: int,
         seed: int,
         rank: int,
-        cache: str | FeatureCache = "none",
+        cache: str | CachePolicy = "none",
         cache_capacity: float = 0.2,
         cache_options: dict | None = None,
         replace: bool = False,
@@ -301,7 +307,7 @@ class PartBatches:
         self.fanouts = list(fanouts)
         self.seed, self.rank, self.replace, self.sampler_threads = seed, rank, replace, sampler_threads
         self.client = StoreClient(stores) if stores else None
-        self.local = build_local_graph(part, len(self.fanouts), self.client)
+        self.local = build_local_graph(part, len(self.fanouts), self.client, book)
         self.num_owned = part.num_owned
         self.x_owned = part.x[: part.num_owned].contiguous()
         self.y_owned = part.y[: part.num_owned]
@@ -309,18 +315,23 @@ class PartBatches:
         self.train_ids = train_mask.nonzero().flatten()
         self.loader = SeedLoader(self.train_ids, batch_size, seed=stream_seed(seed, rank, Stream.LOADER)) if self.train_ids.numel() else None
         self.sampler = self._sampler(Stream.SAMPLER)
-        self.cache = resolve_cache(cache, capacity=cache_capacity, **(cache_options or {})) if isinstance(cache, str) else cache
-        self.remote_features: RemoteFeatures | None = None
-        if self.local.num_remote:
-            if self.client is None:
-                raise ValueError(f"Part {part.part_id} has {self.local.num_remote} remote nodes: their features come from the stores, pass them")
-            self.remote_features = RemoteFeatures.locate(self.client, self.local.owner, self.local.global_ids[self.num_owned :])
-            if self.remote_features.feature_width != self.x_owned.size(1):
-                raise ValueError(f"Stores serve {self.remote_features.feature_width}-wide rows but part {part.part_id} has {self.x_owned.size(1)}")
-        remote = RemoteNodes(self.local.num_remote, self.x_owned.size(1), self.x_owned.dtype, self.local.in_degree[self.num_owned :], self.count_remote_accesses)
-        self.cache.build(remote, self.remote_features if self.remote_features is not None else _nothing_remote)
+        policy = resolve_cache(cache, capacity=cache_capacity, **(cache_options or {})) if isinstance(cache, str) else cache
+        remote_rows = self._remote_rows(book)
+        self.cache = CachedFeatureStore(remote_rows, policy, RemoteNodes(self.local.in_degree[self.num_owned :], self.count_remote_accesses))
         if self.client is not None:
             self.client.stats.reset()
+
+    def _remote_rows(self, book: PartitionBook | None) -> FeatureStore:
+        """The feature store of the remote nodes (row ``i`` = local node ``num_owned + i``): their owners' rows."""
+        width, dtype = self.x_owned.size(1), self.x_owned.dtype
+        if self.local.num_remote == 0:
+            return LocalFeatureStore(torch.empty(0, width, dtype=dtype), name=f"part {self.part_id}'s remote nodes (none)")
+        if self.client is None or book is None:
+            raise ValueError(f"Part {self.part_id} has {self.local.num_remote} remote nodes: their features come from the stores, pass them and the partition book")
+        remote = RemoteFeatures(self.client, *book.to_local(self.local.global_ids[self.num_owned :]))
+        if (remote.info.width, remote.info.dtype) != (width, dtype):
+            raise ValueError(f"Stores serve {remote.info.width}-wide {remote.info.dtype} rows but part {self.part_id} has {width}-wide {dtype} rows")
+        return remote
 
     def _sampler(self, stream: int) -> NeighborSampler:
         local = self.local
@@ -341,7 +352,7 @@ class PartBatches:
 
     def features(self, nodes: Tensor) -> Tensor:
         """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache."""
-        if self.remote_features is None:
+        if self.local.num_remote == 0:
             return self.x_owned.index_select(0, nodes)
         is_remote = nodes >= self.num_owned
         remote_positions = is_remote.nonzero().squeeze(1)
@@ -351,7 +362,7 @@ class PartBatches:
         out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype)
         out.index_copy_(0, owned_positions, self.x_owned.index_select(0, nodes.index_select(0, owned_positions)))
         remote_ids = nodes.index_select(0, remote_positions) - self.num_owned
-        out.index_copy_(0, remote_positions, self.cache.gather(remote_ids, self.remote_features))
+        out.index_copy_(0, remote_positions, self.cache.gather(remote_ids))
         return out
 
     def count_remote_accesses(self, epochs: int) -> Tensor:
@@ -406,10 +417,6 @@ def _draw_probability(degree: Tensor, fanout: int, replace: bool) -> Tensor:
     return (fanout / degree).clamp_(max=1.0)
 
 
-def _nothing_remote(remote_ids: Tensor) -> Tensor:
-    raise RuntimeError(f"Asked for {remote_ids.numel()} remote rows, but this part has no remote nodes")
-
-
 class MiniBatchWorkerTrainer(ModelState):
     """Trains one part inside a worker: seed batches from its owned training nodes, gradients all-reduced every step.
 
@@ -418,7 +425,7 @@ class MiniBatchWorkerTrainer(ModelState):
         source: where to load the part from.
         model_spec: model and optimizer settings (identical on every worker).
         train, cache: the ``train`` (batches, fanouts, prefetch) and ``cache`` sections (identical on every worker).
-        stores: one store per part, in part order (see :func:`~gnndist.sampling.store.start_stores`).
+        stores: one store handle per part, in part order (see :func:`~gnndist.store.start_stores`).
     """
 
     def __init__(self, context, source: PartSource, model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", stores: Sequence[Any]):
@@ -447,6 +454,7 @@ class MiniBatchWorkerTrainer(ModelState):
         self.data = PartBatches(
             part,
             stores,
+            book=source.load_book(),
             fanouts=train.fanouts,
             batch_size=max(self.batch_sizes[context.rank], 1),
             seed=model_spec.seed,

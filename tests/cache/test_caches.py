@@ -1,4 +1,4 @@
-"""Cache policies: registry, capacity rules, exact rows and counters for every policy, what each one holds."""
+"""Cache policies and the cached feature store: registry, capacity rules, exact rows and counters for every policy, what each one holds."""
 from __future__ import annotations
 
 import pytest
@@ -6,36 +6,46 @@ import torch
 from torch import Tensor
 
 from gnndist.cache import (
+    CachedFeatureStore,
+    CachePolicy,
     CacheStats,
-    FeatureCache,
     RemoteNodes,
     available_caches,
     capacity_rows,
     register_cache,
     resolve_cache,
 )
+from gnndist.store import FeatureInfo, FeatureStore
 
 POLICIES = ["none", "degree", "presample", "lru"]
 COUNT, WIDTH = 50, 4
 
 
-class FakeStore:
-    """``fetch`` over a known feature table, recording what was asked."""
+class FakeStore(FeatureStore):
+    """A feature store over a known feature table, recording what was asked."""
 
     def __init__(self, count: int = COUNT, width: int = WIDTH):
         self.rows = torch.arange(count * width, dtype=torch.float32).view(count, width)
         self.asked: list[Tensor] = []
 
-    def __call__(self, ids):
+    @property
+    def info(self) -> FeatureInfo:
+        return FeatureInfo(self.rows.size(0), self.rows.size(1), self.rows.dtype)
+
+    def _gather(self, ids):
         self.asked.append(ids.clone())
         return self.rows[ids]
-
 
 
 def remote_nodes(count: int = COUNT, access=None) -> RemoteNodes:
     degree = torch.arange(count)  # node i has degree i: the hottest by degree are the last ids
     counts = access if access is not None else torch.arange(count).flip(0).double()  # presample prefers the first ids
-    return RemoteNodes(count, WIDTH, torch.float32, degree, lambda epochs: counts * epochs)
+    return RemoteNodes(degree, lambda epochs: counts * epochs)
+
+
+def cached(policy, store=None, remote=None, **options) -> CachedFeatureStore:
+    """A cached store in front of ``store`` (a fresh FakeStore by default) with the named policy."""
+    return CachedFeatureStore(store if store is not None else FakeStore(), resolve_cache(policy, **options), remote if remote is not None else remote_nodes())
 
 
 def test_registry_lists_every_policy_and_names_them_on_error():
@@ -43,7 +53,7 @@ def test_registry_lists_every_policy_and_names_them_on_error():
     with pytest.raises(KeyError, match="available: degree, lru, none, presample"):
         resolve_cache("fifo")
     with pytest.raises(ValueError, match="already registered"):
-        register_cache("lru")(FeatureCache)
+        register_cache("lru")(CachePolicy)
 
 
 def test_instance_resolves_to_itself():
@@ -70,9 +80,8 @@ def test_capacity_is_a_fraction_up_to_one_then_bytes():
 def test_capacity_beyond_the_remote_set_is_clamped_with_a_warning():
     with pytest.warns(UserWarning, match="clamped to the whole remote set"):
         assert capacity_rows(16 * 1000, 100, 16) == 100
-    cache = resolve_cache("degree", capacity=1e9)
     with pytest.warns(UserWarning, match="exceeds the 50 remote nodes"):
-        cache.build(remote_nodes(), FakeStore())
+        cache = cached("degree", capacity=1e9)
     assert cache.capacity_rows == COUNT
 
 
@@ -84,24 +93,29 @@ def test_presample_epochs_option_is_checked():
         resolve_cache("lru", epochs=2)
 
 
-def test_gather_before_build_is_an_error():
-    with pytest.raises(RuntimeError, match="build"):
-        resolve_cache("lru").gather(torch.tensor([1]), FakeStore())
+def test_bad_ids_and_mismatched_ranking_are_errors():
+    cache = cached("lru")
+    with pytest.raises(IndexError, match=f"CachedFeatureStore.*expected row ids in \\[0, {COUNT - 1}\\]"):
+        cache.gather(torch.tensor([1, COUNT]))
+    with pytest.raises(TypeError, match="1-D int64 tensor"):
+        cache.gather(torch.tensor([1.0]))
+    with pytest.raises(ValueError, match=f"Expected 'in_degree' of shape \\[{COUNT}\\]"):
+        cached("degree", remote=remote_nodes(COUNT - 1))
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("capacity", [0.0, 0.3, 1.0])
 def test_gather_returns_the_exact_rows_and_counts_every_request(policy, capacity):
     store = FakeStore()
-    cache = resolve_cache(policy, capacity=capacity)
-    cache.build(remote_nodes(), store)
+    cache = cached(policy, store, capacity=capacity)
+    assert cache.info == store.info  # a feature store over the same rows
     generator = torch.Generator().manual_seed(0)
     hits = misses = 0
     for _ in range(12):
         ids = torch.randperm(COUNT, generator=generator)[: int(torch.randint(1, COUNT, (1,), generator=generator))]
         fetched_before = sum(a.numel() for a in store.asked)
         before = cache.stats.hits
-        assert torch.equal(cache.gather(ids, store), store.rows[ids])
+        assert torch.equal(cache.gather(ids), store.rows[ids])
         fetched = sum(a.numel() for a in store.asked) - fetched_before
         assert cache.stats.hits - before == ids.numel() - fetched  # every miss fetched exactly once
         hits, misses = cache.stats.hits, cache.stats.misses
@@ -113,12 +127,10 @@ def test_gather_returns_the_exact_rows_and_counts_every_request(policy, capacity
 
 
 def test_static_policies_hold_their_ranking():
-    degree = resolve_cache("degree", capacity=0.1)
-    degree.build(remote_nodes(), FakeStore())
+    degree = cached("degree", capacity=0.1)
     assert degree.held_nodes().tolist() == [49, 48, 47, 46, 45]
     assert degree.fill_bytes == 5 * WIDTH * 4
-    presample = resolve_cache("presample", capacity=0.1)
-    presample.build(remote_nodes(), FakeStore())
+    presample = cached("presample", capacity=0.1)
     assert presample.held_nodes().tolist() == [0, 1, 2, 3, 4]
 
 
@@ -126,22 +138,19 @@ def test_presample_breaks_ties_and_fills_unvisited_by_degree():
     access = torch.zeros(COUNT, dtype=torch.float64)
     access[[3, 7]] = 2.0
     access[10] = 5.0
-    cache = resolve_cache("presample", capacity=0.1)
-    cache.build(remote_nodes(access=access), FakeStore())
+    cache = cached("presample", remote=remote_nodes(access=access), capacity=0.1)
     assert cache.held_nodes().tolist() == [10, 7, 3, 49, 48]
 
 
 def test_none_holds_nothing_whatever_its_capacity():
-    cache = resolve_cache("none", capacity=1.0)
-    cache.build(remote_nodes(), FakeStore())
+    cache = cached("none", capacity=1.0)
     assert cache.capacity_rows == 0 and cache.held_nodes().numel() == 0
 
 
 def test_lru_evicts_the_least_recently_used():
     store = FakeStore()
-    cache = resolve_cache("lru", capacity=0.06)  # 3 rows
-    cache.build(remote_nodes(), store)
-    gather = lambda ids: cache.gather(torch.tensor(ids), store)  # noqa: E731
+    cache = cached("lru", store, capacity=0.06)  # 3 rows
+    gather = lambda ids: cache.gather(torch.tensor(ids))  # noqa: E731
     gather([1, 2])  # cache: 1, 2
     gather([3])  # 1, 2, 3
     gather([1])  # 1 is the most recent
@@ -155,11 +164,9 @@ def test_lru_evicts_the_least_recently_used():
 
 
 def test_lru_keeps_rows_hit_in_the_same_batch():
-    store = FakeStore()
-    cache = resolve_cache("lru", capacity=0.04)  # 2 rows
-    cache.build(remote_nodes(), store)
-    cache.gather(torch.tensor([1, 2]), store)
-    cache.gather(torch.tensor([1, 9]), store)  # 1 hit: only the other slot may be replaced
+    cache = cached("lru", capacity=0.04)  # 2 rows
+    cache.gather(torch.tensor([1, 2]))
+    cache.gather(torch.tensor([1, 9]))  # 1 hit: only the other slot may be replaced
     assert sorted(cache.held_nodes().tolist()) == [1, 9]
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gnndist.data import load_dataset
-from gnndist.partition import build_parts
+from gnndist.partition import PartitionBook, build_parts
 from gnndist.partitioners import resolve_partitioner
-from gnndist.sampling.store import PartitionStore
+from gnndist.store import local_stores
 from gnndist.train.minibatch import PartBatches
 
 POLICIES = ("none", "degree", "presample", "lru")
@@ -17,14 +17,15 @@ POLICIES = ("none", "degree", "presample", "lru")
 @pytest.fixture(scope="module")
 def rmat_parts():
     graph = load_dataset("rmat", scale=13, edge_factor=16, feature_dim=8, num_classes=4, seed=0)
-    parts = build_parts(graph, resolve_partitioner("metis").partition(graph, 4, seed=0))
-    return graph, parts, [PartitionStore(part) for part in parts]
+    result = resolve_partitioner("metis").partition(graph, 4, seed=0)
+    parts = build_parts(graph, result)
+    return graph, parts, local_stores(parts), PartitionBook.from_assignment(result.node_part, 4)
 
 
 @pytest.fixture(scope="module")
 def traffic(rmat_parts):
     """Hits, misses and remote bytes of two training epochs on every part, per policy."""
-    graph, parts, stores = rmat_parts
+    graph, parts, stores, book = rmat_parts
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     results = {}
@@ -32,7 +33,7 @@ def traffic(rmat_parts):
         for policy in POLICIES:
             hits = misses = remote_bytes = 0
             for part in parts:
-                data = PartBatches(part, stores, fanouts=[10, 5], batch_size=128, seed=0, rank=part.part_id, cache=policy, cache_capacity=0.2)
+                data = PartBatches(part, stores, book=book, fanouts=[10, 5], batch_size=128, seed=0, rank=part.part_id, cache=policy, cache_capacity=0.2)
                 for epoch in range(2):
                     for seeds in data.batches(epoch):
                         prepared = data.prepare(seeds)

@@ -11,6 +11,7 @@ from gnndist.data import load_dataset
 from gnndist.graph import Graph
 from gnndist.partition import (
     FORMAT_VERSION,
+    PartitionBook,
     QualityReport,
     assemble_graph,
     load_book,
@@ -129,6 +130,24 @@ def test_corrupted_part_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="part-00001/part.safetensors is not a readable safetensors file"):
         path.write_bytes(b"garbage")
         load_part(directory, 1, verify=False)
+
+
+def test_book_loads_its_two_arrays_and_checks_them(tmp_path):
+    graph, result, directory, _ = write(tmp_path, num_parts=3)
+    book = load_book(directory)
+    expected = PartitionBook.from_assignment(result.node_part, 3)
+    assert torch.equal(book.to_local(torch.arange(graph.num_nodes))[1], expected.local_id)
+    assert "_owned_by_part" not in vars(book)  # routing by global id needs only node_part and local_id
+    assert torch.equal(book.owned_nodes(1), expected.owned_nodes(1))
+    path = directory / "book.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"Checksum mismatch for .*book.safetensors: expected sha256"):
+        load_book(directory)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="book.safetensors is not a readable safetensors file"):
+        load_book(directory, verify=False)
 
 
 def test_missing_files_are_named(tmp_path):

@@ -1,16 +1,16 @@
-"""Partition stores and the local sampling graph built from them (in-process stores; Ray hosting is tested in tests/train)."""
+"""The local sampling graph: a part's rings on disk, extended through the owners' graph stores (in-process stores)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from gnndist.data import load_dataset
 from gnndist.graph import Graph
-from gnndist.partition import build_parts
+from gnndist.partition import PartitionBook, build_parts
 from gnndist.partitioners import resolve_partitioner
 from gnndist.sampling import NeighborSampler, SeedLoader
-from gnndist.sampling.store import PartitionStore, RemoteFeatures, StoreClient, build_local_graph
+from gnndist.sampling.local_graph import build_local_graph
+from gnndist.store import StoreClient, local_stores
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,9 @@ def graph() -> Graph:
 
 
 def parts_of(graph: Graph, num_parts: int, halo_hops: int, method: str = "metis"):
-    return build_parts(graph, resolve_partitioner(method).partition(graph, num_parts, seed=0), halo_hops=halo_hops)
+    """The parts and the partition book of ``graph``."""
+    result = resolve_partitioner(method).partition(graph, num_parts, seed=0)
+    return build_parts(graph, result, halo_hops=halo_hops), PartitionBook.from_assignment(result.node_part, num_parts)
 
 
 def row_edges(graph_ids, indptr, indices, rows):
@@ -27,34 +29,15 @@ def row_edges(graph_ids, indptr, indices, rows):
     return {int(graph_ids[r]): graph_ids[indices[indptr[r] : indptr[r + 1]]].tolist() for r in rows}
 
 
-def test_store_serves_owned_rows_only(graph):
-    part = parts_of(graph, 3, 1)[1]
-    store = PartitionStore(part)
-    owned = part.owned_global_ids
-    local = store.local_ids(owned[[5, 0, 7]].numpy())
-    assert local.tolist() == [5, 0, 7]
-    assert np.array_equal(store.features(local), graph.x[owned[[5, 0, 7]]].numpy())
-    edges = store.in_edges(np.array([3, 1]))
-    expected = [graph.indices[graph.indptr[v] : graph.indptr[v + 1]] for v in owned[[3, 1]].tolist()]
-    assert edges.counts.tolist() == [e.numel() for e in expected]
-    assert edges.sources.tolist() == torch.cat(expected).tolist()
-    assert edges.source_degree.tolist() == graph.in_degrees()[torch.cat(expected)].tolist()
-    node_part = resolve_partitioner("metis").partition(graph, 3, seed=0).node_part
-    assert edges.source_owner.tolist() == node_part[torch.cat(expected)].tolist()
-    not_owned = int((node_part != 1).nonzero()[0])
-    with pytest.raises(KeyError, match=f"does not own node\\(s\\) \\[{not_owned}\\]"):
-        store.local_ids(np.array([not_owned]))
-
-
 @pytest.mark.parametrize("num_parts", [2, 4])
 @pytest.mark.parametrize("hops", [2, 3])
 def test_rings_from_stores_equal_rings_on_disk(graph, num_parts, hops):
     """A part written with one halo ring, extended through the stores, is the part written with ``hops`` rings."""
-    thin = parts_of(graph, num_parts, 1)
-    thick = parts_of(graph, num_parts, hops)
-    client = StoreClient([PartitionStore(part) for part in thin])
+    thin, book = parts_of(graph, num_parts, 1)
+    thick, _ = parts_of(graph, num_parts, hops)
+    client = StoreClient(local_stores(thin))
     for small, full in zip(thin, thick):
-        local = build_local_graph(small, hops, client)
+        local = build_local_graph(small, hops, client, book)
         assert local.ring_sizes == full.num_halo_per_hop
         assert torch.equal(local.global_ids, full.global_ids)
         assert torch.equal(local.owner, full.halo_owner)
@@ -65,8 +48,16 @@ def test_rings_from_stores_equal_rings_on_disk(graph, num_parts, hops):
         assert local.structure_bytes > 0
 
 
+def test_ring_requests_go_once_to_each_owner_of_the_frontier(graph):
+    (thin, book), hops = parts_of(graph, 4, 1), 3
+    client = StoreClient(local_stores(thin))
+    local = build_local_graph(thin[0], hops, client, book)
+    frontiers = [local.owner[sum(local.ring_sizes[:ring]) : sum(local.ring_sizes[: ring + 1])] for ring in range(hops - 1)]
+    assert client.stats.requests == sum(len(set(owners.tolist())) for owners in frontiers)
+
+
 def test_extra_rings_on_disk_are_dropped(graph):
-    part = parts_of(graph, 2, 3)[0]
+    part = parts_of(graph, 2, 3)[0][0]
     local = build_local_graph(part, 2)
     assert local.ring_sizes == part.num_halo_per_hop[:2]
     assert local.num_local == part.num_owned + sum(part.num_halo_per_hop[:2])
@@ -76,18 +67,21 @@ def test_extra_rings_on_disk_are_dropped(graph):
 
 
 def test_a_thin_part_without_stores_is_an_error(graph):
+    (parts, book) = parts_of(graph, 2, 1)
     with pytest.raises(ValueError, match="pass the stores"):
-        build_local_graph(parts_of(graph, 2, 1)[0], 2)
+        build_local_graph(parts[0], 2)
+    with pytest.raises(ValueError, match="and the partition book"):
+        build_local_graph(parts[0], 2, StoreClient(local_stores(parts)))
     with pytest.raises(ValueError, match="hops >= 1"):
-        build_local_graph(parts_of(graph, 2, 1)[0], 0)
+        build_local_graph(parts[0], 0)
 
 
 def test_sampling_on_the_local_graph_stays_in_it_and_follows_real_edges(graph):
-    parts = parts_of(graph, 3, 1, method="random")
-    client = StoreClient([PartitionStore(part) for part in parts])
+    parts, book = parts_of(graph, 3, 1, method="random")
+    client = StoreClient(local_stores(parts))
     edges = set(map(tuple, graph.edge_index().t().tolist()))
     for part in parts:
-        local = build_local_graph(part, 3, client)
+        local = build_local_graph(part, 3, client, book)
         sampler = NeighborSampler(local.indptr, local.indices, [4, 3, 2], seed=0, src_degree=local.in_degree)
         train = part.train_mask[: part.num_owned].nonzero().flatten()
         for seeds in SeedLoader(train, 32, seed=0).batches(0):
@@ -97,22 +91,3 @@ def test_sampling_on_the_local_graph_stays_in_it_and_follows_real_edges(graph):
                 src, dst = ids[block.indices], ids[block.dst()]
                 assert set(zip(src.tolist(), dst.tolist())) <= edges
                 assert torch.equal(block.src_degree, graph.in_degrees()[ids[: block.num_src]])
-
-
-def test_remote_features_fetch_per_owner_in_request_order(graph):
-    parts = parts_of(graph, 4, 1)
-    client = StoreClient([PartitionStore(part) for part in parts])
-    local = build_local_graph(parts[2], 2, client)
-    remote = RemoteFeatures.locate(client, local.owner, local.global_ids[local.num_owned :])
-    ids = torch.randperm(local.num_remote, generator=torch.Generator().manual_seed(0))[:100]
-    client.stats.reset()
-    rows = remote(ids)
-    assert torch.equal(rows, graph.x[local.global_ids[local.num_owned + ids]])
-    assert client.stats.requests == len(set(local.owner[ids].tolist()))  # one request per owner
-    assert client.stats.bytes_received == rows.numel() * 4
-    assert remote(ids[:0]).shape == (0, graph.num_features)
-
-
-def test_client_needs_stores():
-    with pytest.raises(ValueError, match="one store per part"):
-        StoreClient([])

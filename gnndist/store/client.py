@@ -1,0 +1,135 @@
+"""A worker's side of the stores: one request per owner, all sent before any is waited on, and its remote rows as a feature store.
+
+Which part owns a node and its local id there come from the partition book, so the client never
+asks a store where a node lives.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from gnndist.store.base import FeatureInfo, FeatureStore, Pending, StoreHandle, check_part_order
+
+Request = Literal["features", "in_edges"]
+"""The name of a :class:`StoreHandle` request method."""
+
+
+@dataclass
+class StoreStats:
+    """Traffic of one client since the last :meth:`reset`: requests sent, feature bytes received, seconds waited."""
+
+    requests: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+
+    def reset(self) -> None:
+        self.requests, self.bytes_received, self.seconds = 0, 0, 0.0
+
+
+@dataclass
+class OwnerAnswer:
+    """One owner's answer to a request split by owner.
+
+    Attributes:
+        part: the owner.
+        positions: ``[k]`` positions, in the split ids, of the ids sent to it (in request order).
+        answer: its answer, in wire form.
+    """
+
+    part: int
+    positions: Tensor
+    answer: Any
+
+
+class StoreClient:
+    """Reaches every part's stores: splits a request by owner, sends all parts' requests, then waits for every answer.
+
+    Args:
+        stores: one handle per part, part ``p`` at position ``p`` (any backend).
+    """
+
+    def __init__(self, stores: Sequence[StoreHandle]):
+        if not stores:
+            raise ValueError("Expected one store per part (got none)")
+        check_part_order([store.part_id for store in stores])
+        self.stores = list(stores)
+        self.stats = StoreStats()
+
+    @property
+    def num_parts(self) -> int:
+        return len(self.stores)
+
+    def per_owner(self, request: Request, owners: Tensor, local_ids: Tensor) -> list[OwnerAnswer]:
+        """Sends ``request`` with the local ids of each owner present in ``owners`` to that owner, one request each.
+
+        Args:
+            request: the handle method to call (``"features"`` or ``"in_edges"``).
+            owners: ``[n]`` owner part of each id.
+            local_ids: ``[n]`` each id's local id at its owner.
+
+        Returns:
+            The answers, in part order.
+        """
+        start = time.perf_counter()
+        order = torch.argsort(owners, stable=True)
+        counts = torch.bincount(owners, minlength=self.num_parts).tolist()
+        sent: list[tuple[int, Tensor, Pending]] = []
+        offset = 0
+        for part, count in enumerate(counts):
+            if count:
+                chunk = order[offset : offset + count]
+                sent.append((part, chunk, getattr(self.stores[part], request)(local_ids.index_select(0, chunk))))
+            offset += count
+        answers = [OwnerAnswer(part, chunk, pending.result()) for part, chunk, pending in sent]
+        self.stats.requests += len(sent)
+        self.stats.seconds += time.perf_counter() - start
+        return answers
+
+    def feature_info(self) -> FeatureInfo:
+        """Width and dtype of the stores' rows (``num_rows`` summed over parts); stores that disagree are an error."""
+        infos = [store.info.features for store in self.stores]
+        shapes = {(info.width, info.dtype) for info in infos}
+        if len(shapes) != 1:
+            raise ValueError(f"Stores serve rows of different widths or dtypes: {[(store.part_id, info.width, str(info.dtype)) for store, info in zip(self.stores, infos)]}")
+        return FeatureInfo(sum(info.num_rows for info in infos), infos[0].width, infos[0].dtype)
+
+
+class RemoteFeatures(FeatureStore):
+    """Feature rows of a worker's remote nodes (row ``i`` = remote node ``i``), from their owners' stores, one request per owner and batch.
+
+    Args:
+        client: the stores.
+        owner: ``[count]`` owner part of every remote node (from the partition book).
+        owner_local_id: ``[count]`` its local id at the owner (from the partition book).
+    """
+
+    def __init__(self, client: StoreClient, owner: Tensor, owner_local_id: Tensor):
+        if owner.shape != owner_local_id.shape or owner.dim() != 1:
+            raise ValueError(f"Expected 'owner' and 'owner_local_id' of one shape [count] (got {tuple(owner.shape)} and {tuple(owner_local_id.shape)})")
+        self.client = client
+        self.owner = owner
+        self.owner_local_id = owner_local_id
+        stores = client.feature_info()
+        self._info = FeatureInfo(owner.numel(), stores.width, stores.dtype)
+
+    @property
+    def info(self) -> FeatureInfo:
+        return self._info
+
+    def _gather(self, ids: Tensor) -> Tensor:
+        out = torch.empty(ids.numel(), self._info.width, dtype=self._info.dtype)
+        if ids.numel() == 0:
+            return out
+        out_array = out.numpy()
+        for answer in self.client.per_owner("features", self.owner.index_select(0, ids), self.owner_local_id.index_select(0, ids)):
+            out_array[answer.positions.numpy()] = answer.answer  # numpy copies from Ray's read-only buffers without a warning
+            self.client.stats.bytes_received += answer.answer.nbytes
+        return out
+
+    def __repr__(self) -> str:
+        return f"RemoteFeatures({self._info.num_rows} remote rows from {self.client.num_parts} parts)"
+

@@ -1,0 +1,150 @@
+"""Feature and graph stores: the template methods, the in-process and Ray backends, and a worker's client with the partition book."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from gnndist.data import load_dataset
+from gnndist.graph import Graph
+from gnndist.partition import PartitionBook, build_parts, save_partition
+from gnndist.partitioners import resolve_partitioner
+from gnndist.store import (
+    FeatureInfo,
+    FeatureStore,
+    LocalFeatureStore,
+    LocalGraphStore,
+    LocalHandle,
+    RemoteFeatures,
+    StoreClient,
+    StoreServer,
+    local_stores,
+    start_stores,
+    stop_stores,
+)
+from gnndist.train.fullgraph import PartSource
+
+
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    return load_dataset("sbm", num_nodes=800, avg_degree=6, feature_dim=8, num_classes=4, seed=1)
+
+
+def partitioned(graph: Graph, num_parts: int, method: str = "metis"):
+    """The parts (one halo ring) and the partition book of ``graph``."""
+    result = resolve_partitioner(method).partition(graph, num_parts, seed=0)
+    return build_parts(graph, result), PartitionBook.from_assignment(result.node_part, num_parts)
+
+
+def test_store_serves_owned_rows_only(graph):
+    parts, book = partitioned(graph, 3)
+    part = parts[1]
+    server = StoreServer(part)
+    owned = part.owned_global_ids
+    owner, local = book.to_local(owned[[5, 0, 7]])  # the book, not the store, says where a node lives
+    assert owner.tolist() == [1, 1, 1] and local.tolist() == [5, 0, 7]
+    assert np.array_equal(server.features(local.numpy()), graph.x[owned[[5, 0, 7]]].numpy())
+    edges = server.in_edges(np.array([3, 1]))
+    expected = [graph.indices[graph.indptr[v] : graph.indptr[v + 1]] for v in owned[[3, 1]].tolist()]
+    assert edges.counts.tolist() == [e.numel() for e in expected]
+    assert edges.sources.tolist() == torch.cat(expected).tolist()
+    assert edges.source_degree.tolist() == graph.in_degrees()[torch.cat(expected)].tolist()
+    assert edges.source_owner.tolist() == book.node_part[torch.cat(expected)].tolist()
+    assert edges.nbytes == sum(e.numel() for e in expected) * 8 * 3 + 2 * 8
+    not_owned = int((book.node_part != 1).nonzero()[0])
+    assert int(book.to_local([not_owned])[0]) != 1
+    with pytest.raises(IndexError, match=f"part 1, {part.num_owned} rows\\): expected row ids in \\[0, {part.num_owned - 1}\\]"):
+        server.features(np.array([part.num_owned]))
+    with pytest.raises(IndexError, match="LocalGraphStore\\(part 1"):
+        server.in_edges(np.array([-1]))
+    assert server.ready().features == FeatureInfo(part.num_owned, graph.num_features, torch.float32)
+
+
+class Squares(FeatureStore):
+    """A backend is its hook: row ``i`` is ``[i*i]``."""
+
+    @property
+    def info(self) -> FeatureInfo:
+        return FeatureInfo(10, 1, torch.long)
+
+    def _gather(self, ids):
+        return (ids * ids).unsqueeze(1)
+
+
+def test_public_methods_validate_and_backends_implement_only_the_hook(graph):
+    store = Squares()
+    assert store.gather(torch.tensor([3, 0, 9])).flatten().tolist() == [9, 0, 81]
+    assert store.gather(torch.zeros(0, dtype=torch.long)).shape == (0, 1)
+    with pytest.raises(IndexError, match="expected row ids in \\[0, 9\\] \\(got ids from 2 to 10\\)"):
+        store.gather(torch.tensor([2, 10]))
+    with pytest.raises(TypeError, match="1-D int64 tensor \\(got Tensor of dtype torch.int32"):
+        store.gather(torch.tensor([1], dtype=torch.int32))
+    with pytest.raises(TypeError, match="got ndarray"):
+        store.gather(np.array([1]))
+    with pytest.raises(TypeError, match="shape \\(1, 1\\)"):
+        LocalGraphStore(partitioned(graph, 2)[0][0]).in_edges(torch.tensor([[0]]))
+    with pytest.raises(ValueError, match="shape \\[num_rows, width\\]"):
+        LocalFeatureStore(torch.zeros(3))
+
+
+def test_remote_features_fetch_per_owner_in_request_order(graph):
+    parts, book = partitioned(graph, 4)
+    client = StoreClient(local_stores(parts))
+    remote_ids = torch.cat([part.global_ids[part.num_owned :] for part in parts[2:3]])
+    remote = RemoteFeatures(client, *book.to_local(remote_ids))
+    assert remote.info == FeatureInfo(remote_ids.numel(), graph.num_features, torch.float32)
+    ids = torch.randperm(remote_ids.numel(), generator=torch.Generator().manual_seed(0))[:100]
+    rows = remote.gather(ids)
+    assert torch.equal(rows, graph.x[remote_ids[ids]])
+    assert client.stats.requests == len(set(book.node_part[remote_ids[ids]].tolist()))  # one request per owner
+    assert client.stats.bytes_received == rows.numel() * 4
+    assert remote.gather(ids[:0]).shape == (0, graph.num_features)
+
+
+def test_client_needs_one_store_per_part_in_order(graph):
+    parts, _ = partitioned(graph, 3)
+    with pytest.raises(ValueError, match="one store per part"):
+        StoreClient([])
+    with pytest.raises(ValueError, match="parts 0..2 in order \\(got parts \\[1, 0, 2\\]\\)"):
+        StoreClient([LocalHandle(StoreServer(parts[p])) for p in (1, 0, 2)])
+    with pytest.raises(ValueError, match="in order"):
+        local_stores(parts[1:])
+
+
+# ------------------------------------------------------------------ the Ray backend
+@pytest.fixture(scope="module")
+def on_disk(graph, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("stores") / "parts"
+    save_partition(graph, resolve_partitioner("metis").partition(graph, 3, seed=0), directory)
+    return [PartSource(rank, directory=str(directory)) for rank in range(3)]
+
+
+def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
+    import ray
+
+    book = on_disk[0].load_book()
+    parts = [source.load() for source in on_disk]
+    handles = start_stores(on_disk)
+    try:
+        local, remote = StoreClient(local_stores(parts)), StoreClient([pickle.loads(pickle.dumps(handle)) for handle in handles])
+        assert [h.info for h in handles] == [h.info for h in local.stores]
+        nodes = torch.randperm(book.num_nodes, generator=torch.Generator().manual_seed(0))[:300]
+        owner, local_id = book.to_local(nodes)
+        assert torch.equal(RemoteFeatures(remote, owner, local_id).gather(torch.arange(300)), RemoteFeatures(local, owner, local_id).gather(torch.arange(300)))
+        for part in range(3):
+            ids = local_id[owner == part]
+            from_ray, in_process = handles[part].in_edges(ids).result(), local.stores[part].in_edges(ids).result()
+            assert all(np.array_equal(getattr(from_ray, name), getattr(in_process, name)) for name in ("counts", "sources", "source_owner", "source_degree"))
+        with pytest.raises(IndexError, match="expected row ids in"):  # the store's error reaches the client
+            handles[0].features(torch.tensor([book.num_nodes])).result()
+    finally:
+        stop_stores(handles)
+    with pytest.raises(ray.exceptions.RayActorError):
+        handles[0].features(torch.tensor([0])).result()
+
+
+def test_ray_stores_of_misordered_sources_are_refused(ray_session, on_disk):
+    with pytest.raises(ValueError, match="parts 0..1 in order \\(got parts \\[1, 0\\]\\)"):
+        start_stores([on_disk[1], on_disk[0]])
