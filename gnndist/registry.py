@@ -1,10 +1,32 @@
 """One registry mechanism for every pluggable part (partitioners, strategies, caches, datasets, ...)."""
 from __future__ import annotations
 
+import inspect
 from importlib import metadata
 from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+class UnknownOptionError(TypeError, ValueError):
+    """An option a registered component does not take.
+
+    A ``TypeError`` like Python's own for an unexpected keyword argument, and a ``ValueError`` like every
+    other bad value in a config, so callers catching either see it.
+    """
+
+
+def _accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None:
+    """The keyword options ``factory`` takes, in signature order, after its first ``skip`` parameters;
+    None when it takes any keyword (``**kwargs``) or has no inspectable signature."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # some builtins and C extensions have none
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    named = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    return named[skip:]
 
 
 class Registry(Generic[T]):
@@ -59,10 +81,34 @@ class Registry(Generic[T]):
             raise KeyError(f"Unknown {self.kind} {name!r}; available: {', '.join(self.available())}")
         return self._factories[name]
 
+    def check_options(self, name: str, options: dict[str, Any], *, skip: int = 0, label: str | None = None) -> None:
+        """Fails before building when ``options`` holds a keyword the factory ``name`` does not take.
+
+        Args:
+            name: a registered name.
+            options: the keyword options to check.
+            skip: leading parameters supplied positionally (not options).
+            label: how the component is named in the message (default: ``name``).
+
+        Raises:
+            KeyError: an unknown name.
+            UnknownOptionError: an unknown option; the message names it and lists the accepted ones.
+        """
+        accepted = _accepted_options(self.get(name), skip)
+        unknown = [option for option in options if accepted is not None and option not in accepted]
+        if unknown:
+            listed = ", ".join(repr(option) for option in unknown)
+            raise UnknownOptionError(f"Unknown option{'s' if len(unknown) > 1 else ''} {listed} for {self.kind} {label or name!r}; accepted: {', '.join(accepted) or 'none'}")
+
     def resolve(self, name_or_instance: str | T, **kwargs: Any) -> T:
-        """Builds the component named ``name_or_instance`` with ``kwargs``, or returns an instance unchanged."""
+        """Builds the component named ``name_or_instance`` with ``kwargs``, or returns an instance unchanged.
+
+        Options are checked against the factory's signature first (:meth:`check_options`), so a typo
+        fails with the accepted options instead of a bare ``TypeError`` from deep inside the factory.
+        """
         if not isinstance(name_or_instance, str):
             if kwargs:
                 raise TypeError(f"Options {sorted(kwargs)} given with an already built {self.kind}")
             return name_or_instance
+        self.check_options(name_or_instance, kwargs)
         return self.get(name_or_instance)(**kwargs)

@@ -235,13 +235,6 @@ def resolve_partitioner(name_or_instance: str | Partitioner, **options: Any) -> 
         KeyError: an unknown name (the message lists the available ones).
         TypeError: an option the partitioner does not take, or options given with an instance.
     """
-    if isinstance(name_or_instance, str) and options:
-        factory = PARTITIONERS.get(name_or_instance)
-        if dataclasses.is_dataclass(factory):
-            accepted = [field.name for field in dataclasses.fields(factory) if field.init]
-            unknown = sorted(set(options) - set(accepted))
-            if unknown:
-                raise TypeError(f"Unknown option(s) {unknown} for partitioner {name_or_instance!r}; accepted: {', '.join(accepted) or 'none'}")
     partitioner = PARTITIONERS.resolve(name_or_instance, **options)
     if not isinstance(partitioner, Partitioner):
         raise TypeError(f"Partitioner {name_or_instance!r} built a {type(partitioner).__name__}, not a gnndist Partitioner")
