@@ -21,10 +21,9 @@ class CommStats:
 
     bytes_sent: int = 0
     seconds: float = 0.0
-    messages: int = 0
 
     def reset(self) -> None:
-        self.bytes_sent, self.seconds, self.messages = 0, 0.0, 0
+        self.bytes_sent, self.seconds = 0, 0.0
 
 
 @dataclass
@@ -61,7 +60,6 @@ class Communicator:
         dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group)
         self.stats.seconds += time.perf_counter() - start
         self.stats.bytes_sent += rows.numel() * rows.element_size()
-        self.stats.messages += 1
         return out
 
     def all_to_all_async(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> tuple[Tensor, object]:
@@ -69,7 +67,6 @@ class Communicator:
         out = rows.new_empty((sum(recv_counts), *rows.shape[1:]))
         work = dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group, async_op=True)
         self.stats.bytes_sent += rows.numel() * rows.element_size()
-        self.stats.messages += 1
         return out, work
 
     def wait(self, work: object) -> None:
