@@ -132,7 +132,7 @@ class OutputConfig(Section):
 
 
 class JobConfig(Section):
-    """A whole training job (see design.md, 'Job config and run directory')."""
+    """A whole training job: the sections of a job YAML (README, 'Training jobs')."""
 
     mode: Literal["single", "fullgraph", "minibatch"] = Field("fullgraph", description="single: one process (the reference); fullgraph/minibatch: one Ray worker per part")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
