@@ -109,3 +109,11 @@ def test_info_reports_capabilities(capsys):
     printed = capsys.readouterr().out
     for key in ("torch", "torch_geometric", "ray", "dgl", "pymetis", "cuda"):
         assert any(line.startswith(key) for line in printed.splitlines()), key
+
+
+def test_a_benchmark_module_gets_its_flags_unparsed():
+    """`gnndist bench fullgraph --quick ...` hands every further flag to the benchmark's own parser."""
+    args = cli.parse_args(cli.build_parser(), ["bench", "fullgraph", "--quick", "--out", "x", "--parts", "2"])
+    assert (args.benchmark, args.passthrough) == ("fullgraph", ["--quick", "--out", "x", "--parts", "2"])
+    args = cli.parse_args(cli.build_parser(), ["--debug", "train", "a.b=1", "--force", "job.yaml", "c.d=2"])
+    assert (args.debug, args.force, args.arguments, args.passthrough) == (True, True, ["a.b=1", "job.yaml", "c.d=2"], [])
