@@ -53,6 +53,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    """The parser's subcommands action (argparse has no public accessor for it), or None."""
     return next((action for action in parser._actions if isinstance(action, argparse._SubParsersAction)), None)
 
 

@@ -45,11 +45,8 @@ SHORTHANDS = {"method": "partition.method", "parts": "partition.parts", "out": "
 PAIR_SHORTHANDS = {"option": ("--option", "partition.options"), "dataset_option": ("--dataset-option", "dataset")}
 
 
-def job_overrides(args: argparse.Namespace, source: str | None) -> list[str]:
-    """The ``section.key=value`` overrides the command line means: the dataset spec, then the shorthand
-    flags, then the explicit overrides (a later one wins)."""
-    from gnndist.launch.cli import split_overrides
-
+def shorthand_overrides(args: argparse.Namespace, source: str | None) -> list[str]:
+    """The ``section.key=value`` overrides a dataset spec ``source`` and the shorthand flags stand for."""
     overrides = [] if source is None or Path(source).suffix in CONFIG_SUFFIXES else [f"dataset.name={json.dumps(source)}"]
     for dest, key in SHORTHANDS.items():
         value = getattr(args, dest)
@@ -61,7 +58,7 @@ def job_overrides(args: argparse.Namespace, source: str | None) -> list[str]:
             if not sep or not key:
                 raise ValueError(f"{flag} {text!r} is not of the form KEY=VALUE")
             overrides.append(f"{section}.{text}")
-    return overrides + split_overrides(args.arguments)[1]
+    return overrides
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(available_partitioners()))
         return 0
-    sources = split_overrides(args.arguments)[0]
+    sources, overrides = split_overrides(args.arguments)
     if len(sources) > 1:
         raise ValueError(f"Expected one dataset spec or job YAML, got {', '.join(sources)} (overrides have the form section.key=value)")
     source = sources[0] if sources else None
     config_path = source if source is not None and Path(source).suffix in CONFIG_SUFFIXES else None
-    config = load_config(config_path, job_overrides(args, source))
+    config = load_config(config_path, [*shorthand_overrides(args, source), *overrides])  # explicit key=value wins
     section = config.partition
     if section.dir is None:
         raise ValueError("No output directory: pass --out DIR (or partition.dir=DIR, or set partition.dir in the config)")
