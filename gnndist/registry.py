@@ -28,6 +28,27 @@ def import_object(target: str) -> Any:
     return value
 
 
+class UnknownOptionError(TypeError, ValueError):
+    """An option a registered component does not take.
+
+    A ``TypeError`` like Python's own for an unexpected keyword argument, and a ``ValueError`` like every
+    other bad value in a config, so callers catching either see it.
+    """
+
+
+def _accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None:
+    """The keyword options ``factory`` takes, in signature order, after its first ``skip`` parameters;
+    None when it takes any keyword (``**kwargs``) or has no inspectable signature."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # some builtins and C extensions have none
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    named = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    return named[skip:]
+
+
 class Registry(Generic[T]):
     """Maps names to factories (classes or functions) of one kind of component.
 
@@ -90,25 +111,31 @@ class Registry(Generic[T]):
         self._factories[name] = factory
         return factory
 
-    def accepted_options(self, name: str) -> list[str] | None:
-        """The keyword options the factory of ``name`` takes, or None when it takes any (``**kwargs``)."""
-        try:
-            parameters = inspect.signature(self.get(name)).parameters.values()
-        except (TypeError, ValueError):  # a builtin or C factory without a signature
-            return None
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-            return None
-        return [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    def check_options(self, name: str, options: Mapping[str, Any], *, skip: int = 0, label: str | None = None) -> None:
+        """Fails before building when ``options`` holds a keyword the factory ``name`` does not take.
 
-    def check_options(self, name: str, options: Mapping[str, Any]) -> None:
-        """Fails, naming the option and listing the accepted ones, when ``options`` are not parameters of ``name``."""
-        accepted = self.accepted_options(name)
-        unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+        Args:
+            name: a registered name.
+            options: the keyword options to check.
+            skip: leading parameters supplied positionally (not options).
+            label: how the component is named in the message (default: ``name``).
+
+        Raises:
+            KeyError: an unknown name.
+            UnknownOptionError: an unknown option; the message names it and lists the accepted ones.
+        """
+        accepted = _accepted_options(self.get(name), skip)
+        unknown = [option for option in options if accepted is not None and option not in accepted]
         if unknown:
-            raise TypeError(f"Unknown option(s) {unknown} for {self.kind} {name!r}; accepted: {', '.join(accepted) or 'none'}")
+            listed = ", ".join(repr(option) for option in unknown)
+            raise UnknownOptionError(f"Unknown option{'s' if len(unknown) > 1 else ''} {listed} for {self.kind} {label or name!r}; accepted: {', '.join(accepted) or 'none'}")
 
     def resolve(self, name_or_instance: str | T, **options: Any) -> T:
-        """Builds the component named ``name_or_instance`` with ``options``, or returns an instance unchanged."""
+        """Builds the component named ``name_or_instance`` with ``options``, or returns an instance unchanged.
+
+        Options are checked against the factory's signature first (:meth:`check_options`), so a typo
+        fails with the accepted options instead of a bare ``TypeError`` from deep inside the factory.
+        """
         if not isinstance(name_or_instance, str):
             if options:
                 raise TypeError(f"Options {sorted(options)} given with an already built {self.kind}")

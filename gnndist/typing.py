@@ -42,7 +42,6 @@ _FLAGS = {
     "WITH_KAHIP": lambda: module_status("kahip")[0],
     "WITH_KAMINPAR": lambda: module_status("kaminpar")[0],
     "WITH_OGB": lambda: module_status("ogb")[0],
-    "WITH_NUMBA": lambda: module_status("numba")[0],
     "WITH_TORCH_SPARSE": lambda: module_status("torch_sparse")[0],
     "WITH_PYG_LIB": lambda: module_status("pyg_lib")[0],
     "WITH_CUDA": _cuda,

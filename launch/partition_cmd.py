@@ -1,11 +1,13 @@
-"""``gnndist partition DATASET|CONFIG --method metis --parts 4 --out DIR``: partition a dataset to disk.
+"""``gnndist partition DATASET|JOB.yaml [section.key=value ...] --method metis --parts 4 --out DIR``: partition a dataset to disk.
 
-The argparse namespace stops here: ``run`` turns it into plain arguments of
-:func:`gnndist.partition.partition_graph`.
+The grammar of ``gnndist train``: the flags are shorthands for config keys (``--parts 4`` is
+``partition.parts=4``), and the one job config they build is what gets partitioned. The argparse
+namespace stops here: ``run`` turns the config into plain arguments of :func:`gnndist.partition.partition_graph`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,76 +22,66 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "partition",
         help="partition a dataset into a partition directory and print its quality report",
         description="Partition a dataset (or the dataset of a job config) and write one folder per part. "
-        "Flags override the config's partition section.",
+        "Takes the job grammar of gnndist train: a job YAML and section.key=value overrides (dataset.*, partition.*, train.seed) "
+        "in any order with the options; the flags below are shorthands for those keys.",
     )
-    parser.add_argument("source", nargs="?", help="dataset spec (sbm, rmat, planetoid:cora, npz:PATH, ...) or a job config YAML")
-    parser.add_argument("--method", help="partitioner name (default: the config's, else metis); see --list")
-    parser.add_argument("--parts", type=int, help="number of parts (default: the config's, else 2)")
-    parser.add_argument("--out", type=Path, help="partition directory to create (default: the config's partition.dir)")
-    parser.add_argument("--halo-hops", type=int, help="halo rings per part (default: the config's, else 1)")
-    parser.add_argument("--seed", type=int, help="partitioner seed (default: the config's train.seed, else 0)")
-    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="partitioner option, value in YAML (e.g. balance=[nodes,edges]); repeatable")
-    parser.add_argument("--dataset-option", "-d", action="append", default=[], metavar="KEY=VALUE", help="dataset loader option, value in YAML (e.g. num_nodes=200000); repeatable")
-    parser.add_argument("--root", help="dataset root folder (planetoid, ogb, npz)")
+    parser.add_argument("arguments", nargs="*", metavar="SOURCE | section.key=value", help="a dataset spec (sbm, rmat, planetoid:cora, npz:PATH, ...) or a job YAML, and section.key=value overrides")
+    parser.add_argument("--method", help="partitioner name: partition.method (default metis); see --list")
+    parser.add_argument("--parts", type=int, help="number of parts: partition.parts (default 2)")
+    parser.add_argument("--out", type=Path, help="partition directory to create: partition.dir")
+    parser.add_argument("--halo-hops", type=int, help="halo rings per part: partition.halo_hops (default 1)")
+    parser.add_argument("--seed", type=int, help="partitioner seed: train.seed (default 0)")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="partitioner option, value in YAML (e.g. balance=[nodes,edges]): partition.options.KEY=VALUE; repeatable")
+    parser.add_argument("--dataset-option", "-d", action="append", default=[], metavar="KEY=VALUE", help="dataset loader option, value in YAML (e.g. num_nodes=200000): dataset.KEY=VALUE; repeatable")
+    parser.add_argument("--root", help="dataset root folder (planetoid, ogb, npz): dataset.root")
     parser.add_argument("--feature-width", type=int, help="row width for the predicted exchange volume (default: the dataset's feature width)")
     parser.add_argument("--force", action="store_true", help="replace an existing partition directory")
     parser.add_argument("--list", action="store_true", help="list the available partitioners and exit")
     return parser
 
 
-def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
-    import yaml
-
-    options = {}
-    for text in pairs:
-        key, sep, raw = text.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} {text!r} is not of the form KEY=VALUE")
-        options[key] = yaml.safe_load(raw) if raw else ""
-    return options
+# Flag -> the config key it is a shorthand for.
+SHORTHANDS = {"method": "partition.method", "parts": "partition.parts", "out": "partition.dir", "halo_hops": "partition.halo_hops", "seed": "train.seed", "root": "dataset.root"}
+PAIR_SHORTHANDS = {"option": ("--option", "partition.options"), "dataset_option": ("--dataset-option", "dataset")}
 
 
-def _first(*values: Any) -> Any:
-    return next(value for value in values if value is not None)
+def shorthand_overrides(args: argparse.Namespace, source: str | None) -> list[str]:
+    """The ``section.key=value`` overrides a dataset spec ``source`` and the shorthand flags stand for."""
+    overrides = [] if source is None or Path(source).suffix in CONFIG_SUFFIXES else [f"dataset.name={json.dumps(source)}"]
+    for dest, key in SHORTHANDS.items():
+        value = getattr(args, dest)
+        if value is not None:  # quoted: a directory named 2024 or null stays a string
+            overrides.append(f"{key}={value if isinstance(value, int) else json.dumps(str(value))}")
+    for dest, (flag, section) in PAIR_SHORTHANDS.items():
+        for text in getattr(args, dest):
+            key, sep, _ = text.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{flag} {text!r} is not of the form KEY=VALUE")
+            overrides.append(f"{section}.{text}")
+    return overrides
 
 
 def run(args: argparse.Namespace) -> int:
-    """Loads the dataset, partitions it, writes the directory and prints the quality report."""
+    """Builds the job config, partitions its dataset, writes the directory and prints the quality report."""
+    from gnndist.config import load_config
+    from gnndist.launch.cli import split_overrides
     from gnndist.partitioners import available_partitioners
 
     if args.list:
         print("\n".join(available_partitioners()))
         return 0
-    if args.source is None:
-        raise ValueError("Expected a dataset spec or a job config YAML to partition (or --list)")
-    partitioner_options = _parse_pairs(args.option, "--option")
-    dataset_options = _parse_pairs(args.dataset_option, "--dataset-option")
-    if args.root is not None:
-        dataset_options["root"] = args.root
-
-    if Path(args.source).suffix in CONFIG_SUFFIXES:
-        from gnndist.config import load_config
-
-        config = load_config(args.source)
-        dataset_name = config.dataset.name
-        dataset_options = {**config.dataset.options(), **dataset_options}
-        section = config.partition
-        method = _first(args.method, section.method)
-        num_parts = _first(args.parts, section.parts)
-        halo_hops = _first(args.halo_hops, section.halo_hops)
-        seed = _first(args.seed, config.train.seed)
-        if args.method is None or args.method == section.method:
-            partitioner_options = {**section.options, **partitioner_options}
-        out = args.out if args.out is not None else (Path(section.dir) if section.dir else None)
-    else:
-        dataset_name = args.source
-        method, num_parts, halo_hops, seed = _first(args.method, "metis"), _first(args.parts, 2), _first(args.halo_hops, 1), _first(args.seed, 0)
-        out = args.out
-    if out is None:
-        raise ValueError("No output directory: pass --out DIR (or set partition.dir in the config)")
+    sources, overrides = split_overrides(args.arguments)
+    if len(sources) > 1:
+        raise ValueError(f"Expected one dataset spec or job YAML, got {', '.join(sources)} (overrides have the form section.key=value)")
+    source = sources[0] if sources else None
+    config_path = source if source is not None and Path(source).suffix in CONFIG_SUFFIXES else None
+    config = load_config(config_path, [*shorthand_overrides(args, source), *overrides])  # explicit key=value wins
+    section = config.partition
+    if section.dir is None:
+        raise ValueError("No output directory: pass --out DIR (or partition.dir=DIR, or set partition.dir in the config)")
     return partition_to_directory(
-        dataset_name, dataset_options, method, partitioner_options, num_parts, out,
-        halo_hops=halo_hops, seed=seed, force=args.force, feature_width=args.feature_width,
+        config.dataset.name, config.dataset.options(), section.method, section.options, section.parts, Path(section.dir),
+        halo_hops=section.halo_hops, seed=config.train.seed, force=args.force, feature_width=args.feature_width,
     )
 
 

@@ -23,7 +23,7 @@ def test_defaults_yaml_and_overrides(tmp_path):
         (["model.name=mlp"], "model.name: unknown model 'mlp'; available: gat, gcn, sage"),
         (["train.fanouts=[0, 5]"], "train.fanouts: fanouts must be positive or -1"),
         (["partition.parts=0"], "partition.parts: Input should be greater than or equal to 1"),
-        (["dataset.nodes=5"], "Unknown option(s) ['nodes'] for dataset 'sbm'"),
+        (["dataset.nodes=5"], "Unknown option 'nodes' for dataset 'sbm'"),
         (["mode=fullgraph", "cluster.workers=3", "partition.parts=2"], "cluster.workers=3 but partition.parts=2"),
         (["mode=minibatch", "train.fanouts=[5]"], "train.fanouts has 1 hops but model.layers=2"),
         (["aggregation=fastest"], "unknown aggregation 'fastest'"),

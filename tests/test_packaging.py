@@ -5,6 +5,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 MAPPED = {"partitioners": "gnndist.partitioners", "launch": "gnndist.launch", "benchmarks": "gnndist.benchmarks"}
 
@@ -26,6 +28,7 @@ def test_every_package_folder_is_listed():
     assert folders == listed_packages()
 
 
+@pytest.mark.slow
 def test_wheel_has_only_gnndist_on_top(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=300)
     wheel = next(tmp_path.glob("gnndist-*.whl"))

@@ -11,6 +11,7 @@ import torch
 from gnndist.graph import Graph
 
 PLANETOID_NAMES = ("cora", "citeseer", "pubmed")
+PYG_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}  # PyG's spelling, its folder name under root
 RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 # The raw Planetoid files are Python pickles (scipy matrices, numpy arrays, a dict of lists).
@@ -50,11 +51,24 @@ def _read_pickle(path: Path):
             raise ValueError(f"Cannot read Planetoid file {path}: {error}") from error
 
 
+def raw_folders(root: Path, name: str) -> list[Path]:
+    """Where the raw files of ``name`` may lie under ``root``, in the order tried: ``root`` itself, then
+    the layouts PyG's ``Planetoid(root, name)`` downloads into (``root/raw``, ``root/Cora/raw``, ``root/cora/raw``)."""
+    spellings = dict.fromkeys([PYG_NAMES[name], name, name.capitalize()])
+    return [root, root / "raw", *(root / spelling / "raw" for spelling in spellings)]
+
+
 def _raw_files(root: Path, name: str) -> dict[str, Path]:
-    files = {part: root / f"ind.{name}.{part}" for part in RAW_PARTS}
+    """The raw files, from the first folder of :func:`raw_folders` that holds any of them; every file must be there."""
+    folders = raw_folders(root, name)
+    folder = next((f for f in folders if any((f / f"ind.{name}.{part}").is_file() for part in RAW_PARTS)), None)
+    if folder is None:
+        looked = ", ".join(str(f / f"ind.{name}.x") for f in folders)
+        raise FileNotFoundError(f"Planetoid {name!r}: missing raw file ind.{name}.x (and the other PyG raw 'ind.{name}.*' files); looked in: {looked}")
+    files = {part: folder / f"ind.{name}.{part}" for part in RAW_PARTS}
     missing = [str(path) for path in files.values() if not path.is_file()]
     if missing:
-        raise FileNotFoundError(f"Planetoid {name!r}: missing raw file(s) {', '.join(missing)} (looked in root={root}; expected PyG's raw 'ind.{name}.*' files)")
+        raise FileNotFoundError(f"Planetoid {name!r}: missing raw file(s) {', '.join(missing)} (looked in {folder}, the first folder under root={root} with 'ind.{name}.*' files)")
     return files
 
 
@@ -66,7 +80,8 @@ def planetoid(name: str, *, root: str | None = None, normalize_features: bool = 
 
     Args:
         name: ``cora``, ``citeseer`` or ``pubmed``.
-        root: folder that holds the raw files (required: nothing is downloaded).
+        root: folder that holds the raw files, or a PyG dataset root above them (``root/Cora/raw``,
+            ``root/cora/raw``, ``root/raw``); required: nothing is downloaded.
         normalize_features: divide every feature row by its sum (as in Kipf & Welling).
     """
     name = name.lower()

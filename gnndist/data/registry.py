@@ -1,7 +1,6 @@
 """Dataset registry: ``load_dataset("sbm", num_nodes=...)``, ``load_dataset("planetoid:cora", root=...)``."""
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import torch
@@ -34,12 +33,8 @@ def dataset_loader(spec: str) -> tuple[Callable[..., Graph], tuple]:
 
 def check_dataset_options(spec: str, options: dict[str, Any]) -> None:
     """Fails early, naming the option, when ``options`` are not parameters of ``spec``'s loader."""
-    loader, args = dataset_loader(spec)
-    params = inspect.signature(loader).parameters
-    accepted = [p for p in params if params[p].kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"Unknown option(s) {unknown} for dataset {spec!r}; accepted: {', '.join(accepted[len(args):])}")
+    name, arg = split_spec(spec)
+    DATASETS.check_options(name, options, skip=0 if arg is None else 1, label=spec)
 
 
 def load_dataset(spec: str, **options: Any) -> Graph:

@@ -161,7 +161,7 @@ def save_partition(
     """
     directory = Path(directory)
     if directory.exists() and not force:
-        raise FileExistsError(f"Partition directory {directory} already exists; pass force=True (CLI: --force) to replace it")
+        raise FileExistsError(f"Partition directory {directory} already exists; pass --force to replace it")
     if result.num_nodes != graph.num_nodes:
         raise ValueError(f"The partitioning covers {result.num_nodes} nodes but the graph has {graph.num_nodes}")
     if isinstance(halo_hops, bool) or not isinstance(halo_hops, int) or halo_hops < 1:
@@ -222,7 +222,7 @@ def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:
         fsync_dir(directory.parent)
         return
     if not force:
-        raise FileExistsError(f"Partition directory {directory} appeared while writing; pass force=True to replace it")
+        raise FileExistsError(f"Partition directory {directory} appeared while writing; pass --force to replace it")
     old = directory.parent / f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     os.rename(directory, old)
     os.rename(tmp, directory)

@@ -24,7 +24,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -130,14 +130,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # --- trainers -----------------------------------------------------------------------------------
-
-
-class Checkpointable(Protocol):
-    """A driver-side trainer whose state lives on several ranks (``state_dicts()[rank]``)."""
-
-    def state_dicts(self) -> list[dict[str, Any]]: ...
-
-    def load_state_dicts(self, states: list[dict[str, Any]]) -> None: ...
 
 
 def collect_states(trainer: Any) -> list[dict[str, Any]]:

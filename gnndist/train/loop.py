@@ -1,6 +1,7 @@
-"""The epoch loop every mode shares: progress bar, per-epoch sinks, best-model tracking."""
+"""The epoch loop every mode shares: progress bar (or one line per epoch), per-epoch sinks, best-model tracking."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -55,21 +56,32 @@ def fit(
 ) -> FitResult:
     """Trains epochs ``start_epoch..epochs-1``; evaluates every ``eval_every`` epochs and at the last.
 
+    With ``progress``, a terminal shows a progress bar; anywhere else (a log file, a pipe, a CI job)
+    each epoch prints one plain line to stdout instead, since a bar's redraws would be noise there.
     ``result`` continues an earlier result (epochs before ``start_epoch``, e.g. read back when resuming).
     """
     result = result if result is not None else FitResult()
     start = time.perf_counter()
-    bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", disable=not progress, dynamic_ncols=True, initial=start_epoch, total=epochs)
+    show_bar = progress and sys.stdout.isatty() and sys.stderr.isatty()
+    bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", disable=not show_bar, dynamic_ncols=True, initial=start_epoch, total=epochs)
     for epoch in bar:
         evaluate = (epoch + 1) % eval_every == 0 or epoch == epochs - 1
         metrics = trainer.train_epoch(epoch, evaluate=evaluate)
         result.record(metrics)
-        postfix = {"loss": f"{metrics.loss:.4f}"}
-        if metrics.val_acc is not None:
-            postfix["val"] = f"{metrics.val_acc:.3f}"
-        bar.set_postfix(postfix)
+        if show_bar:
+            bar.set_postfix(_progress_fields(metrics))
+        elif progress:
+            fields = "  ".join(f"{name} {value}" for name, value in _progress_fields(metrics).items())
+            print(f"{description} epoch {epoch + 1}/{epochs}  {fields}  {metrics.epoch_time_s:.2f} s", flush=True)
         if on_epoch is not None:
             on_epoch(metrics)
     bar.close()
     result.wall_time_s += time.perf_counter() - start
     return result
+
+
+def _progress_fields(metrics: EpochMetrics) -> dict[str, str]:
+    fields = {"loss": f"{metrics.loss:.4f}"}
+    if metrics.val_acc is not None:
+        fields["val"] = f"{metrics.val_acc:.3f}"
+    return fields

@@ -6,7 +6,6 @@ import csv
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -147,10 +146,9 @@ def test_quick_suite_through_the_cli(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_concurrent_workers_and_distributed_scaling_on_cpu_actors(tmp_path, monkeypatch):
+def test_concurrent_workers_and_distributed_scaling_on_cpu_actors(tmp_path, ray_session):
     """Item 5 on a CPU-only machine: two CPU actors run the suite at once; the partitioned benchmark runs on 1 and 2 workers."""
     suite = harness.Suite("tiny-test", (harness.Case(harness._sbm(3_000, 8), (8,), ("sum",)),), repeats=2)
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="gd-ray-"))  # short: Ray's socket paths must fit in 107 bytes
     config = harness.AggregationBenchConfig(
         suite=suite, out=tmp_path / "out", abstractions=("gnndist_csr", "csr_spmm"), repeats=2, warmup=0, probe_mib=8, workers=2, scaling=(1, 2), partitioner="random"
     )

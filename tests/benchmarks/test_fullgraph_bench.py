@@ -8,6 +8,7 @@ import pytest
 from gnndist.benchmarks.fullgraph import FullGraphBenchConfig, main
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_row(tmp_path, ray_session):
     # ray_session: the benchmark's ray_cluster() joins the session's Ray instead of starting a second one
     assert main(["--out", str(tmp_path), "--quick", "--pyg", "csr", "--strategies", "sync", "stale"]) == 0

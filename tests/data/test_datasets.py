@@ -27,10 +27,33 @@ def test_planetoid_missing_files_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         load_dataset("planetoid:cora", root=str(tmp_path))
     assert str(tmp_path / "ind.cora.x") in str(info.value) and "looked in" in str(info.value)
+    for folder in (tmp_path / "raw", tmp_path / "Cora" / "raw", tmp_path / "cora" / "raw"):  # every place it looked
+        assert str(folder / "ind.cora.x") in str(info.value)
     with pytest.raises(ValueError, match="needs dataset.root"):
         load_dataset("planetoid:cora")
     with pytest.raises(ValueError, match="Unknown Planetoid dataset 'corra'"):
         load_dataset("planetoid:corra", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("layout", ["Cora/raw", "cora/raw", "raw"])
+def test_planetoid_root_may_be_a_pyg_dataset_root(tmp_path, planetoid_root, layout):
+    """PyG's ``Planetoid(root, "Cora")`` keeps the files in ``root/Cora/raw``: that root works as well."""
+    folder = tmp_path / layout
+    folder.mkdir(parents=True)
+    for file in planetoid_root.glob("ind.cora.*"):
+        (folder / file.name).symlink_to(file)
+    graph = load_dataset("planetoid:cora", root=str(tmp_path))
+    assert graph.fingerprint() == load_dataset("planetoid:cora", root=str(planetoid_root)).fingerprint()
+
+
+def test_planetoid_incomplete_folder_names_the_missing_files(tmp_path, planetoid_root):
+    folder = tmp_path / "Cora" / "raw"
+    folder.mkdir(parents=True)
+    for file in planetoid_root.glob("ind.cora.*"):
+        if not file.name.endswith(".graph"):
+            (folder / file.name).symlink_to(file)
+    with pytest.raises(FileNotFoundError, match=f"missing raw file\\(s\\) {folder / 'ind.cora.graph'} \\(looked in {folder}"):
+        load_dataset("planetoid:cora", root=str(tmp_path))
 
 
 def test_planetoid_refuses_foreign_pickles(tmp_path, planetoid_root):
@@ -81,7 +104,7 @@ def test_sbm_bad_options(options, message):
 def test_bad_generator_options():
     with pytest.raises(ValueError, match="a \\+ b \\+ c <= 1"):
         load_dataset("rmat", a=0.6, b=0.3, c=0.3)
-    with pytest.raises(ValueError, match="Unknown option\\(s\\) \\['nodes'\\] for dataset 'sbm'"):
+    with pytest.raises(ValueError, match="Unknown option 'nodes' for dataset 'sbm'; accepted: num_nodes, "):
         load_dataset("sbm", nodes=10)
 
 

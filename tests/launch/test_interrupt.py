@@ -10,11 +10,12 @@ import time
 
 import psutil
 import pytest
-import torch
 
 from gnndist.config import load_config
 from gnndist.launch.job import run_job
 from gnndist.runtime.checkpoint import read_checkpoint
+
+pytestmark = pytest.mark.slow  # real processes, each with its own Ray, signalled mid-run
 
 EPOCHS = 60
 JOB = ["mode=fullgraph", "dataset.num_nodes=300", "dataset.feature_dim=8", "model.hidden=8", "model.dropout=0.5", f"train.epochs={EPOCHS}", "train.num_threads=1", "partition.parts=2", "checkpoint.every=1"]

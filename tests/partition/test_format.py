@@ -89,7 +89,7 @@ def test_meta_json_describes_the_partition(tmp_path):
 def test_existing_directory_needs_force(tmp_path):
     graph, _, directory, first = write(tmp_path)
     other = resolve_partitioner("random").partition(graph, 3, seed=0)
-    with pytest.raises(FileExistsError, match=r"Partition directory .*parts already exists; pass force=True"):
+    with pytest.raises(FileExistsError, match=r"Partition directory .*parts already exists; pass --force"):
         save_partition(graph, other, directory)
     assert load_meta(directory).method == "metis"
     save_partition(graph, other, directory, force=True)

@@ -1,18 +1,16 @@
-"""``gnndist partition``: the subcommand module on its own (add_parser + run), with real files."""
+"""``gnndist partition``: the subcommand parsed as the CLI parses it, run in-process, with real files."""
 from __future__ import annotations
 
 import argparse
 
 import pytest
 
-from gnndist.launch import partition_cmd
+from gnndist.launch import cli, partition_cmd
 from gnndist.partition import load_meta, load_part
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gnndist")
-    partition_cmd.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["partition", *argv])
+    return cli.parse_args(cli.build_parser(), ["partition", *argv])
 
 
 def test_partitions_a_dataset_and_prints_the_report(tmp_path, capsys):
@@ -57,11 +55,40 @@ def test_bad_input_fails_before_loading_data(tmp_path):
         partition_cmd.run(parse("sbm"))
     with pytest.raises(ValueError, match="--option 'balance' is not of the form KEY=VALUE"):
         partition_cmd.run(parse("sbm", "-o", "balance", "--out", str(tmp_path / "x")))
-    with pytest.raises(ValueError, match=r"Expected num_parts in \[1, 50\] \(got 0\)"):
+    with pytest.raises(ValueError, match=r"partition.parts: Input should be greater than or equal to 1 \(got 0\)"):
         partition_cmd.run(parse("sbm", "-d", "num_nodes=50", "-d", "feature_dim=4", "--parts", "0", "--out", str(tmp_path / "x")))
+    with pytest.raises(ValueError, match=r"Expected num_parts in \[1, 50\] \(got 51\)"):
+        partition_cmd.run(parse("sbm", "-d", "num_nodes=50", "-d", "feature_dim=4", "--parts", "51", "--out", str(tmp_path / "x")))
+    with pytest.raises(ValueError, match="Unknown option 'passes' for partitioner 'metis'; accepted: balance, imbalance, recursive"):
+        partition_cmd.run(parse("sbm", "partition.options.passes=2", "--out", str(tmp_path / "x")))
+    with pytest.raises(ValueError, match="Expected one dataset spec or job YAML, got sbm, rmat"):
+        partition_cmd.run(parse("sbm", "rmat", "--out", str(tmp_path / "x")))
     assert not (tmp_path / "x").exists()
 
 
 def test_list(capsys):
     assert partition_cmd.run(parse("--list")) == 0
     assert "metis" in capsys.readouterr().out.split()
+
+
+def test_job_grammar_of_gnndist_train(tmp_path, capsys):
+    """Overrides and options in any order; each flag is a shorthand for its config key."""
+    out = tmp_path / "parts"
+    assert cli.main(["partition", "sbm", "--parts", "4", "--out", str(out), "dataset.num_nodes=2000", "dataset.feature_dim=4"]) == 0
+    meta = load_meta(out)
+    assert (meta.num_parts, meta.method, meta.seed) == (4, "metis", 0)
+    assert "Partition quality: metis, 4 parts, 2,000 nodes" in capsys.readouterr().out
+    spelled_out = tmp_path / "spelled-out"
+    argv = ["partition", "dataset.name=sbm", "dataset.num_nodes=2000", "dataset.feature_dim=4", "partition.parts=4", f"partition.dir={spelled_out}"]
+    assert cli.main(argv) == 0
+    assert load_meta(spelled_out).key == meta.key
+
+
+def test_config_file_and_overrides_in_any_order(tmp_path, monkeypatch):
+    config = tmp_path / "job.yaml"
+    config.write_text("dataset:\n  name: sbm\n  num_nodes: 300\n  feature_dim: 4\npartition:\n  method: ldg\n  parts: 2\n")
+    monkeypatch.chdir(tmp_path)
+    # `--out 2024`: a folder name that YAML would read as a number stays a path
+    assert cli.main(["partition", "partition.parts=3", "--out", "2024", str(config), "-o", "passes=2", "train.seed=5", "--force"]) == 0
+    meta = load_meta(tmp_path / "2024")
+    assert (meta.method, meta.num_parts, meta.seed, meta.options["passes"]) == ("ldg", 3, 5, 2)

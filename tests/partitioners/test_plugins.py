@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 PLUGIN = '''
 import torch
 from gnndist.partitioners import Partitioner
@@ -46,6 +48,7 @@ print(json.dumps({"available": available_partitioners(), "method": result.method
 """
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_resolved_by_name(tmp_path):
     source = tmp_path / "src"
     (source / "mypkg").mkdir(parents=True)

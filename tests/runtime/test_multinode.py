@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from gnndist.config import load_config
 from gnndist.launch.job import run_job
 from gnndist.runtime.checkpoint import read_checkpoint
@@ -21,6 +23,7 @@ def final_model(run_dir: Path) -> dict:
     return read_checkpoint(run_dir / "checkpoints" / f"ckpt-{EPOCHS:06d}").load_states()[0]["model"]
 
 
+@pytest.mark.slow
 def test_two_nodes_match_one_node(ray_session, tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="gdray-")  # short: Ray's socket paths must stay under 108 bytes
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)  # a Ray of its own: this process keeps the session one

@@ -58,6 +58,7 @@ def uninterrupted(ray_session, tmp_path_factory):
     return final_parameters(out)
 
 
+@pytest.mark.slow  # a worker killed or hung mid-run, then a full run to compare with
 def test_killed_worker_recovers_to_the_uninterrupted_result(ray_session, uninterrupted, tmp_path):
     out = tmp_path / "run"
     killer = SignalWorker(out, after_epochs=7, signum=signal.SIGKILL)
@@ -78,6 +79,7 @@ def test_killed_worker_recovers_to_the_uninterrupted_result(ray_session, uninter
 MINIBATCH = ["mode=minibatch", "dataset.num_nodes=300", "dataset.feature_dim=8", "model.hidden=8", "model.dropout=0.5", "train.epochs=10", "train.batch_size=32", "train.fanouts=[4,4]", "train.num_threads=1", "partition.parts=2", "checkpoint.every=3"]
 
 
+@pytest.mark.slow  # a worker killed or hung mid-run, then a full run to compare with
 def test_killed_minibatch_worker_recovers_to_the_uninterrupted_result(ray_session, tmp_path):
     reference, out = tmp_path / "uninterrupted", tmp_path / "run"
     run_job(load_config(None, [*MINIBATCH, f"output.dir={reference}"]), progress=False)
@@ -93,6 +95,7 @@ def test_killed_minibatch_worker_recovers_to_the_uninterrupted_result(ray_sessio
     assert [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [json.loads(line)["loss"] for line in (reference / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # a worker killed or hung mid-run, then a full run to compare with
 def test_hung_worker_is_detected_within_its_timeout(ray_session, uninterrupted, tmp_path):
     out, timeout_s = tmp_path / "run", 15
     stopper = SignalWorker(out, after_epochs=7, signum=signal.SIGSTOP)

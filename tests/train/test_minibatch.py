@@ -284,6 +284,7 @@ def reference_accuracy(planetoid_root):
     return get
 
 
+@pytest.mark.slow  # an accuracy experiment on real data (exactness is the fast tier's lopsided-parts test)
 @pytest.mark.parametrize("name", ["cora", "sbm"])
 def test_accuracy_within_one_point_of_the_reference(worker_group, name, planetoid_root, reference_accuracy, tmp_path):
     graph = real_graph(name, planetoid_root)
