@@ -65,3 +65,12 @@ def test_bad_input_fails_before_loading_data(tmp_path):
 def test_list(capsys):
     assert partition_cmd.run(parse("--list")) == 0
     assert "metis" in capsys.readouterr().out.split()
+
+
+def test_force_never_deletes_a_folder_gnndist_did_not_write(tmp_path):
+    out = tmp_path / "my-data"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match=f"Refusing to replace {out}: it is not empty and not a partition directory gnndist wrote"):
+        partition_cmd.run(parse("sbm", "-d", "num_nodes=200", "--out", str(out), "--force"))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
