@@ -12,28 +12,18 @@ import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from gnndist.runtime.failures import WorkerError, WorkerFailure, one_line
+from gnndist.runtime.liveness import wait_for_all
+
+__all__ = ["COLLECTIVE_TIMEOUT_S", "Worker", "WorkerContext", "WorkerError", "WorkerFailure", "WorkerGroup"]
+
 
 STARTUP_TIMEOUT_S = 600.0  # bound on starting actors and building the hosted objects (imports, part loading)
-
-
-class WorkerFailure(RuntimeError):
-    """Workers died or hung during a call; the job can recover by restarting them (see ``WorkerGroup.recover``).
-
-    Attributes:
-        kind: ``"died"`` (the process exited or was killed) or ``"hung"`` (no answer within the timeout).
-        ranks: the ranks that died or did not answer.
-        method: the call that failed.
-        cause: what Ray reported, in one line.
-    """
-
-    def __init__(self, kind: str, ranks: list[int], method: str, cause: str):
-        self.kind, self.ranks, self.method, self.cause = kind, sorted(ranks), method, cause
-        super().__init__(f"worker(s) {self.ranks} {kind} during {method!r}: {cause}")
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+# Bound on one collective (gloo/NCCL process-group timeout). Liveness is watched by heartbeats, so this only
+# has to catch what heartbeats cannot (a rank alive but never joining a collective); it must exceed the
+# longest compute one rank does while its peers wait in the collective that follows (minutes on a large
+# graph with few cores), hence far above the liveness timeout.
+COLLECTIVE_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -62,13 +52,19 @@ class Worker:
     """The actor: hosts one stateful object built by ``setup`` and runs its methods on request.
 
     Trainers stay plain classes (testable without Ray); the actor only hosts them, like Ray Train's
-    worker hosts the training function.
+    worker hosts the training function. Calls run one at a time; ``heartbeat`` runs in a concurrency
+    group of its own, so it answers while a call runs.
     """
 
     def __init__(self, rank: int, world_size: int, num_threads: int, device: str):
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None
+
+    @ray.method(concurrency_group="liveness")
+    def heartbeat(self) -> int:
+        """Answers while a call runs (its own thread): the driver's evidence that this process is alive."""
+        return self.context.rank
 
     def node(self) -> dict[str, Any]:
         """Where this worker runs: node id, the node's Ray address (127.0.0.1 on an embedded Ray) and pid."""
@@ -110,15 +106,19 @@ class WorkerGroup:
     Args:
         num_workers: actors (= parts).
         cpus_per_worker, gpus_per_worker: resources of each bundle; one GPU each when GPUs exist.
-        timeout_s: bound on waiting for the resources; past it, a clear error instead of a hang.
+        timeout_s: liveness bound: a worker silent this long during a call is hung (calls themselves may
+            run as long as they need); also the bound on waiting for the resources.
         max_restarts: Ray restarts of a dead actor (recovery rebuilds the process group).
         num_threads: torch threads per worker (default: its CPUs, at least 1).
+        collective_timeout_s: the process group's bound on one collective (default: the larger of
+            ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
     """
 
-    def __init__(self, num_workers: int, *, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, timeout_s: float = 60.0, max_restarts: int = 0, num_threads: int | None = None, strategy: str = "SPREAD"):
+    def __init__(self, num_workers: int, *, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, timeout_s: float = 60.0, max_restarts: int = 0, num_threads: int | None = None, strategy: str = "SPREAD", collective_timeout_s: float | None = None):
         if num_workers < 1:
             raise ValueError(f"Expected num_workers >= 1 (got {num_workers})")
         self.num_workers, self.timeout_s = num_workers, timeout_s
+        self.collective_timeout_s = collective_timeout_s if collective_timeout_s is not None else max(timeout_s, COLLECTIVE_TIMEOUT_S)
         bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
         _check_capacity(num_workers, bundle)
         self.placement_group = placement_group([dict(bundle) for _ in range(num_workers)], strategy=strategy)
@@ -132,7 +132,7 @@ class WorkerGroup:
             )
         threads = num_threads or max(1, int(cpus_per_worker))
         device = "cuda" if gpus_per_worker else "cpu"
-        actor = ray.remote(Worker)
+        actor = ray.remote(concurrency_groups={"liveness": 1})(Worker)
         self.workers = [
             actor.options(
                 num_cpus=cpus_per_worker,
@@ -153,40 +153,26 @@ class WorkerGroup:
         """
         start = time.perf_counter()
         startup = max(self.timeout_s, STARTUP_TIMEOUT_S)
-        info = self.get([self.workers[0].node.remote()], startup, method="node")[0]
-        port = self.get([self.workers[0].free_port.remote()], method="free_port")[0]
+        info = self.get([self.workers[0].node.remote()], startup, method="node", ranks=[0])[0]
+        port = self.get([self.workers[0].free_port.remote()], method="free_port", ranks=[0])[0]
         address = f"{info['ip']}:{port}"
-        self.get([w.init_process_group.remote(address, self.backend, self.timeout_s) for w in self.workers], startup, method="init_process_group")
+        self.get([w.init_process_group.remote(address, self.backend, self.collective_timeout_s) for w in self.workers], startup, method="init_process_group")
         return time.perf_counter() - start
 
-    def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call") -> list:
-        """Results of one call per worker (``refs[rank]``), bounded by ``timeout_s`` (default: the group's).
+    def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call", ranks: list[int] | None = None) -> list:
+        """Results of one call per worker (``refs[i]`` on rank ``ranks[i]``, default ``i``), in order.
+
+        The calls may run as long as they need while their workers answer heartbeats; ``timeout_s``
+        (default: the group's) bounds a worker's silence.
 
         Raises:
-            WorkerFailure: a worker died (``kind="died"``) or did not answer in time (``kind="hung"``).
-            Exception: the error a worker raised, as Ray re-raises it, when no worker died or hung.
+            WorkerError: a worker raised an exception (the first; its peers' consequent collective
+                failures are attached): a bug or bad input, not to be retried.
+            WorkerFailure: a worker died (``kind="died"``), went silent (``"hung"``) or lost its
+                connection to the others (``"lost"``): recovery restarts workers.
         """
-        timeout_s = timeout_s if timeout_s is not None else self.timeout_s
-        ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
-        rank_of = {ref: rank for rank, ref in enumerate(refs)}
-        results: list[Any] = [None] * len(refs)
-        died, errors = {}, {}
-        for ref in ready:
-            rank = rank_of[ref]
-            try:
-                results[rank] = ray.get(ref)
-            except ray.exceptions.RayActorError as error:
-                died[rank] = error
-            except ray.exceptions.RayTaskError as error:
-                errors[rank] = error
-        if died:
-            raise WorkerFailure("died", list(died), method, _one_line(min(died.items())[1]))
-        if pending:
-            hung = sorted(rank_of[ref] for ref in pending)
-            raise WorkerFailure("hung", hung, method, f"no answer from rank(s) {hung} within {timeout_s:g} s (cluster.timeout_s)")
-        if errors:
-            raise min(errors.items())[1]
-        return results
+        silence_s = timeout_s if timeout_s is not None else self.timeout_s
+        return wait_for_all(refs, self.workers, silence_s=silence_s, method=method, ranks=ranks)
 
     def setup(self, factory: Callable[..., Any], per_worker_args: list[tuple] | None = None, **kwargs: Any) -> None:
         """Builds the hosted object on every worker; ``per_worker_args[rank]`` are its positional arguments.
@@ -204,13 +190,20 @@ class WorkerGroup:
     def recover(self, failure: WorkerFailure) -> float:
         """Brings the group back after ``failure``; returns seconds taken.
 
-        Hung workers are killed (Ray restarts them, as it restarts dead ones, up to ``max_restarts``);
-        once every worker answers, the process group is rebuilt on a new port and the last ``setup``
-        is replayed on every worker, so all of them hold fresh objects; the caller reloads a checkpoint.
+        Hung workers are killed (Ray restarts them, as it restarts dead ones, up to ``max_restarts``),
+        and so is any other worker still inside the failed call after ``timeout_s`` (waiting in a
+        collective that will not end); once every worker answers, the process group is rebuilt on a
+        new port and the last ``setup`` is replayed on every worker, so all of them hold fresh objects;
+        the caller reloads a checkpoint.
         """
         start = time.perf_counter()
         if failure.kind == "hung":
             for rank in failure.ranks:
+                ray.kill(self.workers[rank], no_restart=False)
+        others = {rank: self.workers[rank].node.remote() for rank in range(self.num_workers) if rank not in failure.ranks}
+        answered, _ = ray.wait(list(others.values()), num_returns=len(others), timeout=self.timeout_s) if others else ([], [])
+        for rank, ref in others.items():
+            if ref not in answered:
                 ray.kill(self.workers[rank], no_restart=False)
         self.wait_alive()
         self.init_process_group()
@@ -232,7 +225,7 @@ class WorkerGroup:
                         raise
                     time.sleep(0.2)
                 except ray.exceptions.RayActorError as error:
-                    raise RuntimeError(f"Worker rank {rank} could not be restarted ({_one_line(error)}); its restarts (max_restarts) may be used up") from None
+                    raise RuntimeError(f"Worker rank {rank} could not be restarted ({one_line(error)}); its restarts (max_restarts) may be used up") from None
                 except ray.exceptions.GetTimeoutError:
                     raise RuntimeError(f"Worker rank {rank} did not come back within {timeout_s:g} s after a restart") from None
 
@@ -250,7 +243,7 @@ class WorkerGroup:
         return [w.call.remote(method, *args, **kwargs) for w in self.workers]
 
     def run_one(self, rank: int, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method)[0]
+        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method, ranks=[rank])[0]
 
     def nodes(self) -> list[dict[str, Any]]:
         """Per rank: ``rank``, ``node_id``, ``ip`` and ``pid`` of the worker process."""
