@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exits non-zero with a one-line reason on any error (``--debug`` for the traceback)."""
+    # The Ray bootstrap, before anything imports Ray: an embedded Ray then keeps 127.0.0.1 as its node address
+    # and listens on loopback only (gnndist.runtime.cluster.LOCAL_ONLY_ENV; importing it would import Ray first).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     parser = build_parser()
     args, passthrough = parser.parse_known_args(argv)
     if passthrough and not getattr(args, "passthrough", False):

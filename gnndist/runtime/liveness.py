@@ -48,7 +48,7 @@ def wait_for_all(
             failed on its peers (``hung``), or collectives failed everywhere with no other cause (``lost``).
     """
     ranks = list(range(len(refs))) if ranks is None else list(ranks)
-    rank_of = dict(zip(refs, ranks))
+    rank_of = dict(zip(refs, ranks, strict=True))
     pending = list(refs)
     results: dict[int, Any] = {}
     errors: list[RankError] = []

@@ -1,6 +1,7 @@
 """A group of Ray actors, one per part, in a placement group, joined by a torch.distributed group."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class Worker:
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None
+        self._store: Any = None  # the process group's rendezvous store (rank 0 serves it)
 
     @ray.method(concurrency_group="liveness")
     def heartbeat(self) -> int:
@@ -68,23 +70,40 @@ class Worker:
 
     def node(self) -> dict[str, Any]:
         """Where this worker runs: node id, the node's Ray address (127.0.0.1 on an embedded Ray) and pid."""
-        import os
-
         node_id = ray.get_runtime_context().get_node_id()
         address = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), ray.util.get_node_ip_address())
         return {"rank": self.context.rank, "node_id": node_id, "ip": address, "pid": os.getpid()}
 
-    def free_port(self) -> int:
-        with socket.socket() as sock:
-            sock.bind(("", 0))
-            return sock.getsockname()[1]
+    def open_rendezvous(self, timeout_s: float) -> tuple[str, int]:
+        """Rank 0: starts the group's rendezvous store on this node's Ray address only; returns ``(host, port)``.
 
-    def init_process_group(self, address: str, backend: str, timeout_s: float) -> None:
+        torch's ``tcp://`` rendezvous listens on every interface; a socket bound here and handed to
+        ``TCPStore`` keeps it on the address the node's Ray uses (loopback on an embedded Ray).
+        """
         import torch.distributed as dist
+
+        host = self.node()["ip"]
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.bind((host, 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        self._store = dist.TCPStore(host, port, self.context.world_size, is_master=True, timeout=timedelta(seconds=timeout_s), wait_for_workers=False, master_listen_fd=sock.detach())
+        return host, port
+
+    def init_process_group(self, host: str, port: int, backend: str, timeout_s: float) -> None:
+        """Joins the group whose store rank 0 opened at ``host:port`` (on a loopback rendezvous, gloo too
+        listens on the loopback interface only)."""
+        import torch.distributed as dist
+
+        from gnndist.runtime.cluster import is_loopback
 
         if dist.is_initialized():
             dist.destroy_process_group()
-        dist.init_process_group(backend, init_method=f"tcp://{address}", rank=self.context.rank, world_size=self.context.world_size, timeout=timedelta(seconds=timeout_s))
+        if self.context.rank != 0:
+            self._store = dist.TCPStore(host, port, self.context.world_size, is_master=False, timeout=timedelta(seconds=timeout_s))
+        if backend == "gloo" and is_loopback(host) and "GLOO_SOCKET_IFNAME" not in os.environ:
+            os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # this worker process's torch bootstrap: gloo's device
+        dist.init_process_group(backend, store=self._store, rank=self.context.rank, world_size=self.context.world_size, timeout=timedelta(seconds=timeout_s))
 
     def setup(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Builds the hosted object: ``factory(context, *args, **kwargs)``."""
@@ -153,10 +172,8 @@ class WorkerGroup:
         """
         start = time.perf_counter()
         startup = max(self.timeout_s, STARTUP_TIMEOUT_S)
-        info = self.get([self.workers[0].node.remote()], startup, method="node", ranks=[0])[0]
-        port = self.get([self.workers[0].free_port.remote()], method="free_port", ranks=[0])[0]
-        address = f"{info['ip']}:{port}"
-        self.get([w.init_process_group.remote(address, self.backend, self.collective_timeout_s) for w in self.workers], startup, method="init_process_group")
+        host, port = self.get([self.workers[0].open_rendezvous.remote(self.collective_timeout_s)], startup, method="open_rendezvous", ranks=[0])[0]
+        self.get([w.init_process_group.remote(host, port, self.backend, self.collective_timeout_s) for w in self.workers], startup, method="init_process_group")
         return time.perf_counter() - start
 
     def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call", ranks: list[int] | None = None) -> list:
@@ -266,3 +283,13 @@ def _check_capacity(num_workers: int, bundle: dict[str, float]) -> None:
                 f"The cluster cannot host {num_workers} workers with {bundle} each: they need {needed:g} {resource}, "
                 f"the cluster has {have:g} in all; lower partition.parts or cluster.cpus_per_worker/gpus_per_worker, or add nodes"
             )
+
+
+def _loopback_interface() -> str:
+    """The name of the network interface that carries 127.0.0.1 (``lo`` on Linux, ``lo0`` on macOS)."""
+    import psutil
+
+    for name, addresses in psutil.net_if_addrs().items():
+        if any(address.family == socket.AF_INET and address.address == "127.0.0.1" for address in addresses):
+            return name
+    raise RuntimeError("No network interface carries 127.0.0.1; cannot keep gloo on loopback")
