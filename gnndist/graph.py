@@ -48,6 +48,9 @@ class Graph:
         y: ``[num_nodes]`` int64 labels (or ``[num_nodes, C]`` multi-label), or None.
         train_mask, val_mask, test_mask: ``[num_nodes]`` bool splits, disjoint, or None.
         edge_weight: ``[num_edges]`` float weight of each in-edge (CSR order), or None.
+        num_classes: classes of ``y``; given, or inferred as the largest label + 1 (0 without labels).
+            Labels of nodes in a split lie in ``[0, num_classes)``; nodes outside every split may be
+            unlabeled (-1).
     """
 
     indptr: Tensor
@@ -58,6 +61,7 @@ class Graph:
     val_mask: Tensor | None = None
     test_mask: Tensor | None = None
     edge_weight: Tensor | None = None
+    num_classes: int | None = None
 
     def __post_init__(self) -> None:
         self.indptr = _as_index("indptr", self.indptr)
@@ -89,12 +93,6 @@ class Graph:
             if not bool(torch.isfinite(self.x).all()):
                 bad = int((~torch.isfinite(self.x)).any(dim=1).nonzero()[0])
                 raise ValueError(f"'x' has NaN or inf values (first at node {bad})")
-        if self.y is not None:
-            self.y = torch.as_tensor(self.y)
-            if self.y.size(0) != n:
-                raise ValueError(f"Expected 'y' with {n} rows, one per node (got {tuple(self.y.shape)})")
-            if not self.y.is_floating_point():
-                self.y = self.y.long()
         for name in MASK_FIELDS:
             mask = getattr(self, name)
             if mask is None:
@@ -115,10 +113,84 @@ class Graph:
             self.edge_weight = torch.as_tensor(self.edge_weight, dtype=torch.float32)
             if self.edge_weight.shape != self.indices.shape:
                 raise ValueError(f"Expected 'edge_weight' of shape [{self.num_edges}] (got {tuple(self.edge_weight.shape)})")
+        self._validate_labels(masks)
+
+    def _validate_labels(self, masks: list[tuple[str, Tensor]]) -> None:
+        """Normalizes ``y`` and checks it against ``num_classes`` and the splits.
+
+        Single-label ``y`` becomes int64 ``[N]`` (float labels must be whole numbers; NaN means
+        unlabeled, -1); multi-label ``y`` is float ``[N, C]`` with values in [0, 1] for nodes in a split.
+        Errors name the node, its value and its split.
+        """
+        n, given = self.num_nodes, self.num_classes
+        if given is not None and (isinstance(given, bool) or not isinstance(given, int) or given < 1):
+            raise ValueError(f"Expected 'num_classes' to be an integer >= 1 (got {given!r})")
+        if self.y is None:
+            if given is not None:
+                raise ValueError(f"'num_classes'={given} was given but the graph has no labels 'y'")
+            self.num_classes = 0
+            return
+        y = torch.as_tensor(self.y)
+        if y.dim() == 0 or y.size(0) != n:
+            raise ValueError(f"Expected 'y' with {n} rows, one per node (got {tuple(y.shape)})")
+        if y.dtype == torch.bool or y.is_complex() or y.dim() > 2:
+            raise TypeError(f"Expected 'y' to be integer labels [{n}] or float multi-labels [{n}, C] (got dtype {y.dtype}, shape {tuple(y.shape)})")
+        if y.dim() == 2 and y.size(1) == 1 and not y.is_floating_point():
+            y = y.view(-1)
+        in_split = torch.zeros(n, dtype=torch.bool)
+        for _, mask in masks:
+            in_split |= mask
+        if not masks:
+            in_split = None  # no splits: every node may be labeled or not
+
+        def split_of(node: int) -> str:
+            names = [name for name, mask in masks if bool(mask[node])]
+            return f"in '{names[0]}'" if names else "outside every split"
+
+        if y.dim() == 2:
+            self.y = y.float()
+            if given is not None and given != y.size(1):
+                raise ValueError(f"'num_classes'={given} does not match the {y.size(1)} columns of multi-label 'y'")
+            labeled = self.y if in_split is None else self.y[in_split]
+            bad = ~((labeled >= 0) & (labeled <= 1)).all(dim=1)  # also catches NaN
+            if bool(bad.any()):
+                node = int((torch.arange(n) if in_split is None else in_split.nonzero().flatten())[bad.nonzero()[0]])
+                raise ValueError(f"Multi-label 'y' of node {node} ({split_of(node)}) has values outside [0, 1]: {self.y[node].tolist()[:8]}")
+            self.num_classes = y.size(1)
+            return
+        if y.is_floating_point():
+            whole = torch.isnan(y) | (y == torch.round(y))
+            if not bool(whole.all()):
+                node = int((~whole).nonzero()[0])
+                raise ValueError(f"Label 'y' of node {node} ({split_of(node)}) is {float(y[node])}: labels must be whole class numbers (float [N, C] for multi-label)")
+            y = torch.nan_to_num(y, nan=-1.0)
+        self.y = y = y.long()
+        low = -1 if in_split is None else torch.where(in_split, 0, -1)
+        below = y < low
+        if bool(below.any()):
+            node = int(below.nonzero()[0])
+            allowed = "[0, num_classes)" if in_split is not None and bool(in_split[node]) else "[0, num_classes) or -1 (unlabeled)"
+            raise ValueError(f"Label 'y' of node {node} ({split_of(node)}) is {int(y[node])}; expected {allowed}")
+        top = int(y.max())
+        if given is not None:
+            if top >= given:
+                node = int((y >= given).nonzero()[0])
+                raise ValueError(f"Label 'y' of node {node} ({split_of(node)}) is {int(y[node])}; expected [0, {given}) (num_classes={given})")
+            self.num_classes = given
+            return
+        present = torch.bincount(y[y >= 0], minlength=top + 1) > 0 if top >= 0 else torch.zeros(0, dtype=torch.bool)
+        if not bool(present.all()):
+            missing = (~present).nonzero().flatten()
+            node = int((y == top).nonzero()[0])
+            raise ValueError(
+                f"Labels skip {missing.numel()} of {top + 1} classes (first missing: {int(missing[0])}); the largest label, {top} at node {node} ({split_of(node)}), "
+                f"would make a {top + 1}-way output: labels must be 0..C-1 with every class present, or give num_classes"
+            )
+        self.num_classes = top + 1
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None, *, edge_weight: Any = None, **node_data: Any) -> "Graph":
+    def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None, *, edge_weight: Any = None, num_classes: int | None = None, **node_data: Any) -> "Graph":
         """Builds a graph from a ``[2, E]`` (src, dst) edge list; ``node_data`` are ``x``, ``y`` and masks."""
         edge_index = _as_index("edge_index", edge_index)
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -139,7 +211,7 @@ class Graph:
         if weight is not None and weight.shape != (edge_index.size(1),):
             raise ValueError(f"Expected 'edge_weight' of shape [{edge_index.size(1)}] (got {tuple(weight.shape)})")
         indptr, indices, weight = csr_from_edges(edge_index[0], edge_index[1], num_nodes, weight)
-        return cls(indptr, indices, edge_weight=weight, **node_data)
+        return cls(indptr, indices, edge_weight=weight, num_classes=num_classes, **node_data)
 
     @classmethod
     def from_pyg(cls, data: Any) -> "Graph":
@@ -181,12 +253,6 @@ class Graph:
     @property
     def num_features(self) -> int:
         return 0 if self.x is None else self.x.size(1)
-
-    @property
-    def num_classes(self) -> int:
-        if self.y is None:
-            return 0
-        return self.y.size(1) if self.y.dim() == 2 else int(self.y.max()) + 1
 
     def dst(self) -> Tensor:
         """``[E]`` destination of every edge, in CSR order."""
@@ -232,7 +298,7 @@ class Graph:
         unique_key, inverse = torch.unique(key, return_inverse=True)
         first = torch.full((unique_key.numel(),), key.numel(), dtype=torch.long).scatter_reduce_(0, inverse, torch.arange(key.numel()), "amin")
         edge_index = torch.stack([both_src[first], both_dst[first]])
-        return Graph.from_edge_index(edge_index, self.num_nodes, edge_weight=weight[first] if weight is not None else None, **self.node_data())
+        return Graph.from_edge_index(edge_index, self.num_nodes, edge_weight=weight[first] if weight is not None else None, num_classes=self.num_classes or None, **self.node_data())
 
     def subgraph(self, nodes: Any) -> "Graph":
         """The node-induced subgraph on ``nodes`` (ids or a bool mask), renumbered in the given order."""
@@ -254,22 +320,26 @@ class Graph:
         keep = (src >= 0) & (dst >= 0)
         weight = self.edge_weight[keep] if self.edge_weight is not None else None
         node_data = {k: v[nodes] for k, v in self.node_data().items()}
-        return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), nodes.numel(), edge_weight=weight, **node_data)
+        return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), nodes.numel(), edge_weight=weight, num_classes=self.num_classes or None, **node_data)
 
     def fingerprint(self) -> str:
-        """A sha256 over structure and node data: the identity of a graph for partition directories and checkpoints."""
+        """A sha256 over structure, node data and ``num_classes``: the identity of a graph for partition directories and checkpoints."""
         digest = hashlib.sha256()
         for field in fields(self):
             value = getattr(self, field.name)
             digest.update(field.name.encode())
-            if value is not None:
+            if isinstance(value, int):
+                digest.update(str(value).encode())
+            elif value is not None:
                 array = value.contiguous().numpy()
                 digest.update(str((array.dtype, array.shape)).encode())
                 digest.update(array.tobytes())
         return digest.hexdigest()[:16]
 
     def with_(self, **changes: Any) -> "Graph":
-        """A copy with some fields replaced (validated again)."""
+        """A copy with some fields replaced (validated again; new labels without ``num_classes`` infer it again)."""
+        if "y" in changes and "num_classes" not in changes:
+            changes["num_classes"] = None
         return replace(self, **changes)
 
     def __repr__(self) -> str:

@@ -65,6 +65,9 @@ def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exits non-zero with a one-line reason on any error (``--debug`` for the traceback)."""
+    # The Ray bootstrap, before anything imports Ray: an embedded Ray then keeps 127.0.0.1 as its node address
+    # and listens on loopback only (gnndist.runtime.cluster.LOCAL_ONLY_ENV; importing it would import Ray first).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     parser = build_parser()
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     module = importlib.import_module(f"gnndist.launch.{SUBCOMMANDS[args.command]}")

@@ -242,9 +242,14 @@ def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, re
     With ``resume``, training continues from the newest valid checkpoint of ``output.dir`` (the config must
     match the one that wrote it, except for epochs, evaluation, threads, locations and cluster settings).
     On Ctrl-C or SIGTERM the workers and Ray are shut down and KeyboardInterrupt says where to resume.
+    The run directory is locked while the job runs; one that fails before its first epoch is removed.
     """
+    with RunDirectory(config.output.dir, force=force, resume=resume) as run_dir:
+        return _run_in(run_dir, config, force=force, progress=progress, resume=resume)
+
+
+def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: bool, resume: bool) -> dict[str, Any]:
     start = time.perf_counter()
-    run_dir = RunDirectory(config.output.dir, force=force, resume=resume)
     config.output.dir = str(run_dir.path)
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)

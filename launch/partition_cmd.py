@@ -101,11 +101,11 @@ def partition_to_directory(
     """The command's steps, with a status line per step and a progress bar while writing parts."""
     from gnndist.data import load_dataset
     from gnndist.partition import partition_graph
+    from gnndist.partition.format import check_replaceable
     from gnndist.partitioners import resolve_partitioner
 
     partitioner = resolve_partitioner(method, **partitioner_options)  # a bad name or option fails before loading data
-    if out.exists() and not force:
-        raise FileExistsError(f"Partition directory {out} already exists; pass --force to replace it")
+    check_replaceable(out, force, flag="--force")
     status(f"loading dataset {dataset_name} ...")
     start = time.perf_counter()
     graph = load_dataset(dataset_name, **dataset_options)

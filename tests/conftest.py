@@ -9,6 +9,8 @@ import torch
 
 from gnndist.graph import Graph
 
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # as the gnndist command does, before Ray is imported (by the test modules): the session's Ray listens on loopback only
+
 REPO = Path(__file__).resolve().parents[1]
 PLANETOID_RAW = Path(os.environ.get("GNNDIST_PLANETOID_RAW", REPO.parent / "shared" / "datasets" / "planetoid" / "raw"))
 

@@ -104,3 +104,49 @@ def test_from_dgl_round_trip(named_graph):
     graph = Graph.from_dgl(dgl_graph)
     assert torch.equal(graph.indptr, named_graph.indptr) and torch.equal(graph.indices, named_graph.indices)
     assert torch.equal(graph.x, named_graph.x) and torch.equal(graph.y, named_graph.y)
+
+
+# --- labels: checked against the splits and num_classes (issue 16, item 3) ----------------------------
+EDGES = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+
+
+def _masks(train, val=(), test=(), n=4):
+    make = lambda ids: torch.isin(torch.arange(n), torch.tensor(list(ids), dtype=torch.long))  # noqa: E731
+    return dict(train_mask=make(train), val_mask=make(val), test_mask=make(test))
+
+
+@pytest.mark.parametrize(
+    "y, masks, num_classes, message",
+    [
+        ([0, -1, 1, 1], _masks([0, 1], [2]), None, "Label 'y' of node 1 (in 'train_mask') is -1; expected [0, num_classes)"),
+        ([0, 1, -5, 1], _masks([0, 1], [3]), None, "Label 'y' of node 2 (outside every split) is -5; expected [0, num_classes) or -1 (unlabeled)"),
+        ([0, 1, 2, 3], _masks([0, 1], [2], [3]), 3, "Label 'y' of node 3 (in 'test_mask') is 3; expected [0, 3) (num_classes=3)"),
+        ([0, 10_000, 2, 3], _masks([0, 1], [2], [3]), None, "the largest label, 10000 at node 1 (in 'train_mask'), would make a 10001-way output"),
+        ([0.0, 1.5, 0.0, 1.0], _masks([0, 1]), None, "Label 'y' of node 1 (in 'train_mask') is 1.5: labels must be whole class numbers"),
+        ([[0.0, 1.0], [2.0, 0.0], [0.0, 0.0], [1.0, 1.0]], _masks([0, 1]), None, "Multi-label 'y' of node 1 (in 'train_mask') has values outside [0, 1]"),
+        ([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0], [1.0, 1.0]], _masks([0, 1]), 3, "'num_classes'=3 does not match the 2 columns"),
+        ([0, 1, 1, 0], _masks([0]), 0, "'num_classes' to be an integer >= 1 (got 0)"),
+    ],
+)
+def test_bad_labels_name_the_node_value_and_split(y, masks, num_classes, message):
+    with pytest.raises(ValueError) as info:
+        Graph.from_edge_index(EDGES, 4, y=torch.tensor(y), num_classes=num_classes, **masks)
+    assert message in str(info.value)
+
+
+def test_unlabeled_nodes_outside_the_splits_and_num_classes():
+    graph = Graph.from_edge_index(EDGES, 4, y=torch.tensor([0, 1, -1, 1]), **_masks([0, 1], [3]))
+    assert graph.num_classes == 2 and graph.y.tolist() == [0, 1, -1, 1]
+    given = Graph.from_edge_index(EDGES, 4, y=torch.tensor([0, 1, -1, 1]), num_classes=5, **_masks([0, 1], [3]))
+    assert given.num_classes == 5 and given.fingerprint() != graph.fingerprint()
+    assert given.subgraph(torch.tensor([0, 1])).num_classes == 5 and given.to_undirected().num_classes == 5
+    assert given.with_(y=torch.tensor([0, 1, 2, 2])).num_classes == 3  # new labels: inferred again
+    float_labels = Graph.from_edge_index(EDGES, 4, y=torch.tensor([0.0, 1.0, float("nan"), 2.0]), **_masks([0, 1], [3]))
+    assert float_labels.y.dtype == torch.long and float_labels.y.tolist() == [0, 1, -1, 2]  # NaN: unlabeled
+    column = Graph.from_edge_index(EDGES, 4, y=torch.tensor([[0], [1], [1], [0]]))
+    assert column.y.tolist() == [0, 1, 1, 0] and column.num_classes == 2
+    multi = Graph.from_edge_index(EDGES, 4, y=torch.tensor([[0, 1], [1, 1], [0, 0], [1, 0]]), **_masks([0, 1]))
+    assert multi.y.dtype == torch.float32 and multi.num_classes == 2
+    assert Graph.from_edge_index(EDGES, 4).num_classes == 0
+    with pytest.raises(ValueError, match="'num_classes'=3 was given but the graph has no labels"):
+        Graph.from_edge_index(EDGES, 4, num_classes=3)

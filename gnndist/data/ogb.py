@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from gnndist.data.npz import read_npz
 from gnndist.graph import Graph
 
 
@@ -22,12 +25,23 @@ def _ogb_meta(name: str) -> dict[str, str]:
     return {key: str(value) for key, value in master[name].items()}
 
 
+READ_ERRORS = (OSError, EOFError, ValueError, zlib.error)  # gzip/zip damage, truncation, unparsable text
+
+
+def _read_csv_gz(path: Path, expected: str, **loadtxt: Any) -> np.ndarray:
+    """``np.loadtxt`` of a gzipped CSV; a damaged or malformed file is an error naming it."""
+    try:
+        with gzip.open(path, "rt") as file:
+            return np.loadtxt(file, **loadtxt)
+    except READ_ERRORS as error:
+        raise ValueError(f"Cannot read OGB file {path} ({type(error).__name__}: {error}); expected {expected} in a gzipped CSV") from error
+
+
 def _read_split(folder: Path, part: str) -> np.ndarray:
     path = folder / f"{part}.csv.gz"
     if not path.is_file():
         raise FileNotFoundError(f"OGB split file missing: {path}")
-    with gzip.open(path, "rt") as file:
-        return np.loadtxt(file, dtype=np.int64, ndmin=1)
+    return _read_csv_gz(path, "one integer node id per line", dtype=np.int64, ndmin=1)
 
 
 def ogb(name: str, *, root: str | None = None) -> Graph:
@@ -52,17 +66,22 @@ def ogb(name: str, *, root: str | None = None) -> Graph:
     from ogb.io.read_graph_raw import read_binary_graph_raw, read_csv_graph_raw
 
     add_inverse = meta["add_inverse_edge"] == "True"
+    try:
+        graph_dict = (read_binary_graph_raw if binary else read_csv_graph_raw)(str(raw), add_inverse_edge=add_inverse)[0]
+    except (*READ_ERRORS, KeyError) as error:  # ogb's readers do not name the file that failed
+        raise ValueError(f"Cannot read the OGB graph files in {raw} ({type(error).__name__}: {error}); expected the files the ogb package unpacks, undamaged") from error
     if binary:
-        graph_dict = read_binary_graph_raw(str(raw), add_inverse_edge=add_inverse)[0]
-        with np.load(raw / "node-label.npz", allow_pickle=False) as labels_file:
-            labels = labels_file["node_label"]
+        labels_path = raw / "node-label.npz"
+        labels = read_npz(labels_path, "an npz archive with 'node_label'").get("node_label")
+        if labels is None:
+            raise ValueError(f"{labels_path} lacks the array 'node_label'")
+        labels = labels.reshape(labels.shape[0], -1).astype(np.float64)
     else:
-        graph_dict = read_csv_graph_raw(str(raw), add_inverse_edge=add_inverse)[0]
-        with gzip.open(raw / "node-label.csv.gz", "rt") as file:
-            labels = np.loadtxt(file, dtype=np.float64, ndmin=2, delimiter=",")
+        labels = _read_csv_gz(raw / "node-label.csv.gz", "one label (or one row of labels) per node", dtype=np.float64, ndmin=2, delimiter=",")
     num_nodes = int(graph_dict["num_nodes"])
     y = torch.from_numpy(labels)
-    y = y.view(-1).long() if y.size(1) == 1 else y.float()
+    multi_label = y.size(1) > 1
+    y = y.float() if multi_label else y.view(-1)  # single-label: NaN (unlabeled) becomes -1 in Graph
     splits = {}
     for field, part in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
         mask = torch.zeros(num_nodes, dtype=torch.bool)
@@ -74,5 +93,6 @@ def ogb(name: str, *, root: str | None = None) -> Graph:
         num_nodes,
         x=torch.from_numpy(x).float() if x is not None else None,
         y=y,
+        num_classes=None if multi_label else int(meta["num classes"]),
         **splits,
     )

@@ -47,8 +47,8 @@ def _read_pickle(path: Path):
     with open(path, "rb") as file:
         try:
             return _RestrictedUnpickler(file, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, ValueError) as error:
-            raise ValueError(f"Cannot read Planetoid file {path}: {error}") from error
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError) as error:  # what truncated or damaged pickles raise
+            raise ValueError(f"Cannot read Planetoid file {path} ({type(error).__name__}: {error}); expected one of PyG's raw Planetoid pickles") from error
 
 
 def raw_folders(root: Path, name: str) -> list[Path]:
@@ -93,7 +93,10 @@ def planetoid(name: str, *, root: str | None = None, normalize_features: bool = 
     x, tx, allx = (sp.csr_matrix(_read_pickle(files[k])) for k in ("x", "tx", "allx"))
     y, ty, ally = (np.asarray(_read_pickle(files[k])) for k in ("y", "ty", "ally"))
     adjacency = _read_pickle(files["graph"])
-    test_index = np.loadtxt(files["test.index"], dtype=np.int64).reshape(-1)
+    try:
+        test_index = np.loadtxt(files["test.index"], dtype=np.int64).reshape(-1)
+    except ValueError as error:
+        raise ValueError(f"Cannot read Planetoid file {files['test.index']} ({error}); expected one integer node id per line") from error
     sorted_test = np.sort(test_index)
 
     if name == "citeseer":  # some test nodes are isolated and absent from tx/ty: pad them with zeros

@@ -87,7 +87,7 @@ def sbm(
         y=labels,
         **random_split_masks(num_nodes, train_fraction, val_fraction, None, generator),
     )
-    return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), num_nodes, **node_data).to_undirected()
+    return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), num_nodes, num_classes=num_classes, **node_data).to_undirected()
 
 
 def rmat(
@@ -146,5 +146,5 @@ def rmat(
         y=y,
         **random_split_masks(num_nodes, train_fraction, val_fraction, None, generator),
     )
-    graph = Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), num_nodes, **node_data)
+    graph = Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), num_nodes, num_classes=num_classes, **node_data)
     return graph.to_undirected() if undirected else graph

@@ -147,8 +147,9 @@ def save_partition(
         result: the partitioning (``Partitioner.partition`` output).
         directory: target directory; it must not exist unless ``force``.
         halo_hops: halo rings per part (>= 1).
-        force: replace an existing directory (atomically: the old one is renamed aside, the new
-            one renamed in, then the old one deleted).
+        force: replace an existing directory, if it is empty or a partition directory gnndist wrote
+            (atomically: the new one is built beside, the old one renamed aside, the new one renamed
+            in, then the old one deleted).
         feature_width: row width for the quality report's exchange prediction (default: the graph's).
         progress: show a progress bar (True), or call ``progress(parts_written, num_parts)``.
 
@@ -156,12 +157,12 @@ def save_partition(
         The written :class:`PartitionMeta` (with the quality report).
 
     Raises:
-        FileExistsError: ``directory`` exists and ``force`` is False.
+        FileExistsError: ``directory`` exists and ``force`` is False, or it holds something gnndist
+            did not write (see :func:`check_replaceable`).
         ValueError: ``result`` does not belong to ``graph`` or ``halo_hops`` < 1.
     """
     directory = Path(directory)
-    if directory.exists() and not force:
-        raise FileExistsError(f"Partition directory {directory} already exists; pass --force to replace it")
+    check_replaceable(directory, force)
     if result.num_nodes != graph.num_nodes:
         raise ValueError(f"The partitioning covers {result.num_nodes} nodes but the graph has {graph.num_nodes}")
     if isinstance(halo_hops, bool) or not isinstance(halo_hops, int) or halo_hops < 1:
@@ -215,19 +216,64 @@ def save_partition(
     return meta
 
 
+def is_partition_directory(directory: Path) -> bool:
+    """Whether ``directory`` carries gnndist's marker: a ``meta.json`` object with ``format_version`` and ``gnndist_version``."""
+    try:
+        values = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(values, dict) and "format_version" in values and "gnndist_version" in values
+
+
+def check_replaceable(directory: Path, force: bool, *, flag: str = "--force") -> None:
+    """Raises unless ``directory`` may be written: absent, or (with ``force``) empty or a gnndist partition directory.
+
+    ``--force`` replaces only what gnndist wrote: a user's folder is never deleted.
+
+    Args:
+        directory: the partition directory to write.
+        force: replacing was asked for.
+        flag: how the caller's user asks for ``force``, for the message.
+
+    Raises:
+        FileExistsError: naming ``directory`` and why it is kept.
+    """
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise FileExistsError(f"Partition directory {directory} exists and is not a directory; gnndist never replaces it, --force or not: choose another path")
+    if not force:
+        raise FileExistsError(f"Partition directory {directory} already exists; pass {flag} to replace it")
+    if any(directory.iterdir()) and not is_partition_directory(directory):
+        raise FileExistsError(
+            f"Refusing to replace {directory}: it is not empty and not a partition directory gnndist wrote (no gnndist {META_FILE}); "
+            "--force only replaces what gnndist wrote: choose another directory, or empty or remove it yourself"
+        )
+
+
 def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:
-    """Renames the finished temp directory to ``directory``, replacing an old one only with ``force``."""
+    """Renames the finished temp directory to ``directory``, replacing an old one only with ``force``.
+
+    The old directory is renamed aside before the new one is renamed in, and renamed back if that
+    fails, so an interruption leaves either the old or the new directory, complete, at ``directory``.
+    """
     if not directory.exists():
         os.rename(tmp, directory)
         fsync_dir(directory.parent)
         return
-    if not force:
-        raise FileExistsError(f"Partition directory {directory} appeared while writing; pass --force to replace it")
+    check_replaceable(directory, force)  # again: it may have appeared or changed while the parts were written
     old = directory.parent / f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     os.rename(directory, old)
-    os.rename(tmp, directory)
+    try:
+        os.rename(tmp, directory)
+    except BaseException:
+        os.rename(old, directory)
+        raise
     fsync_dir(directory.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_symlink():  # the link moved aside; the folder it points to is left alone
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- reading

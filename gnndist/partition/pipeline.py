@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gnndist.graph import Graph
-from gnndist.partition.format import PartitionMeta, Progress, load_meta, partition_key, save_partition
+from gnndist.partition.format import PartitionMeta, Progress, check_replaceable, load_meta, partition_key, save_partition
 
 
 def partition_graph(
@@ -52,8 +52,7 @@ def partition_graph(
         if meta.key == key:
             return meta, True
         raise FileExistsError(f"Partition directory {directory} holds a different partition (key {meta.key}, wanted {key}); pass --force to replace it")
-    if directory.exists() and not force:
-        raise FileExistsError(f"Partition directory {directory} already exists; pass --force to replace it")
+    check_replaceable(directory, force)  # before partitioning: a refused directory costs nothing
     result = partitioner.partition(graph, num_parts, seed=seed)
     meta = save_partition(graph, result, directory, halo_hops=halo_hops, force=force, feature_width=feature_width, progress=progress)
     return meta, False

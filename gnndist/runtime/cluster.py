@@ -1,10 +1,21 @@
-"""Connecting to Ray: an embedded private instance on 127.0.0.1 by default, or an existing cluster."""
+"""Connecting to Ray: an embedded private instance on 127.0.0.1 by default, or an existing cluster.
+
+An embedded Ray is local only when its node address is 127.0.0.1: then every process it starts (GCS,
+raylet, object manager, agents, workers, the driver's core worker) listens on loopback only. Ray fixes
+that address when it is *imported*: on Linux it turns 127.0.0.1 into the machine's interface address
+unless the environment holds ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (:data:`LOCAL_ONLY_ENV`) at that
+moment. The ``gnndist`` command sets it before importing Ray; a program embedding gnndist sets it before
+its first ``import ray`` (``ray_cluster`` warns when the embedded Ray came up on another address).
+"""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import shutil
 import signal
 import socket
+import sys
 import threading
 import tempfile
 import time
@@ -12,6 +23,17 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 JOB_SUBMIT_MARKER = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for `ray job submit` entrypoints
+LOCAL_ONLY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # read by Ray at import: nodes it starts keep 127.0.0.1
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _check_reachable(address: str, timeout_s: float) -> None:
@@ -36,7 +58,8 @@ def ray_cluster(
     """Yields a connected Ray; shuts down only what it started.
 
     Args:
-        address: None for an embedded private Ray bound to 127.0.0.1 (its own temp dir, no dashboard),
+        address: None for an embedded private Ray bound to 127.0.0.1 (its own temp dir: ``RAY_TMPDIR`` or a
+            fresh one, removed at the end; no dashboard UI; see the module notes on local-only),
             except under ``ray job submit``, where None joins the job's cluster;
             ``host:port``, ``ray://host:port`` or ``auto`` to join an existing cluster.
         num_cpus, num_gpus: resources of the embedded instance (logical; default: this machine's).
@@ -53,9 +76,9 @@ def ray_cluster(
     if address is None and JOB_SUBMIT_MARKER in os.environ:
         address = os.environ.get("RAY_ADDRESS") or "auto"
     sigterm_handler = signal.getsignal(signal.SIGTERM)
+    own_temp_dir = None
     if address is None:
-        temp_dir = os.environ.get("RAY_TMPDIR") or tempfile.mkdtemp(prefix="gnndist-ray-")
-        os.environ["RAY_TMPDIR"] = temp_dir
+        temp_dir = os.environ.get("RAY_TMPDIR") or (own_temp_dir := tempfile.mkdtemp(prefix="gnndist-ray-"))
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -66,6 +89,13 @@ def ray_cluster(
             _temp_dir=temp_dir,
             logging_level="ERROR",
         )
+        node_address = ray.util.get_node_ip_address()
+        if not is_loopback(node_address):
+            print(
+                f"gnndist: warning: the embedded Ray listens on {node_address}, not only on 127.0.0.1: Ray was imported without "
+                f"{' '.join(f'{k}={v}' for k, v in LOCAL_ONLY_ENV.items())} in the environment (the gnndist command sets it; set it before importing ray)",
+                file=sys.stderr,
+            )
     else:
         _check_reachable(address, timeout_s)
         try:
@@ -83,3 +113,5 @@ def ray_cluster(
         yield resources
     finally:
         ray.shutdown()
+        if own_temp_dir is not None:
+            shutil.rmtree(own_temp_dir, ignore_errors=True)

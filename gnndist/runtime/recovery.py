@@ -1,9 +1,11 @@
 """Recovery from failed workers: restart them, rebuild the process group, reload the last checkpoint, go on.
 
 :func:`run_with_recovery` runs training from an epoch; when a :class:`WorkerFailure` escapes (a worker
-died or hung), it asks ``recover`` to bring the workers back and returns the epoch to resume at (that of
-the last valid checkpoint), then trains again from there, up to ``max_failures`` times. Each recovery is
-reported as a :class:`RecoveryEvent` with its cause and the wall time lost.
+died, hung or lost its connection), it asks ``recover`` to bring the workers back and returns the epoch to
+resume at (that of the last valid checkpoint), then trains again from there, up to ``max_failures`` times.
+Each recovery is reported as a :class:`RecoveryEvent` with its cause and the wall time lost. Anything else
+(a :class:`~gnndist.runtime.failures.WorkerError`: a worker raised) is not retried, and neither is a
+failure that recurs identically (same kind, ranks and call, with no epoch gained since the last one).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, TypeVar
 
-from gnndist.runtime.worker_group import WorkerFailure
+from gnndist.runtime.failures import WorkerFailure
 
 Result = TypeVar("Result")
 
@@ -22,7 +24,7 @@ class RecoveryEvent:
 
     Attributes:
         failure: 1 for the first failure of the run, 2 for the second, ...
-        kind: ``died`` or ``hung``; ranks: the workers concerned; cause: what Ray reported.
+        kind: ``died``, ``hung`` or ``lost``; ranks: the workers concerned; cause: what Ray reported.
         failed_epoch: the epoch in progress when the failure was detected.
         resumed_epoch: the epoch training resumed at (epochs completed in the checkpoint reloaded).
         detected_at: UNIX time the failure was detected.
@@ -84,10 +86,10 @@ def run_with_recovery(
         on_recovery: called with each completed recovery.
 
     Raises:
-        RuntimeError: from the failure past ``max_failures``, naming it.
+        RuntimeError: from the failure past ``max_failures``, or one that recurred identically, naming it.
     """
     clock.reached(start_epoch)
-    failures, epoch = 0, start_epoch
+    failures, epoch, previous = 0, start_epoch, None
     while True:
         try:
             return train(epoch)
@@ -95,6 +97,10 @@ def run_with_recovery(
             failed_epoch = clock.current_epoch
             while True:
                 failures += 1
+                signature = (failure.kind, failure.ranks, failure.method, clock.current_epoch)
+                if signature == previous:
+                    raise RuntimeError(f"Stopping: the failure recurred identically after a recovery, at the same point (epoch {clock.current_epoch}), so recovering again would loop: {failure}") from failure
+                previous = signature
                 if failures > max_failures:
                     raise RuntimeError(f"Giving up after {max_failures} recovered failure(s) (checkpoint.max_failures): {failure}") from failure
                 detected, detected_at = time.monotonic(), time.time()

@@ -1,6 +1,7 @@
 """A group of Ray actors, one per part, in a placement group, joined by a torch.distributed group."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -12,28 +13,18 @@ import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from gnndist.runtime.failures import WorkerError, WorkerFailure, one_line
+from gnndist.runtime.liveness import wait_for_all
+
+__all__ = ["COLLECTIVE_TIMEOUT_S", "Worker", "WorkerContext", "WorkerError", "WorkerFailure", "WorkerGroup"]
+
 
 STARTUP_TIMEOUT_S = 600.0  # bound on starting actors and building the hosted objects (imports, part loading)
-
-
-class WorkerFailure(RuntimeError):
-    """Workers died or hung during a call; the job can recover by restarting them (see ``WorkerGroup.recover``).
-
-    Attributes:
-        kind: ``"died"`` (the process exited or was killed) or ``"hung"`` (no answer within the timeout).
-        ranks: the ranks that died or did not answer.
-        method: the call that failed.
-        cause: what Ray reported, in one line.
-    """
-
-    def __init__(self, kind: str, ranks: list[int], method: str, cause: str):
-        self.kind, self.ranks, self.method, self.cause = kind, sorted(ranks), method, cause
-        super().__init__(f"worker(s) {self.ranks} {kind} during {method!r}: {cause}")
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+# Bound on one collective (gloo/NCCL process-group timeout). Liveness is watched by heartbeats, so this only
+# has to catch what heartbeats cannot (a rank alive but never joining a collective); it must exceed the
+# longest compute one rank does while its peers wait in the collective that follows (minutes on a large
+# graph with few cores), hence far above the liveness timeout.
+COLLECTIVE_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -62,33 +53,57 @@ class Worker:
     """The actor: hosts one stateful object built by ``setup`` and runs its methods on request.
 
     Trainers stay plain classes (testable without Ray); the actor only hosts them, like Ray Train's
-    worker hosts the training function.
+    worker hosts the training function. Calls run one at a time; ``heartbeat`` runs in a concurrency
+    group of its own, so it answers while a call runs.
     """
 
     def __init__(self, rank: int, world_size: int, num_threads: int, device: str):
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None
+        self._store: Any = None  # the process group's rendezvous store (rank 0 serves it)
+
+    @ray.method(concurrency_group="liveness")
+    def heartbeat(self) -> int:
+        """Answers while a call runs (its own thread): the driver's evidence that this process is alive."""
+        return self.context.rank
 
     def node(self) -> dict[str, Any]:
         """Where this worker runs: node id, the node's Ray address (127.0.0.1 on an embedded Ray) and pid."""
-        import os
-
         node_id = ray.get_runtime_context().get_node_id()
         address = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), ray.util.get_node_ip_address())
         return {"rank": self.context.rank, "node_id": node_id, "ip": address, "pid": os.getpid()}
 
-    def free_port(self) -> int:
-        with socket.socket() as sock:
-            sock.bind(("", 0))
-            return sock.getsockname()[1]
+    def open_rendezvous(self, timeout_s: float) -> tuple[str, int]:
+        """Rank 0: starts the group's rendezvous store on this node's Ray address only; returns ``(host, port)``.
 
-    def init_process_group(self, address: str, backend: str, timeout_s: float) -> None:
+        torch's ``tcp://`` rendezvous listens on every interface; a socket bound here and handed to
+        ``TCPStore`` keeps it on the address the node's Ray uses (loopback on an embedded Ray).
+        """
         import torch.distributed as dist
+
+        host = self.node()["ip"]
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.bind((host, 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        self._store = dist.TCPStore(host, port, self.context.world_size, is_master=True, timeout=timedelta(seconds=timeout_s), wait_for_workers=False, master_listen_fd=sock.detach())
+        return host, port
+
+    def init_process_group(self, host: str, port: int, backend: str, timeout_s: float) -> None:
+        """Joins the group whose store rank 0 opened at ``host:port`` (on a loopback rendezvous, gloo too
+        listens on the loopback interface only)."""
+        import torch.distributed as dist
+
+        from gnndist.runtime.cluster import is_loopback
 
         if dist.is_initialized():
             dist.destroy_process_group()
-        dist.init_process_group(backend, init_method=f"tcp://{address}", rank=self.context.rank, world_size=self.context.world_size, timeout=timedelta(seconds=timeout_s))
+        if self.context.rank != 0:
+            self._store = dist.TCPStore(host, port, self.context.world_size, is_master=False, timeout=timedelta(seconds=timeout_s))
+        if backend == "gloo" and is_loopback(host) and "GLOO_SOCKET_IFNAME" not in os.environ:
+            os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # this worker process's torch bootstrap: gloo's device
+        dist.init_process_group(backend, store=self._store, rank=self.context.rank, world_size=self.context.world_size, timeout=timedelta(seconds=timeout_s))
 
     def setup(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Builds the hosted object: ``factory(context, *args, **kwargs)``."""
@@ -110,15 +125,19 @@ class WorkerGroup:
     Args:
         num_workers: actors (= parts).
         cpus_per_worker, gpus_per_worker: resources of each bundle; one GPU each when GPUs exist.
-        timeout_s: bound on waiting for the resources; past it, a clear error instead of a hang.
+        timeout_s: liveness bound: a worker silent this long during a call is hung (calls themselves may
+            run as long as they need); also the bound on waiting for the resources.
         max_restarts: Ray restarts of a dead actor (recovery rebuilds the process group).
         num_threads: torch threads per worker (default: its CPUs, at least 1).
+        collective_timeout_s: the process group's bound on one collective (default: the larger of
+            ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
     """
 
-    def __init__(self, num_workers: int, *, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, timeout_s: float = 60.0, max_restarts: int = 0, num_threads: int | None = None, strategy: str = "SPREAD"):
+    def __init__(self, num_workers: int, *, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, timeout_s: float = 60.0, max_restarts: int = 0, num_threads: int | None = None, strategy: str = "SPREAD", collective_timeout_s: float | None = None):
         if num_workers < 1:
             raise ValueError(f"Expected num_workers >= 1 (got {num_workers})")
         self.num_workers, self.timeout_s = num_workers, timeout_s
+        self.collective_timeout_s = collective_timeout_s if collective_timeout_s is not None else max(timeout_s, COLLECTIVE_TIMEOUT_S)
         bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
         _check_capacity(num_workers, bundle)
         self.placement_group = placement_group([dict(bundle) for _ in range(num_workers)], strategy=strategy)
@@ -132,7 +151,7 @@ class WorkerGroup:
             )
         threads = num_threads or max(1, int(cpus_per_worker))
         device = "cuda" if gpus_per_worker else "cpu"
-        actor = ray.remote(Worker)
+        actor = ray.remote(concurrency_groups={"liveness": 1})(Worker)
         self.workers = [
             actor.options(
                 num_cpus=cpus_per_worker,
@@ -153,40 +172,24 @@ class WorkerGroup:
         """
         start = time.perf_counter()
         startup = max(self.timeout_s, STARTUP_TIMEOUT_S)
-        info = self.get([self.workers[0].node.remote()], startup, method="node")[0]
-        port = self.get([self.workers[0].free_port.remote()], method="free_port")[0]
-        address = f"{info['ip']}:{port}"
-        self.get([w.init_process_group.remote(address, self.backend, self.timeout_s) for w in self.workers], startup, method="init_process_group")
+        host, port = self.get([self.workers[0].open_rendezvous.remote(self.collective_timeout_s)], startup, method="open_rendezvous", ranks=[0])[0]
+        self.get([w.init_process_group.remote(host, port, self.backend, self.collective_timeout_s) for w in self.workers], startup, method="init_process_group")
         return time.perf_counter() - start
 
-    def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call") -> list:
-        """Results of one call per worker (``refs[rank]``), bounded by ``timeout_s`` (default: the group's).
+    def get(self, refs: list, timeout_s: float | None = None, *, method: str = "call", ranks: list[int] | None = None) -> list:
+        """Results of one call per worker (``refs[i]`` on rank ``ranks[i]``, default ``i``), in order.
+
+        The calls may run as long as they need while their workers answer heartbeats; ``timeout_s``
+        (default: the group's) bounds a worker's silence.
 
         Raises:
-            WorkerFailure: a worker died (``kind="died"``) or did not answer in time (``kind="hung"``).
-            Exception: the error a worker raised, as Ray re-raises it, when no worker died or hung.
+            WorkerError: a worker raised an exception (the first; its peers' consequent collective
+                failures are attached): a bug or bad input, not to be retried.
+            WorkerFailure: a worker died (``kind="died"``), went silent (``"hung"``) or lost its
+                connection to the others (``"lost"``): recovery restarts workers.
         """
-        timeout_s = timeout_s if timeout_s is not None else self.timeout_s
-        ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
-        rank_of = {ref: rank for rank, ref in enumerate(refs)}
-        results: list[Any] = [None] * len(refs)
-        died, errors = {}, {}
-        for ref in ready:
-            rank = rank_of[ref]
-            try:
-                results[rank] = ray.get(ref)
-            except ray.exceptions.RayActorError as error:
-                died[rank] = error
-            except ray.exceptions.RayTaskError as error:
-                errors[rank] = error
-        if died:
-            raise WorkerFailure("died", list(died), method, _one_line(min(died.items())[1]))
-        if pending:
-            hung = sorted(rank_of[ref] for ref in pending)
-            raise WorkerFailure("hung", hung, method, f"no answer from rank(s) {hung} within {timeout_s:g} s (cluster.timeout_s)")
-        if errors:
-            raise min(errors.items())[1]
-        return results
+        silence_s = timeout_s if timeout_s is not None else self.timeout_s
+        return wait_for_all(refs, self.workers, silence_s=silence_s, method=method, ranks=ranks)
 
     def setup(self, factory: Callable[..., Any], per_worker_args: list[tuple] | None = None, **kwargs: Any) -> None:
         """Builds the hosted object on every worker; ``per_worker_args[rank]`` are its positional arguments.
@@ -204,13 +207,20 @@ class WorkerGroup:
     def recover(self, failure: WorkerFailure) -> float:
         """Brings the group back after ``failure``; returns seconds taken.
 
-        Hung workers are killed (Ray restarts them, as it restarts dead ones, up to ``max_restarts``);
-        once every worker answers, the process group is rebuilt on a new port and the last ``setup``
-        is replayed on every worker, so all of them hold fresh objects; the caller reloads a checkpoint.
+        Hung workers are killed (Ray restarts them, as it restarts dead ones, up to ``max_restarts``),
+        and so is any other worker still inside the failed call after ``timeout_s`` (waiting in a
+        collective that will not end); once every worker answers, the process group is rebuilt on a
+        new port and the last ``setup`` is replayed on every worker, so all of them hold fresh objects;
+        the caller reloads a checkpoint.
         """
         start = time.perf_counter()
         if failure.kind == "hung":
             for rank in failure.ranks:
+                ray.kill(self.workers[rank], no_restart=False)
+        others = {rank: self.workers[rank].node.remote() for rank in range(self.num_workers) if rank not in failure.ranks}
+        answered, _ = ray.wait(list(others.values()), num_returns=len(others), timeout=self.timeout_s) if others else ([], [])
+        for rank, ref in others.items():
+            if ref not in answered:
                 ray.kill(self.workers[rank], no_restart=False)
         self.wait_alive()
         self.init_process_group()
@@ -232,7 +242,7 @@ class WorkerGroup:
                         raise
                     time.sleep(0.2)
                 except ray.exceptions.RayActorError as error:
-                    raise RuntimeError(f"Worker rank {rank} could not be restarted ({_one_line(error)}); its restarts (max_restarts) may be used up") from None
+                    raise RuntimeError(f"Worker rank {rank} could not be restarted ({one_line(error)}); its restarts (max_restarts) may be used up") from None
                 except ray.exceptions.GetTimeoutError:
                     raise RuntimeError(f"Worker rank {rank} did not come back within {timeout_s:g} s after a restart") from None
 
@@ -250,7 +260,7 @@ class WorkerGroup:
         return [w.call.remote(method, *args, **kwargs) for w in self.workers]
 
     def run_one(self, rank: int, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method)[0]
+        return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method, ranks=[rank])[0]
 
     def nodes(self) -> list[dict[str, Any]]:
         """Per rank: ``rank``, ``node_id``, ``ip`` and ``pid`` of the worker process."""
@@ -273,3 +283,13 @@ def _check_capacity(num_workers: int, bundle: dict[str, float]) -> None:
                 f"The cluster cannot host {num_workers} workers with {bundle} each: they need {needed:g} {resource}, "
                 f"the cluster has {have:g} in all; lower partition.parts or cluster.cpus_per_worker/gpus_per_worker, or add nodes"
             )
+
+
+def _loopback_interface() -> str:
+    """The name of the network interface that carries 127.0.0.1 (``lo`` on Linux, ``lo0`` on macOS)."""
+    import psutil
+
+    for name, addresses in psutil.net_if_addrs().items():
+        if any(address.family == socket.AF_INET and address.address == "127.0.0.1" for address in addresses):
+            return name
+    raise RuntimeError("No network interface carries 127.0.0.1; cannot keep gloo on loopback")

@@ -133,8 +133,8 @@ def _write_csv_gz(path, rows, fmt):
         np.savetxt(file, rows, fmt=fmt, delimiter=",")
 
 
-def test_ogb_reads_local_raw_files_offline(tmp_path):
-    pytest.importorskip("ogb")
+def _fake_arxiv(tmp_path):
+    """A 4-node graph in the raw layout of ogbn-arxiv."""
     folder = tmp_path / "ogbn_arxiv"
     _write_csv_gz(folder / "raw" / "edge.csv.gz", np.array([[0, 1], [1, 2], [2, 3]]), "%d")
     _write_csv_gz(folder / "raw" / "num-node-list.csv.gz", np.array([4]), "%d")
@@ -144,6 +144,12 @@ def test_ogb_reads_local_raw_files_offline(tmp_path):
     _write_csv_gz(folder / "raw" / "node-label.csv.gz", np.array([0, 1, 0, 1]), "%d")
     for part, ids in (("train", [0, 1]), ("valid", [2]), ("test", [3])):
         _write_csv_gz(folder / "split" / "time" / f"{part}.csv.gz", np.array(ids), "%d")
+    return folder
+
+
+def test_ogb_reads_local_raw_files_offline(tmp_path):
+    pytest.importorskip("ogb")
+    _fake_arxiv(tmp_path)
     graph = load_dataset("ogb:ogbn-arxiv", root=str(tmp_path))
     assert isinstance(graph, Graph) and graph.num_nodes == 4 and graph.num_edges == 3
     assert graph.train_mask.tolist() == [True, True, False, False] and graph.y.tolist() == [0, 1, 0, 1]
@@ -151,3 +157,94 @@ def test_ogb_reads_local_raw_files_offline(tmp_path):
         load_dataset("ogb:ogbn-products", root=str(tmp_path))
     with pytest.raises(ValueError, match="Unknown OGB node dataset 'ogbn-nope'"):
         load_dataset("ogb:ogbn-nope", root=str(tmp_path))
+
+
+# --- damaged or wrong files: every error names the file and what was expected (issue 16, item 6) -------
+def _npz_bytes(tmp_path, **arrays) -> bytes:
+    arrays = arrays or dict(edge_index=np.array([[0, 1, 2], [1, 2, 0]]), x=np.ones((3, 2), dtype=np.float32), y=np.array([0, 1, 0]))
+    np.savez(tmp_path / "source.npz", **arrays)
+    return (tmp_path / "source.npz").read_bytes()
+
+
+def _flip_inside(data: bytes, member: bytes = b"edge_index.npy") -> bytes:
+    """One flipped byte inside the data of ``member`` (after its local header and the .npy header)."""
+    data = bytearray(data)
+    header = data.index(member) + len(member)
+    position = data.index(b"\x93NUMPY", header) + 130  # past the 128-byte .npy header, into the values
+    data[position] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda data, tmp: data[: len(data) // 2], "is not an .npz archive (not a zip file: truncated, or another format); expected an npz graph"),
+        (lambda data, tmp: b"", "is not an .npz archive"),
+        (lambda data, tmp: _flip_inside(data), "is corrupted (Bad CRC-32 for file 'edge_index.npy'); expected an npz graph"),
+        (lambda data, tmp: (np.save(tmp / "a.npy", np.arange(4)), (tmp / "a.npy").read_bytes())[1], "is a single .npy array, not an .npz archive"),
+        (lambda data, tmp: _npz_bytes(tmp, edge_index=np.array([[0.0, 1.0], [1.0, 0.0]])), "key 'edge_index' has dtype float64; expected integer node ids [2, E]"),
+        (lambda data, tmp: _npz_bytes(tmp, edge_index=np.array([[0, 1], [1, 0]]), y=np.array(["a", "b"])), "key 'y' has dtype <U1; expected integer labels [N] or float multi-labels [N, C]"),
+        (lambda data, tmp: _npz_bytes(tmp, edge_index=np.array([[0, 1], [1, 0]]), num_nodes=np.array([2, 2])), "key 'num_nodes' has shape (2,); expected an integer scalar"),
+        (lambda data, tmp: _npz_bytes(tmp, edge_index=np.array([[0, 1], [1, 0]]), train_mask=np.array([1, 0])), "key 'train_mask' has dtype int64; expected a bool mask [N]"),
+    ],
+    ids=["truncated", "empty", "crc", "npy", "float-ids", "string-labels", "array-num-nodes", "int-mask"],
+)
+def test_damaged_npz_names_the_file_and_what_was_expected(tmp_path, damage, message):
+    path = tmp_path / "graph.npz"
+    path.write_bytes(damage(_npz_bytes(tmp_path), tmp_path))
+    with pytest.raises(ValueError) as info:
+        load_dataset(f"npz:{path}")
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "y, num_classes, message",
+    [
+        ([0, -1, 2, 3], None, "Label 'y' of node 1 (in 'train_mask') is -1"),
+        ([0, 1, 2, -3], None, "Label 'y' of node 3 (outside every split) is -3"),
+        ([0, 1, 10_000, 3], None, "would make a 10001-way output"),
+        ([0, 1, 2, 3], 3, "Label 'y' of node 3 (outside every split) is 3; expected [0, 3)"),
+    ],
+)
+def test_npz_labels_are_checked(tmp_path, y, num_classes, message):
+    path = tmp_path / "labels.npz"
+    masks = dict(train_mask=np.array([True, True, False, False]), val_mask=np.array([False, False, True, False]))
+    extra = {} if num_classes is None else dict(num_classes=np.int64(num_classes))
+    np.savez(path, edge_index=np.array([[0, 1, 2, 3], [1, 2, 3, 0]]), y=np.array(y), **masks, **extra)
+    with pytest.raises(ValueError) as info:
+        load_dataset(f"npz:{path}")
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_npz_keeps_num_classes(tmp_path):
+    graph = Graph.from_edge_index(torch.tensor([[0, 1], [1, 0]]), 2, y=torch.tensor([0, 1]), num_classes=5)
+    save_npz(graph, tmp_path / "g.npz")
+    assert load_dataset(f"npz:{tmp_path / 'g.npz'}").num_classes == 5
+
+
+def test_damaged_ogb_and_planetoid_files_are_named(tmp_path, planetoid_root):
+    import shutil
+
+    for file in planetoid_root.glob("ind.cora.*"):
+        shutil.copy(file, tmp_path / file.name)
+    data = (tmp_path / "ind.cora.allx").read_bytes()
+    (tmp_path / "ind.cora.allx").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match=f"Cannot read Planetoid file {tmp_path / 'ind.cora.allx'} .*expected one of PyG's raw Planetoid pickles"):
+        load_dataset("planetoid:cora", root=str(tmp_path))
+    (tmp_path / "ind.cora.allx").write_bytes(data)
+    (tmp_path / "ind.cora.test.index").write_text("12\nnot-a-number\n")
+    with pytest.raises(ValueError, match=f"Cannot read Planetoid file {tmp_path / 'ind.cora.test.index'} .*expected one integer node id per line"):
+        load_dataset("planetoid:cora", root=str(tmp_path))
+
+
+def test_damaged_ogb_files_are_named(tmp_path):
+    pytest.importorskip("ogb")
+    raw = _fake_arxiv(tmp_path) / "raw"
+    labels = raw / "node-label.csv.gz"
+    labels.write_bytes(labels.read_bytes()[:-12])  # truncated gzip
+    with pytest.raises(ValueError, match=f"Cannot read OGB file {labels} .*expected one label"):
+        load_dataset("ogb:ogbn-arxiv", root=str(tmp_path))
+    edges = raw / "edge.csv.gz"
+    edges.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=f"Cannot read the OGB graph files in {raw} "):
+        load_dataset("ogb:ogbn-arxiv", root=str(tmp_path))

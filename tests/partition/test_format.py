@@ -247,3 +247,52 @@ def test_partition_graph_writes_and_reuses(tmp_path):
 
 def test_every_method_is_listed():
     assert set(METHODS) <= set(available_partitioners())
+
+
+# --- force replaces only what gnndist wrote, atomically (issue 16, item 5) --------------------------------
+def user_folder(tmp_path):
+    folder = tmp_path / "my-thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("precious")
+    (folder / "figures").mkdir()
+    (folder / "figures" / "plot.pdf").write_bytes(b"%PDF")
+    return folder
+
+
+def assert_untouched(folder):
+    assert (folder / "chapter1.tex").read_text() == "precious" and (folder / "figures" / "plot.pdf").read_bytes() == b"%PDF"
+    assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".")) == []  # no temp or aside folder left
+
+
+def test_force_refuses_a_folder_gnndist_did_not_write(tmp_path):
+    folder = user_folder(tmp_path)
+    graph = seeded_sbm()
+    result = resolve_partitioner("random").partition(graph, 2, seed=0)
+    for attempt in (lambda: save_partition(graph, result, folder, force=True), lambda: partition_graph(graph, "random", 2, folder, force=True)):
+        with pytest.raises(FileExistsError) as info:
+            attempt()
+        assert f"Refusing to replace {folder}: it is not empty and not a partition directory gnndist wrote" in str(info.value) and "--force only replaces what gnndist wrote" in str(info.value)
+        assert_untouched(folder)
+    (tmp_path / "empty").mkdir()
+    save_partition(graph, result, tmp_path / "empty", force=True)  # an empty folder may be filled
+    assert load_meta(tmp_path / "empty").num_parts == 2
+
+
+def test_force_swap_that_fails_puts_the_old_directory_back(tmp_path, monkeypatch):
+    import os
+
+    graph, _, directory, first = write(tmp_path)
+    other = resolve_partitioner("random").partition(graph, 3, seed=0)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in str(src):  # the new directory's move into place fails
+            raise OSError("simulated failure")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="simulated failure"):
+        save_partition(graph, other, directory, force=True)
+    monkeypatch.undo()
+    assert load_meta(directory).key == first.key and load_part(directory, 1).num_parts == 2  # the old one, intact
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["parts"]

@@ -92,3 +92,12 @@ def test_config_file_and_overrides_in_any_order(tmp_path, monkeypatch):
     assert cli.main(["partition", "partition.parts=3", "--out", "2024", str(config), "-o", "passes=2", "train.seed=5", "--force"]) == 0
     meta = load_meta(tmp_path / "2024")
     assert (meta.method, meta.num_parts, meta.seed, meta.options["passes"]) == ("ldg", 3, 5, 2)
+
+
+def test_force_never_deletes_a_folder_gnndist_did_not_write(tmp_path):
+    out = tmp_path / "my-data"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match=f"Refusing to replace {out}: it is not empty and not a partition directory gnndist wrote"):
+        cli.main(["--debug", "partition", "sbm", "-d", "num_nodes=200", "--out", str(out), "--force"])
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"

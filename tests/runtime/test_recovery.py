@@ -159,11 +159,40 @@ def test_recovery_loop_resumes_at_the_checkpoint_and_reports_time_lost():
 
 
 def test_recovery_loop_gives_up_after_max_failures():
+    clock = EpochClock()
+
     def train(epoch):
+        clock.reached(clock.current_epoch + 1)  # each failure one epoch further: none recurs identically
         raise WorkerFailure("hung", [0], "train_epoch", "no answer")
 
     with pytest.raises(RuntimeError, match=r"Giving up after 2 recovered failure\(s\).*\[0\] hung"):
-        run_with_recovery(train, lambda failure: 0, start_epoch=0, max_failures=2, clock=EpochClock())
+        run_with_recovery(train, lambda failure: clock.current_epoch, start_epoch=0, max_failures=2, clock=clock)
+
+
+def test_a_failure_that_recurs_identically_stops_instead_of_looping():
+    trained = []
+
+    def train(epoch):
+        trained.append(epoch)
+        raise WorkerFailure("hung", [1], "train_epoch", "no answer from rank(s) [1] within 60 s")
+
+    with pytest.raises(RuntimeError, match=r"recurred identically after a recovery, at the same point \(epoch 0\).*\[1\] hung"):
+        run_with_recovery(train, lambda failure: 0, start_epoch=0, max_failures=5, clock=EpochClock())
+    assert trained == [0, 0]  # one recovery, then the same failure: stop
+
+
+def test_a_worker_exception_is_never_retried():
+    from gnndist.runtime.failures import RankError, WorkerError
+
+    trained = []
+
+    def train(epoch):
+        trained.append(epoch)
+        raise WorkerError(RankError(0, "IndexError", "Target -1 is out of bounds.", "Traceback ..."), "train_epoch")
+
+    with pytest.raises(WorkerError, match=r"worker rank 0 raised IndexError during 'train_epoch': Target -1 is out of bounds."):
+        run_with_recovery(train, lambda failure: 0, start_epoch=0, max_failures=3, clock=EpochClock())
+    assert trained == [0]
 
 
 def test_failure_during_recovery_counts_and_is_retried():
