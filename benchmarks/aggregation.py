@@ -31,9 +31,9 @@ import gnndist
 from gnndist.aggregation import REDUCERS, available_aggregations, resolve_aggregation
 from gnndist.aggregation.reference import compare_with_reference, reference_aggregate, reference_with_grad, tie_free_features
 from gnndist.aggregation.selection import GraphStats, SelectionTable, default_selection_path
+from gnndist.benchmarks.bandwidth import BandwidthProbe, probe_bandwidth, time_call
 from gnndist.block import Block
 from gnndist.graph import Graph
-from gnndist.benchmarks.bandwidth import BandwidthProbe, probe_bandwidth, time_call
 
 DEFAULT_PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid" / "raw"
 MISSING_PENALTY = 10.0  # an abstraction that could not run a case counts as this many times the fastest

@@ -40,7 +40,8 @@ def prepare_partition(config: JobConfig, graph, run_dir: RunDirectory, *, force:
 
     cfg = config.partition
     partitioner = resolve_partitioner(cfg.method, **cfg.options)
-    directory = Path(cfg.dir) if cfg.dir else run_dir.path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{partition_key(graph.fingerprint(), partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)}"
+    key = partition_key(graph.fingerprint(), partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
+    directory = Path(cfg.dir) if cfg.dir else run_dir.path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
     meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())

@@ -6,8 +6,8 @@ partitioners register through the entry-point group ``gnndist.partitioners``.
 """
 from gnndist.partitioners.base import (
     PARTITIONERS,
-    PartitionResult,
     Partitioner,
+    PartitionResult,
     VertexCutPartitioner,
     available_partitioners,
     register_partitioner,

@@ -7,9 +7,9 @@ from gnndist.aggregation import resolve_aggregation
 from gnndist.cache import resolve_cache
 from gnndist.comm import resolve_strategy
 from gnndist.data import load_dataset
+from gnndist.models import resolve_model
 from gnndist.partitioners import resolve_partitioner
 from gnndist.registry import Registry, UnknownOptionError
-from gnndist.models import resolve_model
 
 
 def test_resolve_checks_options_against_the_signature():

@@ -15,8 +15,8 @@ from gnndist.graph import Graph
 
 def _ogb_meta(name: str) -> dict[str, str]:
     try:
-        import pandas as pd
         import ogb.nodeproppred as nodeproppred
+        import pandas as pd
     except ImportError as error:
         raise ImportError(f"Dataset 'ogb:{name}' needs the ogb package: pip install 'gnndist[ogb]' ({error})") from error
     master = pd.read_csv(Path(nodeproppred.__file__).parent / "master.csv", index_col=0, keep_default_na=False)

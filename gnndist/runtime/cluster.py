@@ -16,8 +16,8 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import tempfile
+import threading
 import time
 from typing import Iterator
 from urllib.parse import urlparse

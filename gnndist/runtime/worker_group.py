@@ -133,7 +133,18 @@ class WorkerGroup:
             ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
     """
 
-    def __init__(self, num_workers: int, *, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, timeout_s: float = 60.0, max_restarts: int = 0, num_threads: int | None = None, strategy: str = "SPREAD", collective_timeout_s: float | None = None):
+    def __init__(
+        self,
+        num_workers: int,
+        *,
+        cpus_per_worker: float = 1.0,
+        gpus_per_worker: float = 0.0,
+        timeout_s: float = 60.0,
+        max_restarts: int = 0,
+        num_threads: int | None = None,
+        strategy: str = "SPREAD",
+        collective_timeout_s: float | None = None,
+    ):
         if num_workers < 1:
             raise ValueError(f"Expected num_workers >= 1 (got {num_workers})")
         self.num_workers, self.timeout_s = num_workers, timeout_s

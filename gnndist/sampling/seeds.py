@@ -8,6 +8,7 @@ from torch import Tensor
 
 from gnndist.seeding import derive_seed
 
+
 def random_seed() -> int:
     """A seed drawn from torch's default generator, so ``torch.manual_seed`` fixes it."""
     return int(torch.randint(0, 2**62, (1,)))

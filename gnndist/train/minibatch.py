@@ -35,16 +35,16 @@ import torch
 from torch import Tensor
 
 from gnndist.block import Block
-from gnndist.cache import CachedFeatureStore, CachePolicy, RemoteNodes, available_caches, check_capacity, resolve_cache
+from gnndist.cache import CachedFeatureStore, CachePolicy, RemoteNodes, resolve_cache
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
 from gnndist.graph import Graph
+from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook
 from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.local_graph import build_local_graph
-from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, start_stores, stop_stores
-from gnndist.models import ModelSpec
 from gnndist.seeding import Stream, dropout_seed, stream_seed
+from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, start_stores, stop_stores
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics

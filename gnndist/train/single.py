@@ -5,7 +5,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from torch.nn.utils import parameters_to_vector
 
 from gnndist.block import Block

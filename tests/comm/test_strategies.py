@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from gnndist.comm import available_strategies, dequantize_rows, quantize_rows, resolve_strategy
-from gnndist.config import ConfigError, load_config
+from gnndist.config import load_config
 from gnndist.data import load_dataset
+from gnndist.models import ModelSpec
 from gnndist.partition import save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerGroup
-from gnndist.models import ModelSpec
 from gnndist.train.fullgraph import PartSource, start_fullgraph
 from gnndist.train.loop import fit
 

@@ -8,8 +8,8 @@ import torch
 
 from gnndist.config import load_config
 from gnndist.data import load_dataset
-from gnndist.runtime.checkpoint import CheckpointError, CheckpointStore, JobIdentity, config_changes, config_identity, read_checkpoint, rng_state, set_rng_state
 from gnndist.models import ModelSpec
+from gnndist.runtime.checkpoint import CheckpointError, CheckpointStore, JobIdentity, config_changes, config_identity, read_checkpoint, rng_state, set_rng_state
 
 SMALL = ["dataset.num_nodes=200", "dataset.feature_dim=8", "model.hidden=8"]
 

@@ -76,7 +76,10 @@ def test_killed_worker_recovers_to_the_uninterrupted_result(ray_session, uninter
     assert json.loads((out / "workers.json").read_text())[1]["pid"] != killer.pid  # a new process
 
 
-MINIBATCH = ["mode=minibatch", "dataset.num_nodes=300", "dataset.feature_dim=8", "model.hidden=8", "model.dropout=0.5", "train.epochs=10", "train.batch_size=32", "train.fanouts=[4,4]", "train.num_threads=1", "partition.parts=2", "checkpoint.every=3"]
+MINIBATCH = [
+    "mode=minibatch", "dataset.num_nodes=300", "dataset.feature_dim=8", "model.hidden=8", "model.dropout=0.5", "train.epochs=10",
+    "train.batch_size=32", "train.fanouts=[4,4]", "train.num_threads=1", "partition.parts=2", "checkpoint.every=3",
+]
 
 
 @pytest.mark.slow  # a worker killed or hung mid-run, then a full run to compare with

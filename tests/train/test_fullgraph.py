@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from gnndist.data import load_dataset
+from gnndist.models import ModelSpec
 from gnndist.partition import build_parts, save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerGroup
 from gnndist.testing import assert_matches_single_process
-from gnndist.models import ModelSpec
 from gnndist.train.fullgraph import LocalFullGraphTrainer, PartSource, start_fullgraph
 
 EPOCHS = 20

@@ -13,10 +13,10 @@ import torch.distributed as dist
 
 from gnndist.config import CacheConfig, ConfigError, TrainConfig, load_config
 from gnndist.data import load_dataset
+from gnndist.models import ModelSpec
 from gnndist.partition import PartitionBook, build_parts, save_partition
 from gnndist.partitioners import PartitionResult, resolve_partitioner
 from gnndist.runtime import WorkerContext, WorkerGroup
-from gnndist.models import ModelSpec
 from gnndist.store import local_stores, start_stores, stop_stores
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import fit

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from gnndist.data import load_dataset
-from gnndist.train.loop import fit
 from gnndist.models import ModelSpec
+from gnndist.train.loop import fit
 from gnndist.train.single import SingleProcessTrainer
 
 
