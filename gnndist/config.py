@@ -174,7 +174,9 @@ class AggregationConfig(Section):
     """Which aggregation kernel every layer uses. A plain string (``aggregation=csr_spmm``) sets ``name``."""
 
     name: str = Field("auto", description="Aggregation backend, or auto: the best backend for each block by the built-in ranking (or by `selection`)")
-    selection: str | None = Field(None, description="A selection table measured by `gnndist bench aggregation --save-selection FILE`; used by auto only when given here", json_schema_extra=PATH)
+    selection: str | None = Field(
+        None, description="A selection table measured by `gnndist bench aggregation --save-selection FILE`; used by auto only when given here", json_schema_extra=NOT_IDENTITY_PATH
+    )
 
     @field_validator("name")
     @classmethod

@@ -48,6 +48,18 @@ def prepare_partition(config: JobConfig, graph, run_dir: RunDirectory, *, force:
     return directory
 
 
+def aggregation_backends(spec, graph) -> dict[str, str]:
+    """The backend every reducer runs on the whole graph on this machine (``auto`` resolved), recorded in
+    ``summary.json`` and in the checkpoints' identity."""
+    from gnndist.aggregation import REDUCERS, auto_choices
+    from gnndist.block import Block
+
+    if spec.aggregation != "auto":
+        return {reduce: spec.aggregation for reduce in REDUCERS}
+    table = spec.resolve_aggregation().table
+    return auto_choices(Block.from_graph(graph), table)
+
+
 def start_workers(config: JobConfig, stack: contextlib.ExitStack) -> WorkerGroup:
     """Connects to Ray (embedded or ``cluster.address``) and starts one worker per part, joined in a
     torch.distributed group; ``stack`` shuts both down."""
@@ -125,6 +137,14 @@ def _checkpoint_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _aggregation_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    aggregation = summary.get("aggregation")
+    if not aggregation:
+        return []
+    chosen = ", ".join(f"{reduce}: {backend}" for reduce, backend in aggregation["backends"].items())
+    return [("aggregation", f"{aggregation['name']} ({chosen})")]
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     final, best = summary["final"], summary["best"]
     pct = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
@@ -136,6 +156,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("final train / val / test", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))} / {pct(final.get('test_acc'))}"),
         ("best val (epoch)", f"{pct(best['val_acc'])} ({best['epoch']})"),
         ("test at best val", pct(best["test_acc"])),
+        *_aggregation_rows(summary),
         ("median epoch time", f"{summary['timing']['median_epoch_s'] * 1000:.1f} ms"),
         ("total train time", f"{summary['timing']['train_s']:.1f} s"),
         *_checkpoint_rows(summary),
@@ -257,7 +278,8 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     mode = resolve_mode(config.mode)
     data = JobData(config)
     graph = data.graph
-    identity = JobIdentity.of(config, graph)
+    aggregation = aggregation_backends(data.spec, graph)
+    identity = JobIdentity.of(config, graph, aggregation)
     checkpoints = CheckpointStore(config.checkpoint.dir or run_dir.path / "checkpoints", identity, keep=config.checkpoint.keep)
     resume_from = resume_checkpoint(checkpoints, identity, config.train.epochs) if resume else None
     if not resume and checkpoints.paths():
@@ -274,6 +296,7 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, graph, result, run_dir, setup_time)
+    summary["aggregation"] = {"name": config.aggregation.name, "selection": config.aggregation.selection, "backends": aggregation}
     last = checkpoints.paths()
     summary["checkpoint"] = {"dir": str(checkpoints.directory), "last": str(last[-1]) if last else None, "resumed_from_epoch": resume_from.epoch if resume_from else None}
     summary["recoveries"] = [event.to_dict() for event in recoveries]

@@ -15,7 +15,7 @@ from gnndist.aggregation.base import (
     resolve_aggregation,
 )
 from gnndist.aggregation.reference import Agreement, check_against_reference, compare_with_reference, reference_aggregate, reference_with_grad, tie_free_features
-from gnndist.aggregation.selection import GraphStats, SelectionTable, default_selection_path, select_backend
+from gnndist.aggregation.selection import GraphStats, SelectionTable, auto_choices, select_backend
 
 __all__ = [
     "AGGREGATIONS",
@@ -25,9 +25,9 @@ __all__ = [
     "available_aggregations",
     "GraphStats",
     "SelectionTable",
+    "auto_choices",
     "check_against_reference",
     "compare_with_reference",
-    "default_selection_path",
     "reference_aggregate",
     "reference_with_grad",
     "register_aggregation",

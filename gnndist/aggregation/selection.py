@@ -1,9 +1,12 @@
 """``aggregation="auto"``: pick the fastest backend for a graph from measurements.
 
 The benchmark harness (``gnndist bench aggregation``) ranks the backends per graph class, reducer
-and device and writes ``selection.json``; :func:`select_backend` takes the first backend of that
-ranking that can run the block at hand. Without a measured table it follows :data:`BUILTIN_RANKING`,
-derived from the measurements in ``benchmarks/README.md``.
+and device and writes ``selection.json`` (``--save-selection FILE`` writes it where the user says);
+:func:`select_backend` takes the first backend of that ranking that can run the block at hand. A
+measured table is used only when a run points at it (``aggregation.selection=FILE``): otherwise
+``auto`` follows :data:`BUILTIN_RANKING`, derived from the measurements in ``benchmarks/README.md``, so
+a run's numerics never depend on files left in the user's home. Runs record what ``auto`` chose
+(:func:`auto_choices`).
 
 A graph class is ``"<size>/<skew>"``: size ``tiny`` (at most 8192 nodes: a dense matrix fits),
 ``small`` (at most 1M edges) or ``large``; skew from the coefficient of variation of the in-degree:
@@ -12,7 +15,6 @@ A graph class is ``"<size>/<skew>"``: size ``tiny`` (at most 8192 nodes: a dense
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,21 +112,14 @@ class SelectionTable:
 
     def save(self, path: str | Path, **metadata: Any) -> Path:
         """Writes the table (plus ``metadata``: machine, suite, ...) atomically as JSON."""
+        from gnndist.io import write_json
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"rankings": self.rankings, **metadata}, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        write_json(path, {"rankings": self.rankings, **metadata})
         return path
 
     def ranking(self, device: str, graph_class: str, reduce: str) -> list[str]:
         return list(self.rankings.get(device, {}).get(graph_class, {}).get(reduce, []))
-
-
-def default_selection_path() -> Path:
-    """Where ``gnndist bench aggregation --save-selection`` stores the user's table: ``~/.cache/gnndist/aggregation-selection.json``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gnndist" / "aggregation-selection.json"
 
 
 def select_backend(block: Block | Graph, reduce: str, device: str | torch.device | None = None, table: SelectionTable | str | Path | None = None) -> str:
@@ -134,8 +129,7 @@ def select_backend(block: Block | Graph, reduce: str, device: str | torch.device
         block: the structure to aggregate over (a Graph is taken as its whole-graph Block).
         reduce: "sum", "mean" or "max".
         device: where it will run (default: the block's device).
-        table: a measured :class:`SelectionTable` or a path to one; None reads
-            :func:`default_selection_path` when that file exists, else only the built-in ranking is used.
+        table: a measured :class:`SelectionTable` or a path to one; None: only the built-in ranking.
 
     Returns:
         A name for ``resolve_aggregation``: the first of the measured ranking for this graph class,
@@ -148,8 +142,6 @@ def select_backend(block: Block | Graph, reduce: str, device: str | torch.device
     device_type = torch.device(device).type if device is not None else block.indices.device.type
     if device_type != block.indices.device.type:
         block = block.to(device_type)
-    if table is None and default_selection_path().exists():
-        table = default_selection_path()
     if isinstance(table, (str, Path)):
         table = SelectionTable.load(table)
     measured = table.ranking(device_type, GraphStats.of(block).graph_class, reduce) if table is not None else []
@@ -164,7 +156,7 @@ class AutoAggregation(Aggregation):
     """``aggregation="auto"``: the backend :func:`select_backend` picks for each block, prepared and run as itself.
 
     Args:
-        table: a measured :class:`SelectionTable` or its path (default: the user's table if present).
+        table: a measured :class:`SelectionTable` or its path (default: the built-in ranking only).
     """
 
     name = "auto"
@@ -190,3 +182,9 @@ class AutoAggregation(Aggregation):
     def run(self, state: tuple[Aggregation, Any], x: torch.Tensor) -> torch.Tensor:
         chosen, chosen_state = state
         return chosen.run(chosen_state, x)
+
+
+def auto_choices(block: Block | Graph, table: SelectionTable | str | Path | None = None, device: str = "cpu") -> dict[str, str]:
+    """What ``auto`` runs on ``block`` for every reducer (``{"sum": "gnndist_csr", ...}``): recorded by
+    every run, and part of its identity, since backends differ in their last bits."""
+    return {reduce: select_backend(block, reduce, device, table) for reduce in REDUCERS}

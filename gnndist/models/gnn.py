@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
-from gnndist.aggregation import resolve_aggregation
+from gnndist.aggregation import Aggregation, resolve_aggregation
 from gnndist.block import Block
 from gnndist.models.dropout import dropout, relu_dropout
 
@@ -27,10 +27,10 @@ class GNN(nn.Module):
         in_channels, hidden_channels, out_channels: widths.
         num_layers: number of message-passing layers (>= 1).
         dropout: dropout probability on each layer's input.
-        aggregation: aggregation backend name (see ``gnndist.aggregation``).
+        aggregation: aggregation backend name (see ``gnndist.aggregation``) or a built backend.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "auto"):
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: "str | Aggregation" = "auto"):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"Expected num_layers >= 1 (got {num_layers})")
@@ -113,7 +113,7 @@ class GAT(GNN):
     Attention is per edge, so GAT runs PyG's own edge-list propagation rather than an aggregation backend.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: str = "auto", heads: int = 4):
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: "str | Aggregation" = "auto", heads: int = 4):
         if hidden_channels % heads:
             raise ValueError(f"Expected hidden_channels divisible by heads (got hidden={hidden_channels}, heads={heads})")
         self.heads = heads

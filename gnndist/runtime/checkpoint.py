@@ -94,8 +94,13 @@ class JobIdentity:
     graph_fingerprint: str
 
     @classmethod
-    def of(cls, config: "JobConfig", graph: "Graph") -> "JobIdentity":
-        return cls(config_identity(config), graph.fingerprint())
+    def of(cls, config: "JobConfig", graph: "Graph", aggregation_backends: dict[str, str] | None = None) -> "JobIdentity":
+        """The identity of ``config`` on ``graph``; ``aggregation_backends`` (what ``auto`` resolved to on
+        this machine) is part of it, since backends differ in their last bits."""
+        identity = config_identity(config)
+        if aggregation_backends is not None:
+            identity["aggregation"] = {**identity["aggregation"], "backends": aggregation_backends}
+        return cls(identity, graph.fingerprint())
 
     @property
     def config_fingerprint(self) -> str:

@@ -5,13 +5,14 @@ import pytest
 
 from gnndist.data import load_dataset
 from gnndist.train.loop import fit
-from gnndist.train.single import SingleProcessTrainer, build_model
+from gnndist.models import ModelSpec
+from gnndist.train.single import SingleProcessTrainer
 
 
 @pytest.fixture
 def trainer():
     graph = load_dataset("sbm", num_nodes=200, avg_degree=4, feature_dim=8, seed=0)
-    return SingleProcessTrainer(graph, build_model(graph.num_features, graph.num_classes, "gcn", 8, 2, 0.0, "csr_spmm", 0), seed=0)
+    return SingleProcessTrainer(graph, ModelSpec(name="gcn", num_features=graph.num_features, num_classes=graph.num_classes, hidden=8, dropout=0.0, aggregation="csr_spmm"))
 
 
 def test_outside_a_terminal_each_epoch_is_one_line(trainer, capsys):
