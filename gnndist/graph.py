@@ -338,8 +338,8 @@ class Graph:
 
     def with_(self, **changes: Any) -> "Graph":
         """A copy with some fields replaced (validated again; new labels without ``num_classes`` infer it again)."""
-        if "y" in changes and "num_classes" not in changes:
-            changes["num_classes"] = None
+        if ("y" in changes and "num_classes" not in changes) or self.y is None:
+            changes.setdefault("num_classes", None)
         return replace(self, **changes)
 
     def __repr__(self) -> str:

@@ -1,10 +1,12 @@
-"""Atomic file writes: write a temp file beside the target, fsync, rename; never a half-written file."""
+"""Atomic writes: a temp file or folder beside the target, fsynced, renamed into place; never a half-written one."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,6 +43,31 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def install_dir(tmp: Path, target: Path) -> None:
+    """Renames the finished, fsynced folder ``tmp`` to ``target``, replacing an existing ``target``.
+
+    The old folder is renamed aside before the new one is renamed in, and renamed back if that fails,
+    so an interruption leaves either the old or the new folder, complete, at ``target``. Callers decide
+    beforehand whether replacing is allowed.
+    """
+    if not target.exists() and not target.is_symlink():
+        os.rename(tmp, target)
+        fsync_dir(target.parent)
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    fsync_dir(target.parent)
+    if old.is_symlink():  # the link moved aside; the folder it points to is left alone
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(target: Path, value: Any) -> None:

@@ -29,7 +29,7 @@ from safetensors.torch import save as save_safetensors
 
 import gnndist
 from gnndist.graph import Graph
-from gnndist.io import fsync_dir, write_synced
+from gnndist.io import fsync_dir, install_dir, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
 from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
@@ -252,28 +252,10 @@ def check_replaceable(directory: Path, force: bool, *, flag: str = "--force") ->
 
 
 def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:
-    """Renames the finished temp directory to ``directory``, replacing an old one only with ``force``.
-
-    The old directory is renamed aside before the new one is renamed in, and renamed back if that
-    fails, so an interruption leaves either the old or the new directory, complete, at ``directory``.
-    """
-    if not directory.exists():
-        os.rename(tmp, directory)
-        fsync_dir(directory.parent)
-        return
-    check_replaceable(directory, force)  # again: it may have appeared or changed while the parts were written
-    old = directory.parent / f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    os.rename(directory, old)
-    try:
-        os.rename(tmp, directory)
-    except BaseException:
-        os.rename(old, directory)
-        raise
-    fsync_dir(directory.parent)
-    if old.is_symlink():  # the link moved aside; the folder it points to is left alone
-        old.unlink()
-    else:
-        shutil.rmtree(old, ignore_errors=True)
+    """Installs the finished temp directory at ``directory``, replacing an old one only with ``force``."""
+    if directory.exists():
+        check_replaceable(directory, force)  # again: it may have appeared or changed while the parts were written
+    install_dir(tmp, directory)
 
 
 # ---------------------------------------------------------------------- reading

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import gnndist
-from gnndist.io import fsync_dir, write_synced
+from gnndist.io import fsync_dir, install_dir, write_synced
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
@@ -299,23 +299,13 @@ class CheckpointStore:
             meta = CheckpointMeta(FORMAT_VERSION, epoch, identity.config_fingerprint, identity.config, identity.graph_fingerprint, len(states), files, time.time(), gnndist.__version__)
             write_synced(tmp / META_FILE, (json.dumps(dataclasses.asdict(meta), indent=2) + "\n").encode())
             fsync_dir(tmp)
-            self._move_into_place(tmp, target)
+            install_dir(tmp, target)  # the same epoch again replaces it (after falling back past a damaged one)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
         for old in self.paths()[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return target
-
-    def _move_into_place(self, tmp: Path, target: Path) -> None:
-        if target.exists():  # the same epoch again (after falling back past a damaged checkpoint)
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-        fsync_dir(self.directory)
 
     def latest(self, on_invalid: Callable[[CheckpointError], None] | None = None) -> Checkpoint | None:
         """The newest checkpoint that verifies; damaged ones are passed to ``on_invalid`` and skipped.

@@ -49,7 +49,7 @@ def test_config_supplies_dataset_and_partition_section(tmp_path, capsys):
 
 
 def test_bad_input_fails_before_loading_data(tmp_path):
-    with pytest.raises(KeyError, match="Unknown partitioner 'nope'; available: .*metis"):
+    with pytest.raises(ValueError, match="partition.method: unknown partitioner 'nope'; available: .*metis"):
         partition_cmd.run(parse("sbm", "--method", "nope", "--out", str(tmp_path / "x")))
     with pytest.raises(ValueError, match="No output directory"):
         partition_cmd.run(parse("sbm"))
