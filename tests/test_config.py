@@ -52,3 +52,13 @@ def test_bad_files(tmp_path):
 def test_every_section_of_the_contract_exists():
     sections = set(JobConfig.model_fields)
     assert sections == {"mode", "dataset", "model", "train", "partition", "comm", "cache", "aggregation", "cluster", "checkpoint", "output"}
+
+
+def test_comm_strategy_local_is_a_deprecated_alias_of_mode_local():
+    with pytest.warns(FutureWarning, match="use mode=local"):
+        config = load_config(None, ["comm.strategy=local"])
+    assert (config.mode, config.comm.strategy) == ("local", "sync")
+
+
+def test_aggregation_string_sets_the_name():
+    assert load_config(None, ["aggregation=csr_spmm"]).aggregation.name == "csr_spmm"
