@@ -210,6 +210,12 @@ class WorkerGroup:
         self._setup_call = _SetupCall(factory, list(per_worker_args or [()] * self.num_workers), kwargs)
         self._replay_setup()
 
+    def update_setup(self, **kwargs: Any) -> None:
+        """Changes keyword arguments of the remembered ``setup`` (e.g. replaced store handles) for the next replay."""
+        if self._setup_call is None:
+            raise RuntimeError("update_setup before setup")
+        self._setup_call = _SetupCall(self._setup_call.factory, self._setup_call.per_worker_args, {**self._setup_call.kwargs, **kwargs})
+
     def _replay_setup(self) -> None:
         call = self._setup_call
         refs = [w.setup.remote(call.factory, *call.per_worker_args[rank], **call.kwargs) for rank, w in enumerate(self.workers)]

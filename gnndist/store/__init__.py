@@ -7,7 +7,7 @@
 from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Pending, Ready, StoreHandle, StoreInfo
 from gnndist.store.client import OwnerAnswer, RemoteFeatures, StoreClient, StoreStats
 from gnndist.store.local import LocalFeatureStore, LocalGraphStore, LocalHandle, PartLoader, StoreServer, local_stores
-from gnndist.store.ray import RayHandle, start_stores, stop_stores
+from gnndist.store.ray import RayHandle, revive_stores, start_stores, stop_stores
 
 __all__ = [
     "FeatureInfo",
@@ -29,6 +29,7 @@ __all__ = [
     "StoreServer",
     "StoreStats",
     "local_stores",
+    "revive_stores",
     "start_stores",
     "stop_stores",
 ]

@@ -7,7 +7,9 @@ actor (``gnndist.store.ray``).
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import os
+import socket
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -122,6 +124,10 @@ class StoreServer:
     def ready(self) -> StoreInfo:
         """What this server serves, once loaded (a Ray caller waits on this to surface load errors)."""
         return StoreInfo(self.part_id, self.feature_store.info, self.graph_store.num_rows)
+
+    def process(self) -> dict[str, Any]:
+        """Where this server runs (``pid``, ``host``): for logs, and for tests that kill it."""
+        return {"pid": os.getpid(), "host": socket.gethostname()}
 
     def features(self, local_ids: np.ndarray) -> np.ndarray:
         return self.feature_store.gather(_ids(local_ids)).numpy()

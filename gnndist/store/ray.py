@@ -4,6 +4,11 @@ Actors take no CPU (``num_cpus=0``), so they always fit, and run in their worker
 bundle, on its node. Answers are numpy arrays, which Ray's object store hands over without a copy
 on one node. A :class:`RayHandle` is picklable, so the driver starts the stores and passes the
 handles to the workers.
+
+A store that dies is restarted by Ray (its constructor reloads the part from its source), and a request
+in flight is sent again once after the restart (``max_task_retries=1``): requests are reads, so the retried
+one answers the same and training goes on unchanged. A store that cannot come back (its restarts used up,
+its node lost) is replaced by :func:`revive_stores` when the job recovers its workers.
 """
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ import numpy as np
 from gnndist.partition import Part
 from gnndist.store.base import StoreHandle, StoreInfo, check_part_order
 from gnndist.store.local import PartLoader, StoreServer
+
+STORE_MAX_RESTARTS = 3
+"""Ray restarts of a dead store actor before it is left dead (then the job's recovery replaces it)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class RayHandle(StoreHandle):
         ray.kill(self.actor, no_restart=True)
 
 
-def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0) -> list[RayHandle]:
+def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0, max_restarts: int = STORE_MAX_RESTARTS) -> list[RayHandle]:
     """Starts one :class:`StoreServer` actor per part (``sources[p]`` is part ``p``) and waits until they are loaded.
 
     Args:
@@ -58,20 +66,14 @@ def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any =
         placement_group: the workers' placement group; store ``p`` then runs in bundle ``p``, on its
             worker's node. Stores take no CPU, so they always fit.
         timeout_s: bound on loading.
+        max_restarts: Ray restarts of each store after its process dies.
 
     Returns:
         The handles, in part order (stop them with :func:`stop_stores`).
     """
     import ray
-    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    actor_class = ray.remote(StoreServer)
-    actors = []
-    for part_id, source in enumerate(sources):
-        options: dict[str, Any] = dict(num_cpus=0, max_concurrency=max(2, len(sources)))
-        if placement_group is not None:
-            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement_group=placement_group, placement_group_bundle_index=part_id)
-        actors.append(actor_class.options(**options).remote(source))
+    actors = [_start_store(part_id, source, len(sources), placement_group, max_restarts) for part_id, source in enumerate(sources)]
     try:
         infos = ray.get([actor.ready.remote() for actor in actors], timeout=timeout_s)
         check_part_order([info.part_id for info in infos])
@@ -80,6 +82,36 @@ def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any =
             ray.kill(actor, no_restart=True)
         raise
     return [RayHandle(actor, info) for actor, info in zip(actors, infos)]
+
+
+def revive_stores(
+    stores: Sequence[RayHandle], sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0, max_restarts: int = STORE_MAX_RESTARTS
+) -> list[RayHandle]:
+    """``stores`` with every store that no longer answers within ``timeout_s`` replaced by a new one.
+
+    Returns the same handles where all answer (the caller can compare identities to see a change).
+    """
+    import ray
+
+    revived = list(stores)
+    for part_id, store in enumerate(stores):
+        try:
+            ray.get(store.actor.ready.remote(), timeout=timeout_s)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            ray.kill(store.actor, no_restart=True)
+            actor = _start_store(part_id, sources[part_id], len(sources), placement_group, max_restarts)
+            revived[part_id] = RayHandle(actor, ray.get(actor.ready.remote(), timeout=timeout_s))
+    return revived
+
+
+def _start_store(part_id: int, source: Part | PartLoader, num_parts: int, placement_group: Any, max_restarts: int) -> Any:
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    options: dict[str, Any] = dict(num_cpus=0, max_concurrency=max(2, num_parts), max_restarts=max_restarts, max_task_retries=1)
+    if placement_group is not None:
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement_group=placement_group, placement_group_bundle_index=part_id)
+    return ray.remote(StoreServer).options(**options).remote(source)
 
 
 def stop_stores(stores: Sequence[StoreHandle]) -> None:

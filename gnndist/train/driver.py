@@ -15,10 +15,18 @@ class GroupTrainer:
         group: the workers, each hosting a worker trainer (``setup`` done).
         combine: the workers' results of one epoch -> :class:`EpochMetrics` (the mode's own combination).
         on_shutdown: what else to stop with the trainer (the mini-batch stores).
+        before_recover: what else to bring back before the workers are rebuilt after a failure (the
+            mini-batch stores).
     """
 
-    def __init__(self, group, combine: Callable[[int, list[dict[str, Any]]], EpochMetrics], on_shutdown: Callable[[], None] | None = None):
-        self.group, self.combine, self.on_shutdown = group, combine, on_shutdown
+    def __init__(
+        self,
+        group,
+        combine: Callable[[int, list[dict[str, Any]]], EpochMetrics],
+        on_shutdown: Callable[[], None] | None = None,
+        before_recover: Callable[[], None] | None = None,
+    ):
+        self.group, self.combine, self.on_shutdown, self.before_recover = group, combine, on_shutdown, before_recover
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         return self.combine(epoch, self.group.run("train_epoch", epoch, evaluate))
@@ -37,6 +45,8 @@ class GroupTrainer:
 
     def recover(self, failure) -> float:
         """Restarts failed workers and rebuilds every worker's trainer (see ``WorkerGroup.recover``)."""
+        if self.before_recover is not None:
+            self.before_recover()
         return self.group.recover(failure)
 
     def shutdown(self) -> None:

@@ -44,7 +44,7 @@ from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
-from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, start_stores, stop_stores
+from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, revive_stores, start_stores, stop_stores
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
@@ -546,15 +546,25 @@ def start_minibatch(group, sources: Sequence[PartSource], model_spec: ModelSpec,
     check_layers(train.fanouts, model_spec.layers)
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
-    owns = stores is None
-    stores = start_stores(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0)) if owns else list(stores)
+    if stores is not None:
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores))
+        return GroupTrainer(group, minibatch_epoch_metrics)
+    load_timeout_s = max(group.timeout_s, 600.0)
+    started = start_stores(sources, placement_group=group.placement_group, timeout_s=load_timeout_s)
     try:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=stores)
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started)
     except BaseException:
-        if owns:
-            stop_stores(stores)
+        stop_stores(started)
         raise
-    return GroupTrainer(group, minibatch_epoch_metrics, on_shutdown=(lambda: stop_stores(stores)) if owns else None)
+
+    def revive() -> None:  # stores that stayed dead (restarts used up, node lost) are replaced before the workers come back
+        nonlocal started
+        revived = revive_stores(started, sources, placement_group=group.placement_group, timeout_s=load_timeout_s)
+        if any(new is not old for new, old in zip(revived, started)):
+            started = revived
+            group.update_setup(stores=started)
+
+    return GroupTrainer(group, minibatch_epoch_metrics, on_shutdown=lambda: stop_stores(started), before_recover=revive)
 
 
 def check_layers(fanouts: Sequence[int], layers: int) -> None:

@@ -21,6 +21,7 @@ from gnndist.store import (
     StoreClient,
     StoreServer,
     local_stores,
+    revive_stores,
     start_stores,
     stop_stores,
 )
@@ -148,3 +149,42 @@ def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
 def test_ray_stores_of_misordered_sources_are_refused(ray_session, on_disk):
     with pytest.raises(ValueError, match="parts 0..1 in order \\(got parts \\[1, 0\\]\\)"):
         start_stores([on_disk[1], on_disk[0]])
+
+
+def store_pid(handle) -> int:
+    import ray
+
+    return ray.get(handle.actor.process.remote(), timeout=60)["pid"]
+
+
+def test_a_killed_store_restarts_and_the_request_is_answered(ray_session, on_disk):
+    """kill -9 of a store process: Ray restarts it (it reloads its part) and the request sent meanwhile is retried once."""
+    import os
+    import signal
+
+    handles = start_stores(on_disk)
+    try:
+        ids = torch.arange(10)
+        before = handles[1].features(ids).result()
+        pid = store_pid(handles[1])
+        os.kill(pid, signal.SIGKILL)
+        assert torch.equal(torch.as_tensor(handles[1].features(ids).result()), torch.as_tensor(before))
+        assert store_pid(handles[1]) != pid
+    finally:
+        stop_stores(handles)
+
+
+def test_a_dead_store_is_replaced_by_revive(ray_session, on_disk):
+    """A store that stays dead (restarts used up, node lost) is replaced; stores that answer are kept."""
+    import ray
+
+    handles = start_stores(on_disk)
+    try:
+        ray.kill(handles[2].actor, no_restart=True)
+        revived = revive_stores(handles, on_disk, timeout_s=60)
+        assert revived[0] is handles[0] and revived[1] is handles[1] and revived[2] is not handles[2]
+        assert revived[2].info == handles[2].info
+        assert revived[2].features(torch.arange(5)).result().shape == (5, 8)
+        handles = revived
+    finally:
+        stop_stores(handles)
