@@ -10,6 +10,7 @@ import time
 
 import psutil
 import pytest
+from drills import as_from_a_terminal
 
 from gnndist.config import load_config
 from gnndist.launch.job import run_job
@@ -32,7 +33,10 @@ def ray_tmp():
 def gnndist(args: list[str], ray_tmp: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "gnndist.launch.cli", "train", *args, "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gnndist.launch.cli", "train", *args, "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal, **kwargs,
+    )
 
 
 def processes_of(ray_tmp: str) -> list[psutil.Process]:

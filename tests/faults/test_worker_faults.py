@@ -66,7 +66,7 @@ def test_killed_worker_recovers_to_the_uninterrupted_result(ray_session, uninter
     [event] = summary["recoveries"]
     assert event["kind"] == "died" and event["ranks"] == [1] and event["resumed_epoch"] == 5 and event["failed_epoch"] >= 7
     assert 0 < event["recovery_s"] <= event["time_lost_s"]
-    print(f"\nkill: recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s, cause {event['cause'][:80]}")
+    print(f"\nkill: detected after {event['detected_at'] - killer.sent_at:.1f} s, recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s, cause {event['cause'][:80]}")
     assert json.loads((out / "recoveries.jsonl").read_text().splitlines()[0])["failure"] == 1
     logged = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(EPOCHS))  # redone epochs replace the lost ones
@@ -89,7 +89,7 @@ def test_killed_minibatch_worker_recovers_to_the_uninterrupted_result(ray_sessio
     assert killer.sent_at is not None, "the worker was not killed: the run ended first"
     [event] = summary["recoveries"]
     assert event["kind"] == "died" and event["ranks"] == [0] and event["resumed_epoch"] in (3, 6)
-    print(f"\nminibatch kill: recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s")
+    print(f"\nminibatch kill: detected after {event['detected_at'] - killer.sent_at:.1f} s, recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s")
     final = lambda run: read_checkpoint(run / "checkpoints" / "ckpt-000010").load_states()[0]["model"]  # noqa: E731
     assert max_difference(final(out), final(reference)) <= 1e-6
     assert [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [json.loads(line)["loss"] for line in (reference / "metrics.jsonl").read_text().splitlines()]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from drills import as_from_a_terminal
 
 from gnndist.launch.cli import main
 from gnndist.runtime.checkpoint import read_checkpoint
@@ -47,9 +48,9 @@ def test_ctrl_c_while_partitioning_leaves_no_folder(tmp_path):
     out = tmp_path / "parts"
     process = subprocess.Popen(
         [GNNDIST, "partition", "sbm", "--method", "metis", "--parts", "4", "-d", "num_nodes=400000", "-d", "avg_degree=20", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal,
     )
-    time.sleep(6)  # inside generating or partitioning the graph
+    time.sleep(3)  # inside generating or partitioning the graph
     assert process.poll() is None, "partitioning ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
