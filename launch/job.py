@@ -293,6 +293,8 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             workers = record_workers(trainer, run_dir)
             setup_time = time.perf_counter() - start
             result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)
+            if recoveries:  # restarted workers may run elsewhere now
+                workers = record_workers(trainer, run_dir, progress=False)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, graph, result, run_dir, setup_time)
