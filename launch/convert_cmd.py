@@ -58,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
         shorthands.append(f"dataset.{text}")
     config = load_config(config_path, [*shorthands, *overrides])  # explicit key=value wins
     check_chunked_replaceable(out, args.force)  # before generating: a refused folder costs nothing
-    name, options = config.dataset.name, config.dataset.options()
-    status(f"reading {name}{' (streamed)' if name.split(':')[0] in ('sbm', 'rmat') and not args.in_memory else ''} ...")
     start = time.perf_counter()
-    graph_source = open_source(name, options, in_memory=args.in_memory)
+    graph_source = open_source(config.dataset.name, config.dataset.options(), in_memory=args.in_memory)
+    status(f"converting {config.dataset.name}{' (streamed)' if graph_source.description['streamed'] else ''} ...")
     meta = write_chunked(
         graph_source, out, chunk_edges=args.chunk_edges or DEFAULT_CHUNK_EDGES, chunk_nodes=args.chunk_nodes or DEFAULT_CHUNK_NODES,
         force=args.force, progress=not args.no_progress,

@@ -47,6 +47,9 @@ DEFAULT_CHUNK_NODES = 1 << 18
 FINGERPRINT_EDGES = 1 << 20  # edges sorted at once while fingerprinting (more when chunk_edges is larger)
 EDGE_FILES = ("src.npy", "dst.npy")
 WEIGHT_FILE = "weight.npy"
+Progress = Callable[[str, int, "int | None"], None]
+PHASES = {"edges": "writing edge chunks", "nodes": "writing node chunks", "fingerprint": "fingerprinting"}
+PHASE_UNITS = {"edges": "edge", "nodes": "node", "fingerprint": "edge"}
 META_KEYS = (
     "format", "format_version", "gnndist_version", "num_nodes", "num_edges", "num_classes", "fingerprint",
     "chunk_edges", "chunk_nodes", "node_data", "edge_weight", "edge_chunks", "node_chunks", "source",
@@ -196,8 +199,9 @@ class ChunkedMeta:
                 raise ValueError(f"the edge chunks hold {start} edges, 'num_edges' says {values['num_edges']}")
             node_chunks = [NodeChunk(**chunk) for chunk in values["node_chunks"]]
             bounds = [0, *(chunk.stop for chunk in node_chunks)]
-            if [chunk.start for chunk in node_chunks] != bounds[:-1] or bounds[-1] != values["num_nodes"] or (node_data and not node_chunks):
-                raise ValueError(f"the node chunks do not cover nodes 0..{values['num_nodes']} in order")
+            covered = [chunk.start for chunk in node_chunks] == bounds[:-1] and bounds[-1] == values["num_nodes"]
+            if (node_data and not covered) or (not node_data and node_chunks):
+                raise ValueError(f"the node chunks do not cover nodes 0..{values['num_nodes']} in order (or there are node chunks without node_data)")
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}: malformed chunk list or node_data ({type(error).__name__}: {error})") from error
         except ValueError as error:
@@ -371,7 +375,7 @@ def _in_degrees(graph: ChunkedGraph) -> np.ndarray:
     return counts
 
 
-def _csr_column(graph: ChunkedGraph, indptr: np.ndarray, column: str, budget: int) -> Iterator[np.ndarray]:
+def _csr_column(graph: ChunkedGraph, indptr: np.ndarray, column: str, budget: int, report: Progress | None = None) -> Iterator[np.ndarray]:
     """``column`` ("src" or "weight") of every edge in CSR order (by destination, then source; ties in chunk order), in pieces.
 
     Destination ranges holding at most ``budget`` edges (or one node) are gathered from the chunks whose
@@ -392,6 +396,8 @@ def _csr_column(graph: ChunkedGraph, indptr: np.ndarray, column: str, budget: in
         if src:
             order = np.lexsort((np.concatenate(src), np.concatenate(dst)))
             yield np.concatenate(values)[order]
+        if report is not None:
+            report("fingerprint", int(indptr[stop]), int(indptr[-1]))
         start = stop
 
 
@@ -400,13 +406,16 @@ def _node_pieces(graph: ChunkedGraph, name: str) -> Iterator[np.ndarray]:
         yield graph.node_chunk(index, name, verify=False)
 
 
-def chunked_fingerprint(graph: ChunkedGraph, budget: int = FINGERPRINT_EDGES) -> str:
-    """:meth:`Graph.fingerprint` of ``graph.to_graph()``, computed from the chunks with memory ~ ``budget`` edges + O(num_nodes)."""
+def chunked_fingerprint(graph: ChunkedGraph, budget: int = FINGERPRINT_EDGES, report: Progress | None = None) -> str:
+    """:meth:`Graph.fingerprint` of ``graph.to_graph()``, computed from the chunks with memory ~ ``budget`` edges + O(num_nodes).
+
+    ``report("fingerprint", edges_hashed, num_edges)`` is called after each destination range.
+    """
     indptr = np.concatenate([[0], np.cumsum(_in_degrees(graph))])
     num_edges = int(indptr[-1])
     values: dict[str, Any] = {field.name: None for field in fields(Graph)}
     values["indptr"] = ArrayStream(np.dtype(np.int64), indptr.shape, (indptr,))
-    values["indices"] = ArrayStream(np.dtype(np.int64), (num_edges,), _csr_column(graph, indptr, "src", budget))
+    values["indices"] = ArrayStream(np.dtype(np.int64), (num_edges,), _csr_column(graph, indptr, "src", budget, report))
     for name, spec in graph.node_fields.items():
         values[name] = ArrayStream(spec.dtype, (graph.num_nodes, *spec.row_shape), _node_pieces(graph, name))
     if graph.has_edge_weight:
@@ -463,7 +472,7 @@ def write_chunked(
     chunk_edges: int = DEFAULT_CHUNK_EDGES,
     chunk_nodes: int = DEFAULT_CHUNK_NODES,
     force: bool = False,
-    progress: bool | Callable[[int], None] = False,
+    progress: bool | Progress = False,
 ) -> ChunkedMeta:
     """Writes ``source`` as a chunked graph folder, atomically, holding one chunk (plus node-sized arrays) at a time.
 
@@ -473,7 +482,9 @@ def write_chunked(
         chunk_edges: edges per edge chunk (>= 1; default 2**20).
         chunk_nodes: nodes per node-data chunk (>= 1; default 2**18).
         force: replace an existing folder if it is empty or a chunked graph gnndist wrote.
-        progress: show progress bars (True), or call ``progress(edges_written)``.
+        progress: show a progress bar per phase (True), or call ``progress(phase, done, total)`` after each
+            step of the phases ``"edges"`` (edges written), ``"nodes"`` (node rows written) and
+            ``"fingerprint"`` (edges hashed); ``total`` is None where unknown.
 
     Returns:
         The written :class:`ChunkedMeta`.
@@ -490,11 +501,11 @@ def write_chunked(
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    bars: list[Any] = []
+    bars: dict[str, Any] = {}
     try:
-        report = _progress(progress, bars, source)
+        report = _progress_bars(progress, bars)
         edge_chunks = _write_edges(source, tmp, chunk_edges, report)
-        node_chunks = _write_nodes(source, tmp, chunk_nodes)
+        node_chunks = _write_nodes(source, tmp, chunk_nodes, report)
         meta = ChunkedMeta(
             format=FORMAT, format_version=FORMAT_VERSION, gnndist_version=gnndist.__version__,
             num_nodes=source.num_nodes, num_edges=sum(chunk.num_edges for chunk in edge_chunks), num_classes=source.num_classes,
@@ -502,7 +513,7 @@ def write_chunked(
             edge_weight=source.has_edge_weight, edge_chunks=edge_chunks, node_chunks=node_chunks, source=source.description,
         )
         written = ChunkedGraph(tmp, meta, verify=False)
-        meta = dataclasses.replace(meta, fingerprint=chunked_fingerprint(written, max(FINGERPRINT_EDGES, chunk_edges)))
+        meta = dataclasses.replace(meta, fingerprint=chunked_fingerprint(written, max(FINGERPRINT_EDGES, chunk_edges), report))
         write_synced(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
         fsync_dir(tmp)
         if directory.exists():
@@ -512,24 +523,28 @@ def write_chunked(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        for bar in bars:
+        for bar in bars.values():
             bar.close()
     return meta
 
 
-def _progress(progress: bool | Callable[[int], None], bars: list[Any], source: GraphSource) -> Callable[[int], None] | None:
+def _progress_bars(progress: bool | Progress, bars: dict[str, Any]) -> Progress | None:
+    """``progress`` itself, or (True) a callback drawing one tqdm bar per phase into ``bars``, or None."""
     if callable(progress):
         return progress
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    bar = tqdm(desc="writing edge chunks", unit="edge", unit_scale=True, disable=None, dynamic_ncols=True)
-    bars.append(bar)
-    return lambda written: bar.update(written - bar.n)
+    def report(phase: str, done: int, total: int | None) -> None:
+        if phase not in bars:
+            bars[phase] = tqdm(desc=PHASES[phase], total=total, unit=PHASE_UNITS[phase], unit_scale=True, disable=None, dynamic_ncols=True)
+        bars[phase].update(done - bars[phase].n)
+
+    return report
 
 
-def _write_edges(source: GraphSource, tmp: Path, chunk_edges: int, report: Callable[[int], None] | None) -> list[EdgeChunk]:
+def _write_edges(source: GraphSource, tmp: Path, chunk_edges: int, report: Progress | None) -> list[EdgeChunk]:
     chunks: list[EdgeChunk] = []
     written = 0
     for index, block in enumerate(_rechunk(source.edge_blocks(), chunk_edges)):
@@ -548,11 +563,11 @@ def _write_edges(source: GraphSource, tmp: Path, chunk_edges: int, report: Calla
         chunks.append(EdgeChunk(name, written, int(block.src.size), dst_min, dst_max, files))
         written += int(block.src.size)
         if report is not None:
-            report(written)
+            report("edges", written, None)
     return chunks
 
 
-def _write_nodes(source: GraphSource, tmp: Path, chunk_nodes: int) -> list[NodeChunk]:
+def _write_nodes(source: GraphSource, tmp: Path, chunk_nodes: int, report: Progress | None) -> list[NodeChunk]:
     chunks: list[NodeChunk] = []
     if not source.node_fields:
         return chunks
@@ -568,6 +583,8 @@ def _write_nodes(source: GraphSource, tmp: Path, chunk_nodes: int) -> list[NodeC
             files[f"{field}.npy"] = write_synced(tmp / name / f"{field}.npy", _npy_bytes(rows))
         fsync_dir(tmp / name)
         chunks.append(NodeChunk(name, start, stop, files))
+        if report is not None:
+            report("nodes", stop, source.num_nodes)
     return chunks
 
 

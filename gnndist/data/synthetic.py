@@ -272,7 +272,7 @@ class StreamedGraph:
         if name != "x":
             return self.masks[name][start:stop].numpy()
         rows = []
-        for block in range(start // ROW_BLOCK, (stop - 1) // ROW_BLOCK + 1 if stop > start else start // ROW_BLOCK):
+        for block in range(start // ROW_BLOCK, -(-stop // ROW_BLOCK)):
             lo, hi = block * ROW_BLOCK, min((block + 1) * ROW_BLOCK, self.num_nodes)
             noise = torch.randn(hi - lo, self.centroids.size(1), generator=seeded_generator(self.seed, _Key.FEATURES, block))
             rows.append((self.centroids[self.labels[lo:hi]] + noise)[max(start, lo) - lo:min(stop, hi) - lo])

@@ -18,6 +18,7 @@ import torch
 from gnndist.data import load_dataset
 from gnndist.data.chunked import ChunkedGraph, GraphEdges, chunked_fingerprint, open_source, write_chunked
 from gnndist.data.synthetic import ROW_BLOCK
+from gnndist.graph import Graph
 from gnndist.launch import cli, convert_cmd
 
 
@@ -47,6 +48,23 @@ def test_round_trip_keeps_the_fingerprint(tmp_path, named_graph):
     meta = ChunkedGraph.open(out).meta
     assert meta.fingerprint == graph.fingerprint() == load_dataset(f"chunked:{out}").fingerprint()
     assert len(meta.edge_chunks) == -(-graph.num_edges // 3) and all(chunk.num_edges <= 3 for chunk in meta.edge_chunks)
+
+
+@pytest.mark.parametrize("graph", [
+    Graph.from_edge_index(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 0]]), 5),  # no node data, a duplicate edge
+    Graph.from_edge_index(torch.zeros(2, 0, dtype=torch.long), 3, x=torch.ones(3, 2)),  # no edges
+], ids=["edges_only", "no_edges"])
+def test_round_trip_of_bare_graphs(tmp_path, graph):
+    out = written(tmp_path, graph, chunk_edges=3, chunk_nodes=2)
+    assert load_dataset(f"chunked:{out}").fingerprint() == graph.fingerprint() == ChunkedGraph.open(out).meta.fingerprint
+
+
+def test_progress_reports_every_phase(tmp_path):
+    seen = []
+    write_chunked(GraphEdges(small_sbm()), tmp_path / "out", chunk_edges=500, chunk_nodes=100, progress=lambda *step: seen.append(step))
+    assert [step for step in seen if step[0] == "nodes"] == [("nodes", 100, 300), ("nodes", 200, 300), ("nodes", 300, 300)]
+    edges = [done for phase, done, _ in seen if phase == "edges"]
+    assert edges == sorted(edges) and edges[0] == 500 and seen[-1][0] == "fingerprint" and seen[-1][1] == seen[-1][2] == edges[-1]
 
 
 def test_round_trip_with_edge_weights_and_no_labels(tmp_path):
@@ -240,7 +258,7 @@ def test_force_replaces_only_what_gnndist_wrote(tmp_path):
 
 def test_interrupt_leaves_nothing(tmp_path):
     """KeyboardInterrupt between two chunks (what Ctrl-C raises) removes the temp folder; no output appears."""
-    def interrupt(edges_written: int) -> None:
+    def interrupt(phase: str, done: int, total: int | None) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -269,3 +287,11 @@ def test_help_and_arguments(tmp_path, capsys):
     assert cli.main(["convert", "sbm", str(tmp_path / "x"), "dataset.nope=1"]) == 1
     assert "Unknown option 'nope' for dataset 'sbm'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_in_a_terminal_progress_bars(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert convert_cmd.run(cli.parse_args(cli.build_parser(), ["convert", "sbm", str(tmp_path / "out"), "dataset.num_nodes=2000", "dataset.feature_dim=2", "--chunk-edges", "5000"])) == 0
+    printed = capsys.readouterr()
+    assert "writing edge chunks" in printed.err and "writing node chunks" in printed.err and "fingerprinting" in printed.err
+    assert f"wrote {tmp_path / 'out'} (fingerprint " in printed.out
