@@ -98,21 +98,18 @@ class GraphSource(Protocol):
 class GraphEdges:
     """A :class:`GraphSource` over an in-memory ``Graph``: edges in CSR order (by destination), node rows sliced."""
 
-    def __init__(self, graph: Graph, block_edges: int = DEFAULT_CHUNK_EDGES) -> None:
+    def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.num_nodes = graph.num_nodes
         self.num_classes = graph.num_classes
         self.has_edge_weight = graph.edge_weight is not None
         self.node_fields = {name: FieldSpec(value.numpy().dtype, tuple(value.shape[1:])) for name, value in graph.node_data().items()}
         self.description: dict[str, Any] = {}
-        self.block_edges = block_edges
 
     def edge_blocks(self) -> Iterator[EdgeBlock]:
-        src, dst = self.graph.indices.numpy(), self.graph.dst().numpy()
+        """One block: every edge (views of the graph's arrays; the writer slices it into chunks)."""
         weight = self.graph.edge_weight.numpy() if self.has_edge_weight else None
-        for start in range(0, src.size, self.block_edges):
-            stop = start + self.block_edges
-            yield EdgeBlock(src[start:stop], dst[start:stop], None if weight is None else weight[start:stop])
+        yield EdgeBlock(self.graph.indices.numpy(), self.graph.dst().numpy(), weight)
 
     def node_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         return getattr(self.graph, name)[start:stop].numpy()

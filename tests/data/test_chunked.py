@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnndist.data import load_dataset
+from gnndist.data import load_dataset, save_npz
 from gnndist.data.chunked import ChunkedGraph, GraphEdges, chunked_fingerprint, open_source, write_chunked
 from gnndist.data.synthetic import ROW_BLOCK
 from gnndist.graph import Graph
@@ -82,6 +82,17 @@ def test_round_trip_of_cora_and_rechunking_keep_the_fingerprint(tmp_path, planet
     assert convert(f"chunked:{tmp_path / 'cora'}", str(tmp_path / "again"), "--chunk-edges", "777") == 0
     again = ChunkedGraph.open(tmp_path / "again")
     assert again.meta.fingerprint == graph.fingerprint() and len(again.meta.edge_chunks) == -(-graph.num_edges // 777)
+
+
+def test_convert_reads_npz_files_and_job_configs(tmp_path):
+    graph = small_sbm()
+    save_npz(graph, tmp_path / "graph.npz")
+    assert convert(f"npz:{tmp_path / 'graph.npz'}", str(tmp_path / "from-npz"), "--chunk-edges", "100") == 0
+    assert ChunkedGraph.open(tmp_path / "from-npz").meta.fingerprint == graph.fingerprint()
+    job = tmp_path / "job.yaml"
+    job.write_text("mode: single\ndataset:\n  name: sbm\n  num_nodes: 300\n  avg_degree: 6\n  feature_dim: 4\n")
+    assert convert(str(job), str(tmp_path / "from-job"), "--in-memory") == 0
+    assert ChunkedGraph.open(tmp_path / "from-job").meta.fingerprint == graph.fingerprint()
 
 
 def test_fingerprint_from_chunks_does_not_depend_on_the_sort_budget(tmp_path):
