@@ -50,10 +50,6 @@ WEIGHT_FILE = "weight.npy"
 Progress = Callable[[str, int, "int | None"], None]
 PHASES = {"edges": "writing edge chunks", "nodes": "writing node chunks", "fingerprint": "fingerprinting"}
 PHASE_UNITS = {"edges": "edge", "nodes": "node", "fingerprint": "edge"}
-META_KEYS = (
-    "format", "format_version", "gnndist_version", "num_nodes", "num_edges", "num_classes", "fingerprint",
-    "chunk_edges", "chunk_nodes", "node_data", "edge_weight", "edge_chunks", "node_chunks", "source",
-)
 
 
 # ---------------------------------------------------------------------- what a writer reads
@@ -180,7 +176,8 @@ class ChunkedMeta:
             raise ValueError(f"{path}: expected an integer 'format_version' >= 1 (got {version!r})")
         if version > FORMAT_VERSION:
             raise ValueError(f"{path} has format_version {version}, newer than this gnndist {gnndist.__version__} reads (<= {FORMAT_VERSION}); upgrade gnndist or convert again")
-        missing = [key for key in META_KEYS if key not in values]
+        keys = [field.name for field in fields(cls)]
+        missing = [key for key in keys if key not in values]
         if missing:
             raise ValueError(f"{path} lacks key(s) {missing}")
         try:
@@ -188,6 +185,9 @@ class ChunkedMeta:
             unknown = sorted(set(node_data) - set(NODE_FIELDS))
             if unknown:
                 raise ValueError(f"unknown node field(s) {unknown}; expected some of {list(NODE_FIELDS)}")
+            for name, spec in node_data.items():
+                if spec.dtype.kind not in "biuf":
+                    raise ValueError(f"node field {name!r} has dtype {spec.dtype}; expected bool, integer or float")
             edge_chunks, start = [], 0
             for chunk in values["edge_chunks"]:
                 edge_chunks.append(EdgeChunk(start=start, **chunk))
@@ -203,7 +203,7 @@ class ChunkedMeta:
             raise ValueError(f"{path}: malformed chunk list or node_data ({type(error).__name__}: {error})") from error
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
-        scalars = {key: values[key] for key in META_KEYS if key not in ("node_data", "edge_chunks", "node_chunks")}
+        scalars = {key: values[key] for key in keys if key not in ("node_data", "edge_chunks", "node_chunks")}
         return cls(**scalars, node_data=node_data, edge_chunks=edge_chunks, node_chunks=node_chunks)
 
 

@@ -233,10 +233,18 @@ def test_bad_meta_json_is_an_error_naming_the_file(tmp_path):
         ({"format_version": 99}, "has format_version 99, newer than this gnndist"),
         ({"num_edges": 1}, "the edge chunks hold \\d+ edges, 'num_edges' says 1"),
         ({"node_chunks": meta["node_chunks"][1:]}, "the node chunks do not cover nodes 0..300"),
+        ({"node_data": {**meta["node_data"], "x": {"dtype": "object", "shape": [4]}}}, "node field 'x' has dtype object; expected bool, integer or float"),
+        ({"edge_chunks": None}, "malformed chunk list or node_data"),
     ):
         (out / "meta.json").write_text(json.dumps({**meta, **change}))
         with pytest.raises(ValueError, match=re.escape(str(out / "meta.json")) + ".*" + message):
             ChunkedGraph.open(out)
+    (out / "meta.json").write_text(json.dumps({**meta, "fingerprint": "0" * 16}))
+    with pytest.raises(ValueError, match="fingerprint 0{16} does not match the loaded graph's [0-9a-f]{16}"):
+        load_dataset(f"chunked:{out}")
+    (out / "meta.json").write_text(json.dumps({key: value for key, value in meta.items() if key != "chunk_nodes"}))
+    with pytest.raises(ValueError, match="lacks key\\(s\\) \\['chunk_nodes'\\]"):
+        ChunkedGraph.open(out)
     (out / "meta.json").write_text("{")
     with pytest.raises(ValueError, match="is not valid JSON"):
         ChunkedGraph.open(out)
