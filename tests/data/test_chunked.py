@@ -314,3 +314,14 @@ def test_in_a_terminal_progress_bars(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr()
     assert "writing edge chunks" in printed.err and "writing node chunks" in printed.err and "fingerprinting" in printed.err
     assert f"wrote {tmp_path / 'out'} (fingerprint " in printed.out
+
+
+def test_a_partition_of_the_chunked_graph_carries_its_fingerprint(tmp_path):
+    """meta.json's fingerprint is the identity partition directories record for the graph the folder loads to."""
+    from gnndist.launch import partition_cmd
+    from gnndist.partition import load_meta
+
+    meta = write_chunked(open_source("rmat", {"scale": 8, "edge_factor": 4, "feature_dim": 2}), tmp_path / "chunks", chunk_edges=500)
+    args = cli.parse_args(cli.build_parser(), ["partition", f"chunked:{tmp_path / 'chunks'}", "--method", "random", "--parts", "2", "--out", str(tmp_path / "parts")])
+    assert partition_cmd.run(args) == 0
+    assert load_meta(tmp_path / "parts").graph_fingerprint == meta.fingerprint
