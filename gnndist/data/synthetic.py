@@ -1,4 +1,4 @@
-"""Seeded graph generators: a learnable degree-corrected SBM and power-law RMAT."""
+"""Seeded graph generators: a learnable degree-corrected SBM and power-law RMAT, in memory or streamed block by block (gnndist convert)."""
 from __future__ import annotations
 
 import math
@@ -41,7 +41,7 @@ def _sample_weighted(cumulative: Tensor, low: Tensor, high: Tensor, generator: t
 
 
 @dataclass(frozen=True)
-class _SbmBlocks:
+class _SbmModel:
     """The node-sized state of a degree-corrected SBM: labels, power-law weights, nodes grouped by class."""
 
     labels: Tensor
@@ -52,7 +52,7 @@ class _SbmBlocks:
     homophily: float
 
     @classmethod
-    def draw(cls, num_nodes: int, num_classes: int, homophily: float, degree_exponent: float, avg_degree: float, generator: torch.Generator) -> "_SbmBlocks":
+    def draw(cls, num_nodes: int, num_classes: int, homophily: float, degree_exponent: float, avg_degree: float, generator: torch.Generator) -> "_SbmModel":
         """Checks the options and draws labels and degree weights (see :func:`sbm`)."""
         if num_nodes < max(num_classes, 1) or num_classes < 1:
             raise ValueError(f"Expected num_nodes >= num_classes >= 1 (got num_nodes={num_nodes}, num_classes={num_classes})")
@@ -114,11 +114,11 @@ def sbm(
         seed: everything is a function of it.
     """
     generator = torch.Generator().manual_seed(seed)
-    blocks = _SbmBlocks.draw(num_nodes, num_classes, homophily, degree_exponent, avg_degree, generator)
+    model = _SbmModel.draw(num_nodes, num_classes, homophily, degree_exponent, avg_degree, generator)
     num_pairs = int(num_nodes * avg_degree / 2 * 1.02)  # a little extra for self loops and duplicates
-    src, dst = blocks.pairs(num_pairs, generator)
+    src, dst = model.pairs(num_pairs, generator)
     keep = src != dst
-    labels = blocks.labels
+    labels = model.labels
     node_data = dict(
         x=_class_features(labels, num_classes, feature_dim, feature_signal, generator),
         y=labels,
@@ -298,14 +298,14 @@ def sbm_stream(
     drops self loops and emits both directions; duplicate pairs are kept (a multigraph: removing them would need
     every edge at once). Labels and degree weights are node-sized and held.
     """
-    blocks = _SbmBlocks.draw(num_nodes, num_classes, homophily, degree_exponent, avg_degree, seeded_generator(seed, _Key.NODES))
+    model = _SbmModel.draw(num_nodes, num_classes, homophily, degree_exponent, avg_degree, seeded_generator(seed, _Key.NODES))
     num_pairs = int(num_nodes * avg_degree / 2)
 
     def draw_edges(index: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        return blocks.pairs(min(PAIR_BLOCK, num_pairs - index * PAIR_BLOCK), generator)
+        return model.pairs(min(PAIR_BLOCK, num_pairs - index * PAIR_BLOCK), generator)
 
     return StreamedGraph(
-        labels=blocks.labels, num_classes=num_classes, feature_dim=feature_dim, feature_signal=feature_signal, train_fraction=train_fraction,
+        labels=model.labels, num_classes=num_classes, feature_dim=feature_dim, feature_signal=feature_signal, train_fraction=train_fraction,
         val_fraction=val_fraction, seed=seed, num_edge_blocks=-(-num_pairs // PAIR_BLOCK), draw_edges=draw_edges, undirected=True,
     )
 
