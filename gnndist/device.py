@@ -29,7 +29,12 @@ def resolve_device(requested: str, *, key: str = "train.device") -> "torch.devic
 
     if requested == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if cuda_available() else torch.device("cpu")
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{key}={requested!r}: expected one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     if device.type == "cuda":
         if not cuda_available():
             why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible (CUDA_VISIBLE_DEVICES, drivers)"
@@ -38,8 +43,6 @@ def resolve_device(requested: str, *, key: str = "train.device") -> "torch.devic
             device = torch.device("cuda", torch.cuda.current_device())
         elif device.index >= torch.cuda.device_count():
             raise ValueError(f"{key}={requested}, but this machine has {torch.cuda.device_count()} GPU(s)")
-    elif device.type != "cpu":
-        raise ValueError(f"{key}={requested!r}: expected one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     return device
 
 
@@ -86,3 +89,26 @@ def out_of_memory_message(error: BaseException, *, rank: int, rows: int | None, 
         "Try more parts (partition.parts), a CPU cache (cache.device=cpu), a smaller train.batch_size, "
         "or model.hidden smaller"
     )
+
+
+GPU_SHARE = 0.25
+"""What ``auto`` lets one kind of data (a sampling graph, a feature table and cache) take of a GPU's memory."""
+
+
+def placement(requested: str, device: "torch.device", nbytes: int, *, key: str) -> "torch.device":
+    """Where a worker training on ``device`` keeps data of ``nbytes`` that may live on its GPU.
+
+    ``cpu``: the host. ``cuda``: the worker's GPU (an error naming ``key`` when it has none). ``auto``: the
+    GPU when the worker has one and the data take at most :data:`GPU_SHARE` of its memory, else the host.
+    """
+    import torch
+
+    if requested not in DEVICE_CHOICES:
+        raise ValueError(f"{key}={requested!r}: expected one of {', '.join(DEVICE_CHOICES)}")
+    if requested == "cpu" or (requested == "auto" and device.type != "cuda"):
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise ValueError(f"{key}=cuda, but this worker trains on {device} (set cluster.gpus_per_worker > 0 to give workers GPUs)")
+    if requested == "auto" and nbytes > GPU_SHARE * torch.cuda.get_device_properties(device).total_memory:
+        return torch.device("cpu")
+    return device
