@@ -4,8 +4,8 @@ import sys
 import pytest
 
 from gnndist.data import load_dataset
-from gnndist.train.loop import fit
 from gnndist.models import ModelSpec
+from gnndist.train.loop import fit
 from gnndist.train.single import SingleProcessTrainer
 
 
