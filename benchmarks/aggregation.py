@@ -18,7 +18,6 @@ import math
 import platform
 import statistics
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,12 +29,13 @@ import torch
 import gnndist
 from gnndist.aggregation import REDUCERS, available_aggregations, resolve_aggregation
 from gnndist.aggregation.reference import compare_with_reference, reference_aggregate, reference_with_grad, tie_free_features
-from gnndist.aggregation.selection import GraphStats, SelectionTable, default_selection_path
-from gnndist.benchmarks.bandwidth import BandwidthProbe, probe_bandwidth, time_call
+from gnndist.aggregation.selection import GraphStats, SelectionTable
+from gnndist.benchmarks.bandwidth import BandwidthProbe, probe_bandwidth
+from gnndist.benchmarks.timing import TimingStats, time_call
 from gnndist.block import Block
 from gnndist.graph import Graph
+from gnndist.memory import PeakMemory
 
-DEFAULT_PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid" / "raw"
 MISSING_PENALTY = 10.0  # an abstraction that could not run a case counts as this many times the fastest
 
 
@@ -47,7 +47,7 @@ class GraphSpec:
     Attributes:
         name: unique name used by ``--graphs`` and in tables ("sbm-200k").
         family: "uniform", "sbm", "rmat" or "planetoid" (``--graphs`` also accepts a family).
-        dataset: ``gnndist.data.load_dataset`` spec, or "uniform" (generated here).
+        dataset: ``gnndist.data.load_dataset`` spec (the dataset registry).
         options: loader keyword arguments.
         sweep: the parameters this graph varies in its suite, plotted on an axis ("avg_degree", "rmat_a").
         normalization: "gcn" aggregates over GCN's normalised block (weights + self loops), None plain.
@@ -60,13 +60,14 @@ class GraphSpec:
     sweep: tuple[tuple[str, float], ...] = ()
     normalization: str | None = None
 
-    def build(self, planetoid_root: Path) -> Graph:
-        options = dict(self.options)
-        if self.dataset == "uniform":
-            return uniform_graph(**options)
+    def build(self, planetoid_root: Path | None) -> Graph:
+        """The graph from the dataset registry; Planetoid graphs need ``planetoid_root`` (FileNotFoundError without)."""
         from gnndist.data import load_dataset
 
+        options = dict(self.options)
         if self.dataset.startswith("planetoid:"):
+            if planetoid_root is None:
+                raise FileNotFoundError(f"no Planetoid folder given for {self.dataset!r} (pass --planetoid-root DIR with the raw ind.* files)")
             if not (Path(planetoid_root) / f"ind.{self.dataset.split(':', 1)[1]}.graph").exists():
                 raise FileNotFoundError(f"Planetoid raw files for {self.dataset!r} not found in {planetoid_root} (pass --planetoid-root)")
             options["root"] = str(planetoid_root)
@@ -77,16 +78,6 @@ class GraphSpec:
     def block(self, graph: Graph) -> Block:
         block = Block.from_graph(graph.with_(x=None) if graph.x is not None else graph)
         return block.gcn_normalized() if self.normalization == "gcn" else block
-
-
-def uniform_graph(num_nodes: int, avg_degree: float, seed: int = 0) -> Graph:
-    """Uniform random directed graph: ``num_nodes * avg_degree`` edges with independent uniform ends, de-duplicated."""
-    generator = torch.Generator().manual_seed(seed)
-    num_edges = int(num_nodes * avg_degree)
-    src = torch.randint(num_nodes, (num_edges,), generator=generator)
-    dst = torch.randint(num_nodes, (num_edges,), generator=generator)
-    key = torch.unique(dst * num_nodes + src)
-    return Graph.from_edge_index(torch.stack([key % num_nodes, key // num_nodes]), num_nodes)
 
 
 def _uniform(num_nodes: int, avg_degree: float, name: str | None = None) -> GraphSpec:
@@ -199,14 +190,14 @@ class AggregationBenchConfig:
         threads: torch CPU threads (None: torch's default).
         max_seconds: a measurement stops repeating once it has used this much time (>= 3 runs kept).
         memory_budget_bytes: abstractions that materialise E x F messages are skipped above this (None: 40 % of free RAM).
-        planetoid_root: folder with the raw Planetoid files.
+        planetoid_root: folder with the raw Planetoid files (None: the Planetoid graphs are skipped, saying why).
         probe_mib: buffer size of the bandwidth probe (None: 256 MiB on CPU, 2 GiB on GPU).
         workers: > 1 runs the suite concurrently in that many Ray actors, one per GPU (``devices=("cuda",)``)
             or one per share of the CPU cores; the report has per-device and aggregate numbers.
         scaling: worker counts for the distributed benchmark (graph partitioned over the workers,
             halo exchange + local aggregation per layer), e.g. ``(1, 2, 4)``; None: not run.
         partitioner: partitioner of the distributed benchmark.
-        save_selection: also install the ranking as the user's default selection table.
+        save_selection: also write the ranking to this file (for ``aggregation.selection=FILE``); None: only ``out/selection.json``.
     """
 
     suite: str | Suite = "quick"
@@ -221,12 +212,12 @@ class AggregationBenchConfig:
     threads: int | None = None
     max_seconds: float = 20.0
     memory_budget_bytes: int | None = None
-    planetoid_root: Path = DEFAULT_PLANETOID_ROOT
+    planetoid_root: Path | None = None
     probe_mib: int | None = None
     workers: int = 1
     scaling: tuple[int, ...] | None = None
     partitioner: str = "metis"
-    save_selection: bool = False
+    save_selection: Path | None = None
 
     def validate(self) -> None:
         """Raises ValueError/KeyError naming the bad value and the choices."""
@@ -304,23 +295,6 @@ def check_device(device: str) -> torch.device:
 
 
 # ----------------------------------------------------------------------------------------- measuring
-@dataclass(frozen=True)
-class TimingStats:
-    """Seconds per call over the timed runs."""
-
-    median: float
-    p25: float
-    p75: float
-    minimum: float
-    runs: int
-
-    @classmethod
-    def of(cls, times: Sequence[float]) -> "TimingStats":
-        ordered = sorted(times)
-        quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 3
-        return cls(statistics.median(ordered), quartiles[0], quartiles[2], ordered[0], len(ordered))
-
-
 @dataclass
 class Measurement:
     """One row of the results: a (device, graph, width, reducer, abstraction) and what happened."""
@@ -367,40 +341,6 @@ class Measurement:
 def model_bytes(num_edges: int, num_out: int, width: int, itemsize: int, weighted: bool) -> int:
     """Bytes one aggregation direction must move: gathered rows, written rows, indices, offsets (+ weights)."""
     return itemsize * width * (num_edges + num_out) + 8 * num_edges + 8 * (num_out + 1) + (4 * num_edges if weighted else 0)
-
-
-class PeakMemory:
-    """Peak extra memory of a call: CUDA allocator statistics on GPU, sampled RSS on CPU (approximate)."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-
-    def measure(self, fn: Callable[[], Any]) -> int:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            base = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            fn()
-            torch.cuda.synchronize(self.device)
-            return max(torch.cuda.max_memory_allocated(self.device) - base, 0)
-        process = psutil.Process()
-        base = process.memory_info().rss
-        peak = [base]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                done.wait(0.002)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            fn()
-        finally:
-            done.set()
-            sampler.join()
-        return max(peak[0] - base, 0)
 
 
 @dataclass
@@ -601,7 +541,9 @@ def _measure_case(backends, spec, block, stats, x, grad_out, reduce, expected, d
         if row.status != "ok":
             continue
         try:
-            row.peak_memory_bytes = PeakMemory(device).measure(contender.forward_backward)
+            with PeakMemory(device) as memory:
+                contender.forward_backward()
+            row.peak_memory_bytes = memory.increase_bytes
         except (RuntimeError, MemoryError) as error:
             _fail(row, error)
             continue
@@ -949,8 +891,8 @@ def run_benchmark(config: AggregationBenchConfig, log: Callable[[str], None] = p
         files[f"plot:{name}"] = path
     if scaling:
         files["plot:scaling"] = write_scaling_plot(scaling, out / "scaling.png")
-    if config.save_selection:
-        files["default_selection"] = table.save(default_selection_path(), suite=environment["suite"], environment=environment)
+    if config.save_selection is not None:
+        files["saved_selection"] = table.save(config.save_selection, suite=environment["suite"], environment=environment)
     problems = [row for row in rows if row.status in ("mismatch", "error")] + [row for row in scaling if row.status != "ok"]
     return BenchResult(out, files, reports, problems, time.perf_counter() - started)
 

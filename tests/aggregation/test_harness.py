@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gnndist.aggregation.selection import SelectionTable
 from gnndist.benchmarks import aggregation as harness
 from gnndist.benchmarks.bandwidth import probe_bandwidth
 from gnndist.launch import bench_cmd
@@ -83,6 +84,25 @@ def test_mismatch_is_reported_not_timed(tmp_path, monkeypatch):
     (row,) = result.problems
     assert row.status == "mismatch" and "forward error" in row.reason and row.fwd_median_s is None
     assert not result.ok
+
+
+def test_save_selection_writes_the_named_file_and_planetoid_needs_a_root(tmp_path):
+    suite = harness.Suite("tiny-test", (harness.Case(harness._uniform(300, 4), (8,), ("sum",)), harness.Case(harness._planetoid("cora"), (8,), ("sum",))), repeats=1)
+    config = harness.AggregationBenchConfig(suite=suite, out=tmp_path / "out", abstractions=("csr_spmm",), repeats=1, warmup=0, probe_mib=8, save_selection=tmp_path / "mine.json")
+    result = harness.run_benchmark(config, log=lambda line: None)
+    assert result.ok and result.files["saved_selection"] == tmp_path / "mine.json"
+    saved = SelectionTable.load(tmp_path / "mine.json")
+    assert saved.rankings == SelectionTable.load(tmp_path / "out" / "selection.json").rankings
+    assert saved.ranking("cpu", result.reports[0].measurements[0].graph_class, "sum") == ["csr_spmm"]
+    cora = [row for row in result.reports[0].measurements if row.graph == "cora"]
+    assert cora and all(row.status == "skipped" and "--planetoid-root" in row.reason for row in cora)
+
+
+def test_cli_save_selection_takes_a_file(tmp_path):
+    parser = argparse.ArgumentParser(prog="gnndist")
+    bench_cmd.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", "aggregation", "--save-selection", str(tmp_path / "table.json")])
+    assert args.save_selection == tmp_path / "table.json"
 
 
 def test_rank_abstractions_penalises_missing_cases():
