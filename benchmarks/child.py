@@ -38,6 +38,9 @@ class DGLPython:
     note: str | None = None
 
 
+NO_DGL = DGLPython(None, "skipped (--no-dgl)")
+
+
 def find_dgl_python(path: Path | str | None, *, disabled: bool = False, environ: Mapping[str, str] | None = None) -> DGLPython:
     """The python of the DGL environment: ``path`` (``--dgl-python``), else ``$GNNDIST_DGL_PYTHON``.
 
@@ -49,7 +52,7 @@ def find_dgl_python(path: Path | str | None, *, disabled: bool = False, environ:
         environ: where to read ``GNNDIST_DGL_PYTHON`` (default: ``os.environ``; read at the CLI edge only).
     """
     if disabled:
-        return DGLPython(None, "skipped (--no-dgl)")
+        return NO_DGL
     environ = os.environ if environ is None else environ
     if path is None and environ.get(DGL_PYTHON_ENV):
         path = environ[DGL_PYTHON_ENV]

@@ -40,15 +40,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from gnndist.benchmarks.child import DGL_PYTHON_ENV, ChildProcess, DGLPython, find_dgl_python, peer_command
+from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPython, find_dgl_python, peer_command
 from gnndist.benchmarks.gnndist_child import BREAKDOWN_CATEGORIES
+from gnndist.benchmarks.peers import write_graph
 from gnndist.benchmarks.report import write_report
 from gnndist.memory import minor_faults, peak_resident_bytes, reset_peak_resident
 
-NO_DGL = DGLPython(None, "skipped (--no-dgl)")
 GRAPHS = {  # dataset-registry options of the benchmark graphs (all ``sbm``)
     "sbm": dict(num_nodes=200_000, avg_degree=20.7, num_classes=16, feature_dim=128, seed=0),
     "sbm-small": dict(num_nodes=3_000, avg_degree=10, num_classes=4, feature_dim=16, seed=0),  # --quick and smoke tests
@@ -246,19 +245,6 @@ def _default_aggregation() -> str:
     from gnndist.aggregation.native_kernel import native_status
 
     return "gnndist_csr" if native_status()[0] else "csr_spmm"
-
-
-def _write_npz(graph, path: Path) -> None:
-    np.savez(
-        path,
-        indptr=graph.indptr.numpy(),
-        indices=graph.indices.numpy(),
-        x=graph.x.numpy(),
-        y=graph.y.numpy(),
-        train_mask=graph.train_mask.numpy(),
-        val_mask=graph.val_mask.numpy(),
-        test_mask=graph.test_mask.numpy(),
-    )
 
 
 class Run:
@@ -492,7 +478,7 @@ def run_benchmark(config: FullGraphBenchConfig) -> dict[str, Any]:
     aggregation = config.aggregation or _default_aggregation()
     with tempfile.TemporaryDirectory(prefix="gnndist-fullgraph-") as tmp:
         npz = Path(tmp) / "graph.npz"
-        _write_npz(graph, npz)
+        write_graph(graph, npz)
         run = Run(config, npz, aggregation)
         try:
             for model in config.models:

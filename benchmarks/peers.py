@@ -3,7 +3,7 @@
 Started by file path (``python peers.py KIND SPEC_JSON``, see :func:`child.peer_command`) with this
 environment's python (PyG) or the DGL environment's (DGL 2.1, torch 2.2), where gnndist is not
 installed: so this file imports only the standard library, torch, numpy, the peer library and
-:mod:`child` (found beside it). The graph comes in an ``.npz`` file (CSC: ``indptr``, ``indices``).
+:mod:`child` (found beside it). The graph comes in an ``.npz`` file written by :func:`write_graph`.
 
 Kinds:
     fullgraph: a 2-layer GCN or GraphSAGE on the whole graph (PyG on ``edge_index`` or a CSR
@@ -26,6 +26,15 @@ if __package__:
     from gnndist.benchmarks.child import serve
 else:  # run by path: child.py sits beside this file
     from child import serve
+
+
+def write_graph(graph, path, **extra: np.ndarray) -> None:
+    """Writes ``graph`` (a :class:`gnndist.graph.Graph`) as the ``.npz`` every peer reads: CSC
+    ``indptr``/``indices``, ``x``, ``y``, the split masks, ``train_ids``/``test_ids``, plus ``extra`` arrays."""
+    arrays = {"indptr": graph.indptr, "indices": graph.indices, "x": graph.x, "y": graph.y}
+    arrays.update({f"{split}_mask": getattr(graph, f"{split}_mask") for split in ("train", "val", "test")})
+    arrays.update(train_ids=graph.train_mask.nonzero().flatten(), test_ids=graph.test_mask.nonzero().flatten())
+    np.savez(path, **{key: value.numpy() for key, value in arrays.items()}, **extra)
 
 
 def _arrays(npz: str) -> dict[str, torch.Tensor]:
