@@ -236,7 +236,7 @@ class Run:
                 children.append((Row(model, "DGL", "gspmm", 1, "-"), self.contender("dgl", "gspmm", model)))
             for row, child in children:
                 row.info = child.info
-            for epoch in range(c.epochs):
+            for epoch in range(c.epochs if children else 0):  # --parts without 1, no PyG, no DGL: nothing to run here
                 shift = epoch % len(children)  # rotate who goes first, so no contender always follows the same one
                 for row, child in children[shift:] + children[:shift]:
                     answer = child.epoch(epoch)
