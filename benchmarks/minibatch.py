@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -60,6 +60,85 @@ def gnndist_sampling_epoch(sampler, loader, x: torch.Tensor, mode: str, epoch: i
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def run_gnndist(
+    graph,
+    directory: Path,
+    num_workers: int,
+    fanout_settings: Sequence[Sequence[int]],
+    policies: Sequence[str],
+    spec_args: dict[str, Any],
+    *,
+    batch_size: int,
+    prefetch: int,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    cache_capacity: float,
+    threads: int | None,
+    after_epoch: Callable[[tuple, int], None] | None = None,
+) -> dict[str, Any]:
+    """gnndist's mini-batch trainer on the running Ray: ``num_workers`` workers, one part and one store each.
+
+    Partitions ``graph`` into ``directory`` (METIS; random for one worker), then trains one model per
+    (fanouts, cache policy) for ``epochs`` epochs, calling ``after_epoch(fanouts, epoch)`` after each.
+
+    Returns:
+        ``rows`` (one per run, see :func:`_gnndist_row`; with the stores' CPU seconds per epoch),
+        ``partition_s``, and the peak resident bytes of every ``worker`` and ``store`` process.
+    """
+    import ray
+
+    from gnndist.config import CacheConfig, TrainConfig
+    from gnndist.models import ModelSpec
+    from gnndist.partition import partition_graph
+    from gnndist.runtime import WorkerGroup
+    from gnndist.store import start_stores, stop_stores
+    from gnndist.train.fullgraph import PartSource
+    from gnndist.train.minibatch import start_minibatch
+
+    start = time.perf_counter()
+    partition_graph(graph, "metis" if num_workers > 1 else "random", num_workers, directory, seed=0, halo_hops=1)
+    partition_s = time.perf_counter() - start
+    num_train = int(graph.train_mask.sum())
+    rows: list[dict[str, Any]] = []
+    group = WorkerGroup(num_workers, cpus_per_worker=min(1.0, (os.cpu_count() or 1) / num_workers), timeout_s=900, num_threads=threads or 1)
+    try:
+        group.init_process_group()
+        sources = [PartSource(rank, directory=str(directory)) for rank in range(num_workers)]
+        stores = start_stores(sources, placement_group=group.placement_group)
+        try:
+            store_pids = [info["pid"] for info in ray.get([store.actor.process.remote() for store in stores], timeout=120)]
+            for fanouts in map(tuple, fanout_settings):
+                for policy in policies:
+                    train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
+                    setup_start = time.perf_counter()
+                    trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, CacheConfig(policy=policy, capacity=cache_capacity), stores=stores)
+                    setup_s = time.perf_counter() - setup_start
+                    history, store_cpu_s = [], []
+                    for epoch in range(epochs):
+                        before = _cpu_seconds(store_pids)
+                        history.append(trainer.train_epoch(epoch, evaluate=epoch == epochs - 1))
+                        store_cpu_s.append(_cpu_seconds(store_pids) - before)
+                        if after_epoch is not None:
+                            after_epoch(fanouts, epoch)
+                    row = _gnndist_row(fanouts, num_workers, policy, history, setup_s, num_train)
+                    row["store_cpu_s"] = _median(store_cpu_s[1:] or store_cpu_s)
+                    rows.append(row)
+            peaks = {"worker": group.peak_bytes(), "store": [info["peak_bytes"] for info in ray.get([store.actor.process.remote() for store in stores], timeout=120)]}
+        finally:
+            stop_stores(stores)
+    finally:
+        group.shutdown()
+    return {"rows": rows, "partition_s": partition_s, "peak_bytes": peaks}
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of processes ``pids`` (all threads) so far."""
+    import psutil
+
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
 def run_benchmark(
@@ -100,15 +179,10 @@ def run_benchmark(
         timeout_s: bound on one DGL request (an epoch, or the setup).
     """
     from gnndist.benchmarks.sampling import load_graph
-    from gnndist.config import CacheConfig, TrainConfig
     from gnndist.data import load_dataset
     from gnndist.models import ModelSpec
-    from gnndist.partition import partition_graph
-    from gnndist.runtime import WorkerGroup, ray_cluster
+    from gnndist.runtime import ray_cluster
     from gnndist.sampling import NeighborSampler, SeedLoader
-    from gnndist.store import start_stores, stop_stores
-    from gnndist.train.fullgraph import PartSource
-    from gnndist.train.minibatch import start_minibatch
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -175,37 +249,22 @@ def run_benchmark(
                 rows.append(dict(row, sampling_gnndist=sampling["gnndist"]))
 
             # gnndist on Ray: one group and one set of stores per worker count
+            def dgl_epoch(fanouts: tuple, epoch: int) -> None:  # one DGL epoch after every timed gnndist epoch
+                if child is not None and epoch:
+                    answer = child.request("train", fanouts=list(fanouts), epoch=epochs + len(dgl_train_s[fanouts]))
+                    dgl_train_s[fanouts].append(answer["seconds"])
+                    dgl_train_cpu_s[fanouts].append(answer["cpu_seconds"])
+
             with ray_cluster(None, num_cpus=max(os.cpu_count() or 1, max(workers)), object_store_bytes=1024**3):
                 for num_workers in workers:
-                    directory = tmp / f"parts-{num_workers}"
-                    method = "metis" if num_workers > 1 else "random"
-                    partition_graph(graph, method, num_workers, directory, seed=0, halo_hops=1)
-                    group = WorkerGroup(num_workers, cpus_per_worker=min(1.0, (os.cpu_count() or 1) / num_workers), timeout_s=900, num_threads=threads or 1)
-                    try:
-                        group.init_process_group()
-                        sources = [PartSource(rank, directory=str(directory)) for rank in range(num_workers)]
-                        stores = start_stores(sources, placement_group=group.placement_group)
-                        try:
-                            for fanouts in map(tuple, fanout_settings):
-                                for policy in policies if num_workers > 1 else ("none",):
-                                    train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
-                                    setup_start = time.perf_counter()
-                                    trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, CacheConfig(policy=policy, capacity=cache_capacity), stores=stores)
-                                    setup_s = time.perf_counter() - setup_start
-                                    history = []
-                                    for epoch in range(epochs):
-                                        history.append(trainer.train_epoch(epoch, evaluate=epoch == epochs - 1))
-                                        if child is not None and epoch:
-                                            answer = child.request("train", fanouts=list(fanouts), epoch=epochs + len(dgl_train_s[fanouts]))
-                                            dgl_train_s[fanouts].append(answer["seconds"])
-                                            dgl_train_cpu_s[fanouts].append(answer["cpu_seconds"])
-                                    row = _gnndist_row(fanouts, num_workers, policy, history, setup_s, num_train)
-                                    rows.append(row)
-                                    print(_progress(row), flush=True)
-                        finally:
-                            stop_stores(stores)
-                    finally:
-                        group.shutdown()
+                    run = run_gnndist(
+                        graph, tmp / f"parts-{num_workers}", num_workers, fanout_settings, policies if num_workers > 1 else ("none",), spec_args,
+                        batch_size=batch_size, prefetch=prefetch, lr=lr, weight_decay=weight_decay, epochs=epochs, cache_capacity=cache_capacity,
+                        threads=threads, after_epoch=dgl_epoch,
+                    )
+                    for row in run["rows"]:
+                        rows.append(row)
+                        print(_progress(row), flush=True)
         finally:
             if child is not None:
                 child.close()

@@ -37,7 +37,7 @@ def write_graph(graph, path, **extra: np.ndarray) -> None:
     np.savez(path, **{key: value.numpy() for key, value in arrays.items()}, **extra)
 
 
-def _arrays(npz: str) -> dict[str, torch.Tensor]:
+def arrays_of(npz: str) -> dict[str, torch.Tensor]:
     with np.load(npz, allow_pickle=False) as data:
         return {key: torch.from_numpy(data[key]) for key in data.files}
 
@@ -46,7 +46,7 @@ def _epoch_times(start: float, start_cpu: float) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu}
 
 
-def _dgl_graph(indptr: torch.Tensor, indices: torch.Tensor):
+def dgl_graph(indptr: torch.Tensor, indices: torch.Tensor):
     import dgl
 
     return dgl.graph(("csc", (indptr, indices, torch.arange(indices.numel()))), num_nodes=indptr.numel() - 1)
@@ -79,7 +79,7 @@ class FullGraphPeer:
 
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
-        arrays = _arrays(spec["npz"])
+        arrays = arrays_of(spec["npz"])
         indptr, indices = arrays["indptr"], arrays["indices"]
         num_nodes, num_classes, num_features = indptr.numel() - 1, int(arrays["y"].max()) + 1, arrays["x"].size(1)
         self.x, self.y = arrays["x"], arrays["y"]
@@ -112,7 +112,7 @@ class FullGraphPeer:
         import dgl
         from dgl.nn import GraphConv, SAGEConv
 
-        graph = _dgl_graph(indptr, indices)
+        graph = dgl_graph(indptr, indices)
         if self.spec["model"] == "gcn":
             graph = dgl.add_self_loop(graph)
             make = lambda i, o: GraphConv(i, o, norm="both")  # noqa: E731
@@ -161,8 +161,8 @@ class DGLMiniBatchPeer:
         import dgl
 
         self.dgl, self.spec = dgl, spec
-        self.arrays = _arrays(spec["npz"])
-        graph = _dgl_graph(self.arrays["indptr"], self.arrays["indices"])
+        self.arrays = arrays_of(spec["npz"])
+        graph = dgl_graph(self.arrays["indptr"], self.arrays["indices"])
         graph.ndata["feat"] = self.arrays["x"]
         graph.ndata["label"] = self.arrays["y"]
         graph.create_formats_()
@@ -193,18 +193,8 @@ class DGLMiniBatchPeer:
 
     def reset(self, fanouts: list[int], epoch: int = 0) -> dict[str, int]:
         """A fresh model and optimizer for ``fanouts``, starting from gnndist's initial weights when given."""
-        from dgl.nn import SAGEConv
-
-        torch.manual_seed(0)
-        widths = [self.arrays["x"].size(1)] + [self.spec["hidden"]] * (len(fanouts) - 1) + [int(self.arrays["y"].max()) + 1]
-        model = _SAGE([SAGEConv(widths[i], widths[i + 1], "mean") for i in range(len(fanouts))], self.spec["dropout"])
-        with torch.no_grad():  # gnndist's initial parameters: PyG lin_l (neighbours, with bias) and lin_r (root)
-            for i, conv in enumerate(model.convs):
-                neigh = self.arrays.get(f"conv{i}_neigh_weight")
-                if neigh is not None and tuple(neigh.shape) == tuple(conv.fc_neigh.weight.shape):
-                    conv.fc_neigh.weight.copy_(neigh)
-                    conv.fc_self.weight.copy_(self.arrays[f"conv{i}_self_weight"])
-                    conv.fc_self.bias.copy_(self.arrays[f"conv{i}_bias"])
+        x, y = self.arrays["x"], self.arrays["y"]
+        model = dgl_sage(self.arrays, x.size(1), self.spec["hidden"], int(y.max()) + 1, len(fanouts), self.spec["dropout"])
         self.models[tuple(fanouts)] = (model, torch.optim.Adam(model.parameters(), lr=self.spec["lr"], weight_decay=self.spec["weight_decay"]))
         return {"parameters": sum(p.numel() for p in model.parameters())}
 
@@ -226,14 +216,40 @@ class DGLMiniBatchPeer:
             steps += 1
         return {**_epoch_times(start, start_cpu), "loss": total / steps}
 
-    @torch.no_grad()
     def evaluate(self, fanouts: list[int], epoch: int = 0) -> dict[str, float]:
         """Test accuracy of the ``fanouts`` model on the whole graph (full neighbourhoods)."""
         model, _ = self.models[tuple(fanouts)]
-        model.eval()
-        logits = model(self.graph, self.graph.ndata["feat"])
-        test_ids = self.arrays["test_ids"]
-        return {"test_acc": float((logits[test_ids].argmax(1) == self.graph.ndata["label"][test_ids]).float().mean())}
+        return {"test_acc": full_graph_accuracy(model, self.graph, self.graph.ndata["feat"], self.graph.ndata["label"], self.arrays["test_ids"])}
+
+
+def dgl_sage(weights: dict[str, torch.Tensor], num_features: int, hidden: int, num_classes: int, layers: int, dropout: float) -> "_SAGE":
+    """DGL's mean-``SAGEConv`` GraphSAGE shaped like gnndist's ``sage`` (dropout on every layer's input).
+
+    Starts from ``weights`` where they hold gnndist's parameters (``conv{i}_neigh_weight`` = PyG
+    ``lin_l``, ``conv{i}_self_weight`` = ``lin_r``, ``conv{i}_bias``) of matching shapes, else from
+    DGL's initialisation under seed 0.
+    """
+    from dgl.nn import SAGEConv
+
+    torch.manual_seed(0)
+    widths = [num_features] + [hidden] * (layers - 1) + [num_classes]
+    model = _SAGE([SAGEConv(widths[i], widths[i + 1], "mean") for i in range(layers)], dropout)
+    with torch.no_grad():
+        for i, conv in enumerate(model.convs):
+            neigh = weights.get(f"conv{i}_neigh_weight")
+            if neigh is not None and tuple(neigh.shape) == tuple(conv.fc_neigh.weight.shape):
+                conv.fc_neigh.weight.copy_(neigh)
+                conv.fc_self.weight.copy_(weights[f"conv{i}_self_weight"])
+                conv.fc_self.bias.copy_(weights[f"conv{i}_bias"])
+    return model
+
+
+@torch.no_grad()
+def full_graph_accuracy(model: torch.nn.Module, graph, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> float:
+    """Accuracy of ``model`` on nodes ``ids`` of the whole DGL ``graph`` (full neighbourhoods, eval mode)."""
+    model.eval()
+    logits = model(graph, x)
+    return float((logits[ids].argmax(1) == y[ids]).float().mean())
 
 
 class _SAGE(torch.nn.Module):

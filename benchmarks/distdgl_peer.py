@@ -1,0 +1,314 @@
+"""DistDGL's side of ``gnndist bench distdgl``: DGL's own partitioner, servers, trainers and loader, on 127.0.0.1.
+
+Started by file path with the DGL environment's python (DGL 2.1, torch 2.2; gnndist is not
+installed there), so it imports only the standard library, torch, numpy, psutil, DGL and its
+neighbours :mod:`child` and :mod:`peers`. Three roles, one per command line:
+
+- ``distdgl_peer.py driver SPEC_JSON`` answers the parent over the child protocol (:mod:`child`):
+  ``partition`` runs ``dgl.distributed.partition_graph`` (METIS) on the ``.npz`` graph; ``train``
+  writes an ip_config of ``127.0.0.1`` lines, starts one server and one trainer per part as local
+  processes (the environment ``dgl/tools/launch.py`` sets; no ssh), follows them with bounded waits
+  (peak RSS from the kernel's high-water mark, servers' CPU time at every epoch boundary), kills
+  whatever is left, and scores the trained weights on the whole graph (full neighbourhoods).
+- ``distdgl_peer.py server SPEC_JSON``: one ``DistGraphServer`` (its part id is ``DGL_SERVER_ID``).
+- ``distdgl_peer.py trainer SPEC_JSON``: ``dgl.distributed.initialize`` + gloo + ``DistGraph`` +
+  ``DistNodeDataLoader`` + DDP GraphSAGE, DGL's ``examples/distributed/graphsage`` loop.
+
+Two servers on one host cannot both publish their part in shared memory (the segment is named after
+the graph, and every client on the host maps machine 0's), so the servers run with
+``disable_shared_mem=True`` and every trainer reaches both parts through DGL's RPC, as a trainer on a
+third machine would. That is DistDGL's only mode with two parts on one host.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+import torch.nn.functional as F
+
+if __package__:
+    from gnndist.benchmarks.child import serve
+    from gnndist.benchmarks.peers import arrays_of, dgl_graph, dgl_sage, full_graph_accuracy
+else:  # run by path: child.py and peers.py sit beside this file
+    from child import serve
+    from peers import arrays_of, dgl_graph, dgl_sage, full_graph_accuracy
+
+GRAPH_NAME = "sbm"
+POLL_S = 0.02
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _peak_bytes(pid: int) -> int | None:
+    """The kernel's high-water mark of process ``pid`` (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+# ------------------------------------------------------------------------------------------------ driver
+class Driver:
+    """Partitions with DGL and runs DistDGL's servers and trainers as local processes.
+
+    Spec keys: npz (the graph, :func:`peers.write_graph`), weights (gnndist's initial weights, ``.npz``),
+    workdir (a fresh folder; removed by the parent), num_parts, fanouts (hop order), batch_size,
+    hidden, dropout, lr, weight_decay, epochs, threads, timeout_s (bound on the whole training run).
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        import dgl
+
+        self.dgl, self.spec = dgl, spec
+        self.workdir = Path(spec["workdir"])
+        self.part_config = self.workdir / "parts" / f"{GRAPH_NAME}.json"
+
+    def partition(self) -> dict[str, Any]:
+        """``dgl.distributed.partition_graph`` with METIS into ``num_parts`` parts; seconds and this process's peak."""
+        arrays = arrays_of(self.spec["npz"])
+        graph = dgl_graph(arrays["indptr"], arrays["indices"])
+        graph.ndata["feat"] = arrays["x"]
+        graph.ndata["label"] = arrays["y"]
+        for split in ("train", "val", "test"):
+            graph.ndata[f"{split}_mask"] = arrays[f"{split}_mask"]
+        start = time.perf_counter()
+        self.dgl.distributed.partition_graph(
+            graph, GRAPH_NAME, self.spec["num_parts"], str(self.part_config.parent), part_method="metis", balance_ntypes=graph.ndata["train_mask"], balance_edges=True
+        )
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "peak_bytes": _peak_bytes(os.getpid())}
+
+    def _environment(self, role: str, ip_config: Path) -> dict[str, str]:
+        """What ``dgl/tools/launch.py`` exports for a server or a trainer (one trainer and one server per machine, no samplers)."""
+        threads = str(self.spec["threads"])
+        env = dict(os.environ, DGLBACKEND="pytorch", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        env.update(
+            DGL_DIST_MODE="distributed",
+            DGL_ROLE=role,
+            DGL_NUM_SAMPLER="0",
+            DGL_NUM_CLIENT=str(self.spec["num_parts"]),
+            DGL_CONF_PATH=str(self.part_config),
+            DGL_IP_CONFIG=str(ip_config),
+            DGL_NUM_SERVER="1",
+            DGL_GRAPH_FORMAT="csc",
+            DGL_KEEP_ALIVE="0",
+        )
+        return env
+
+    def train(self) -> dict[str, Any]:
+        """Starts the servers and trainers, waits for the trainers (bounded), scores the model; kills everything at the end."""
+        num_parts, timeout_s = self.spec["num_parts"], self.spec["timeout_s"]
+        ip_config = self.workdir / "ip_config.txt"
+        ip_config.write_text("".join(f"127.0.0.1 {_free_port()}\n" for _ in range(num_parts)))
+        master_port = _free_port()
+        script = str(Path(__file__).resolve())
+        processes: dict[str, subprocess.Popen] = {}
+        logs: dict[str, Path] = {}
+
+        def start(name: str, role: str, extra_env: dict[str, str]) -> None:
+            logs[name] = self.workdir / f"{name}.log"
+            with open(logs[name], "w") as log:
+                env = dict(self._environment(role, ip_config), **extra_env)
+                processes[name] = subprocess.Popen([sys.executable, script, role, json.dumps(self.spec)], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        peaks: dict[str, int] = {}
+        boundaries: dict[str, float] = {}  # "start0", "end0", ...: the servers' CPU seconds at each epoch boundary
+        try:
+            for part in range(num_parts):
+                start(f"server{part}", "server", {"DGL_SERVER_ID": str(part)})
+            for rank in range(num_parts):
+                start(f"trainer{rank}", "client", {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port), "RANK": str(rank), "WORLD_SIZE": str(num_parts), "LOCAL_RANK": "0", "DGL_GROUP_ID": "0"})
+            deadline = time.monotonic() + timeout_s
+            trainers = [name for name in processes if name.startswith("trainer")]
+            servers = [processes[name].pid for name in processes if name.startswith("server")]
+            while True:
+                for name, process in processes.items():
+                    peak = _peak_bytes(process.pid)
+                    if peak is not None:
+                        peaks[name] = max(peak, peaks.get(name, 0))
+                for marker in sorted(self.workdir.glob("epoch-*")):
+                    key = marker.name.removeprefix("epoch-")
+                    if key not in boundaries:
+                        boundaries[key] = sum(filter(None, map(_cpu_seconds, servers)))
+                failed = [name for name, process in processes.items() if process.poll() not in (None, 0)]
+                if failed:
+                    raise RuntimeError(f"DistDGL {failed[0]} exited with code {processes[failed[0]].returncode}: {self._tail(logs[failed[0]])}")
+                if all(processes[name].poll() == 0 for name in trainers):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"DistDGL training did not finish within {timeout_s:.0f} s; last lines of trainer0: {self._tail(logs['trainer0'])}")
+                time.sleep(POLL_S)
+            server_wait = time.monotonic() + 30  # keep_alive=0: the servers exit once every trainer has
+            while any(processes[name].poll() is None for name in processes) and time.monotonic() < server_wait:
+                for name in processes:
+                    peak = _peak_bytes(processes[name].pid)
+                    if peak is not None:
+                        peaks[name] = max(peak, peaks.get(name, 0))
+                time.sleep(POLL_S)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+        results = [json.loads((self.workdir / f"trainer{rank}.json").read_text()) for rank in range(num_parts)]
+        epochs = []
+        for epoch in range(self.spec["epochs"]):
+            server_cpu = boundaries[f"end{epoch}"] - boundaries[f"start{epoch}"] if f"end{epoch}" in boundaries and f"start{epoch}" in boundaries else None
+            trainer_cpu = sum(r["epochs"][epoch]["cpu_seconds"] for r in results)
+            epochs.append({
+                "seconds": max(r["epochs"][epoch]["seconds"] for r in results),
+                "trainer_cpu_seconds": trainer_cpu,
+                "server_cpu_seconds": server_cpu,
+                "seeds": sum(r["epochs"][epoch]["seeds"] for r in results),
+                "loss": sum(r["epochs"][epoch]["loss"] for r in results) / num_parts,
+            })
+        return {
+            "epochs": epochs,
+            "setup_s": max(r["setup_s"] for r in results),
+            "test_acc": self._test_accuracy(),
+            "peak_bytes": {name: peaks.get(name) for name in processes},
+            "trainer_peak_bytes_self": [r["peak_bytes"] for r in results],
+            "ip_config": ip_config.read_text().split("\n")[0],
+        }
+
+    def _test_accuracy(self) -> float:
+        arrays = arrays_of(self.spec["npz"])
+        model = dgl_sage(arrays_of(str(self.workdir / "trained.npz")), arrays["x"].size(1), self.spec["hidden"], int(arrays["y"].max()) + 1, len(self.spec["fanouts"]), self.spec["dropout"])
+        return full_graph_accuracy(model, dgl_graph(arrays["indptr"], arrays["indices"]), arrays["x"], arrays["y"], arrays["test_ids"])
+
+    @staticmethod
+    def _tail(log: Path, lines: int = 15) -> str:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+
+
+def serve_driver(spec: dict[str, Any]) -> None:
+    driver = Driver(spec)
+    serve({"dgl": driver.dgl.__version__, "torch": torch.__version__}, {"partition": driver.partition, "train": driver.train})
+
+
+# ------------------------------------------------------------------------------------------------ server
+def run_server(spec: dict[str, Any]) -> None:
+    """One ``DistGraphServer`` for part ``DGL_SERVER_ID``; returns when every trainer has disconnected."""
+    import dgl
+
+    torch.set_num_threads(spec["threads"])
+    server = dgl.distributed.DistGraphServer(
+        int(os.environ["DGL_SERVER_ID"]),
+        os.environ["DGL_IP_CONFIG"],
+        int(os.environ["DGL_NUM_SERVER"]),
+        int(os.environ["DGL_NUM_CLIENT"]),
+        os.environ["DGL_CONF_PATH"],
+        disable_shared_mem=True,
+        graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","),
+        keep_alive=False,
+    )
+    server.start()
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+def run_trainer(spec: dict[str, Any]) -> None:
+    """DGL's distributed GraphSAGE loop: DistGraph + DistNodeDataLoader + DDP; writes ``trainerRANK.json``."""
+    import datetime
+    import resource
+
+    import dgl
+
+    torch.set_num_threads(spec["threads"])
+    workdir, rank, world = Path(spec["workdir"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    setup_start = time.perf_counter()
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=spec["timeout_s"])
+    )
+    partition_book = dgl.distributed.load_partition_book(os.environ["DGL_CONF_PATH"], rank)[0]
+    graph = dgl.distributed.DistGraph(GRAPH_NAME, gpb=partition_book, part_config=os.environ["DGL_CONF_PATH"])
+    train_ids = dgl.distributed.node_split(graph.ndata["train_mask"], graph.get_partition_book(), force_even=True)
+    weights = arrays_of(spec["weights"])
+    num_classes = spec["num_classes"]
+    model = dgl_sage(weights, spec["num_features"], spec["hidden"], num_classes, len(spec["fanouts"]), spec["dropout"])
+    model = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
+    sampler = dgl.dataloading.NeighborSampler(list(reversed(spec["fanouts"])))  # DGL lists fanouts input layer first
+    loader = dgl.distributed.DistNodeDataLoader(graph, train_ids, sampler, batch_size=spec["batch_size"], shuffle=True, drop_last=False)
+    setup_s = time.perf_counter() - setup_start
+    epochs = []
+    for epoch in range(spec["epochs"]):
+        torch.manual_seed(epoch * world + rank)
+        torch.distributed.barrier()
+        if rank == 0:
+            (workdir / f"epoch-start{epoch}").touch()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        total, steps, seeds_seen = 0.0, 0, 0
+        model.train()
+        with model.join():
+            for input_nodes, seeds, blocks in loader:
+                features = graph.ndata["feat"][input_nodes]
+                labels = graph.ndata["label"][seeds].long()
+                loss = F.cross_entropy(model(blocks, features), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss)
+                steps += 1
+                seeds_seen += len(seeds)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+        torch.distributed.barrier()
+        if rank == 0:
+            (workdir / f"epoch-end{epoch}").touch()
+        epochs.append({"seconds": seconds, "cpu_seconds": cpu_seconds, "seeds": seeds_seen, "loss": total / max(steps, 1)})
+    if rank == 0:
+        np.savez(workdir / "trained.npz", **{name: value.detach().numpy() for name, value in _gnndist_names(model.module).items()})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    (workdir / f"trainer{rank}.json").write_text(json.dumps({"epochs": epochs, "setup_s": setup_s, "peak_bytes": peak, "train_ids": len(train_ids)}))
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
+def _gnndist_names(model) -> dict[str, torch.Tensor]:
+    """The model's weights under the names :func:`peers.dgl_sage` loads."""
+    named = {}
+    for i, conv in enumerate(model.convs):
+        named.update({f"conv{i}_neigh_weight": conv.fc_neigh.weight, f"conv{i}_self_weight": conv.fc_self.weight, f"conv{i}_bias": conv.fc_self.bias})
+    return named
+
+
+ROLES = {"driver": serve_driver, "server": run_server, "trainer": run_trainer}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ROLES:
+        print(f"usage: distdgl_peer.py {{{','.join(ROLES)}}} SPEC_JSON", file=sys.stderr)
+        return 2
+    spec = json.loads(argv[1])
+    torch.set_num_threads(spec["threads"])
+    ROLES[argv[0]](spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
