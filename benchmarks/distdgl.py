@@ -39,10 +39,13 @@ NUM_PARTS = 2
 
 
 def peer_command(python: Path | str, spec: dict[str, Any]) -> list[str]:
-    """The command line of DistDGL's driver (:mod:`.distdgl_peer`, started by file path in the DGL environment)."""
+    """The command line of DistDGL's driver (:mod:`.distdgl_peer`, started by file path in the DGL
+    environment, in a private mount namespace with its own ``/dev/shm``: see :func:`.distdgl_peer.isolated`)."""
     import json
 
-    return [str(python), str(Path(__file__).with_name("distdgl_peer.py")), "driver", json.dumps(spec)]
+    from gnndist.benchmarks.distdgl_peer import isolated
+
+    return isolated([str(python), str(Path(__file__).with_name("distdgl_peer.py")), "driver", json.dumps(spec)])
 
 
 def run_benchmark(
@@ -81,6 +84,7 @@ def run_benchmark(
     """
     import torch
 
+    from gnndist.benchmarks.distdgl_peer import check_isolation
     from gnndist.benchmarks.minibatch import run_gnndist
     from gnndist.benchmarks.peers import write_graph
     from gnndist.benchmarks.report import write_report
@@ -120,11 +124,12 @@ def run_benchmark(
             )
             log(f"DistDGL: partitioning {graph.num_nodes:,} nodes into {NUM_PARTS} parts with dgl.distributed.partition_graph (METIS)")
             try:
+                check_isolation()
                 with ChildProcess(peer_command(dgl.python, spec), "DistDGL driver", timeout_s + 120, threads) as child:
                     dgl_info = child.info
-                    partition = child.request("partition")
+                    partition = _answer(child.request("partition"))
                     log(f"DistDGL: partitioned in {partition['seconds']:.1f} s; training {epochs} epoch(s) with {NUM_PARTS} servers + {NUM_PARTS} trainers on 127.0.0.1")
-                    trained = child.request("train")
+                    trained = _answer(child.request("train"))
                 systems["DistDGL"] = _distdgl_row(partition, trained, num_train)
             except (RuntimeError, TimeoutError, KeyError, ValueError) as error:
                 systems["DistDGL"] = {"error": f"{type(error).__name__}: {error}"}
@@ -154,6 +159,12 @@ def run_benchmark(
     write_report(out_dir, "distdgl", result, table)
     log(table)
     return result
+
+
+def _answer(answer: dict[str, Any]) -> dict[str, Any]:
+    if "error" in answer:
+        raise RuntimeError(answer["error"])
+    return answer
 
 
 def _timed(values: list[float]) -> float:

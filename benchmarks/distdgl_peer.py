@@ -14,13 +14,26 @@ neighbours :mod:`child` and :mod:`peers`. Three roles, one per command line:
 - ``distdgl_peer.py trainer SPEC_JSON``: ``dgl.distributed.initialize`` + gloo + ``DistGraph`` +
   ``DistNodeDataLoader`` + DDP GraphSAGE, DGL's ``examples/distributed/graphsage`` loop.
 
-Two servers on one host cannot both publish their part in shared memory (the segment is named after
-the graph, and every client on the host maps machine 0's), so the servers run with
-``disable_shared_mem=True`` and every trainer reaches both parts through DGL's RPC, as a trainer on a
-third machine would. That is DistDGL's only mode with two parts on one host.
+Two DGL "machines" on one host need two things DistDGL assumes a real second host gives them:
+
+- Their own ``/dev/shm``. Every server publishes its part's node data as POSIX shared memory named
+  after the data alone (``node~_N~feat-kvdata-``), so a second server on the host opens the first
+  one's segments and both serve one buffer. :func:`isolated` starts the driver, and inside it every
+  server of part > 0, in a private mount namespace with a fresh tmpfs on ``/dev/shm``
+  (``unshare -m``; needs root or user namespaces). Where that is refused, the run stops with the
+  reason rather than train on mixed-up features. The namespaces also keep segments of a killed
+  run from outliving it and from meeting another DistDGL run on the same host.
+- A machine id. A client finds its machine by looking its IP up in the ip_config; every line says
+  127.0.0.1, so both trainers are machine 0: they read part 0's rows from server 0's shared memory
+  and everything of part 1 over RPC from server 1, and both load part 0's partition book (the
+  kvstore's local offsets follow it). Each trainer's training seeds are still its own part's share
+  (``node_split`` with its rank's book), as on two hosts. The servers run with
+  ``disable_shared_mem=True`` (as DGL's own multi-machine tests on one host do), so sampling goes
+  to the servers over RPC for both parts.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -44,6 +57,22 @@ else:  # run by path: child.py and peers.py sit beside this file
 
 GRAPH_NAME = "sbm"
 POLL_S = 0.02
+
+
+def isolated(command: list[str]) -> list[str]:
+    """``command`` in a private mount namespace with its own empty ``/dev/shm`` (a DGL machine's shared memory)."""
+    script = 'mount -t tmpfs -o size=50% tmpfs /dev/shm && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command]
+
+
+def check_isolation() -> None:
+    """Raises with the reason when :func:`isolated` cannot run here."""
+    try:
+        probe = subprocess.run(isolated(["true"]), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RuntimeError(f"cannot give each DGL server its own /dev/shm (unshare --mount): {error}") from error
+    if probe.returncode != 0:
+        raise RuntimeError(f"cannot give each DGL server its own /dev/shm (unshare --mount failed: {probe.stderr.strip()})")
 
 
 def _free_port() -> int:
@@ -116,7 +145,6 @@ class Driver:
             DGL_IP_CONFIG=str(ip_config),
             DGL_NUM_SERVER="1",
             DGL_GRAPH_FORMAT="csc",
-            DGL_KEEP_ALIVE="0",
         )
         return env
 
@@ -130,19 +158,20 @@ class Driver:
         processes: dict[str, subprocess.Popen] = {}
         logs: dict[str, Path] = {}
 
-        def start(name: str, role: str, extra_env: dict[str, str]) -> None:
+        def start(name: str, role: str, dgl_role: str, extra_env: dict[str, str], own_shm: bool = False) -> None:
             logs[name] = self.workdir / f"{name}.log"
+            command = [sys.executable, script, role, json.dumps(self.spec)]
             with open(logs[name], "w") as log:
-                env = dict(self._environment(role, ip_config), **extra_env)
-                processes[name] = subprocess.Popen([sys.executable, script, role, json.dumps(self.spec)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                env = dict(self._environment(dgl_role, ip_config), **extra_env)
+                processes[name] = subprocess.Popen(isolated(command) if own_shm else command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
         peaks: dict[str, int] = {}
         boundaries: dict[str, float] = {}  # "start0", "end0", ...: the servers' CPU seconds at each epoch boundary
         try:
             for part in range(num_parts):
-                start(f"server{part}", "server", {"DGL_SERVER_ID": str(part)})
+                start(f"server{part}", "server", "server", {"DGL_SERVER_ID": str(part)}, own_shm=part > 0)
             for rank in range(num_parts):
-                start(f"trainer{rank}", "client", {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port), "RANK": str(rank), "WORLD_SIZE": str(num_parts), "LOCAL_RANK": "0", "DGL_GROUP_ID": "0"})
+                start(f"trainer{rank}", "trainer", "client", {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port), "RANK": str(rank), "WORLD_SIZE": str(num_parts), "LOCAL_RANK": "0", "DGL_GROUP_ID": "0"})
             deadline = time.monotonic() + timeout_s
             trainers = [name for name in processes if name.startswith("trainer")]
             servers = [processes[name].pid for name in processes if name.startswith("server")]
@@ -163,7 +192,7 @@ class Driver:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"DistDGL training did not finish within {timeout_s:.0f} s; last lines of trainer0: {self._tail(logs['trainer0'])}")
                 time.sleep(POLL_S)
-            server_wait = time.monotonic() + 30  # keep_alive=0: the servers exit once every trainer has
+            server_wait = time.monotonic() + 30  # the servers exit once every trainer has disconnected
             while any(processes[name].poll() is None for name in processes) and time.monotonic() < server_wait:
                 for name in processes:
                     peak = _peak_bytes(processes[name].pid)
@@ -207,16 +236,33 @@ class Driver:
 
 
 def serve_driver(spec: dict[str, Any]) -> None:
+    """Answers ``partition`` and ``train`` (a failure answers ``{"error": ...}``); DGL's own prints (Python
+    and C++) go to stderr, only answers to stdout."""
+    sys.stdout = os.fdopen(os.dup(1), "w")  # the answers' pipe
+    os.dup2(2, 1)  # file descriptor 1, where DGL's C++ code and print() write, is now stderr
+
+    def quiet(handler):
+        def run(**fields: Any) -> dict[str, Any]:
+            with contextlib.redirect_stdout(sys.stderr):
+                try:
+                    return handler(**fields)
+                except Exception as error:  # the parent reports it; the driver stays up for the next request
+                    return {"error": f"{type(error).__name__}: {error}"}
+
+        return run
+
     driver = Driver(spec)
-    serve({"dgl": driver.dgl.__version__, "torch": torch.__version__}, {"partition": driver.partition, "train": driver.train})
+    serve({"dgl": driver.dgl.__version__, "torch": torch.__version__}, {"partition": quiet(driver.partition), "train": quiet(driver.train)})
 
 
 # ------------------------------------------------------------------------------------------------ server
 def run_server(spec: dict[str, Any]) -> None:
     """One ``DistGraphServer`` for part ``DGL_SERVER_ID``; returns when every trainer has disconnected."""
     import dgl
+    from dgl.distributed import rpc
 
     torch.set_num_threads(spec["threads"])
+    rpc.reset()  # as dgl.distributed.initialize does for a server
     server = dgl.distributed.DistGraphServer(
         int(os.environ["DGL_SERVER_ID"]),
         os.environ["DGL_IP_CONFIG"],
@@ -225,7 +271,6 @@ def run_server(spec: dict[str, Any]) -> None:
         os.environ["DGL_CONF_PATH"],
         disable_shared_mem=True,
         graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","),
-        keep_alive=False,
     )
     server.start()
 
@@ -245,16 +290,18 @@ def run_trainer(spec: dict[str, Any]) -> None:
     torch.distributed.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=spec["timeout_s"])
     )
-    partition_book = dgl.distributed.load_partition_book(os.environ["DGL_CONF_PATH"], rank)[0]
-    graph = dgl.distributed.DistGraph(GRAPH_NAME, gpb=partition_book, part_config=os.environ["DGL_CONF_PATH"])
-    train_ids = dgl.distributed.node_split(graph.ndata["train_mask"], graph.get_partition_book(), force_even=True)
+    machine_book = dgl.distributed.load_partition_book(os.environ["DGL_CONF_PATH"], 0)[0]  # every trainer is machine 0 (see the module doc)
+    graph = dgl.distributed.DistGraph(GRAPH_NAME, gpb=machine_book, part_config=os.environ["DGL_CONF_PATH"])
+    own_book = dgl.distributed.load_partition_book(os.environ["DGL_CONF_PATH"], rank)[0]
+    train_mask = graph.ndata["train_mask"][torch.arange(graph.num_nodes())]
+    train_ids = dgl.distributed.node_split(train_mask, own_book, rank=rank, force_even=True)
     weights = arrays_of(spec["weights"])
     num_classes = spec["num_classes"]
     model = dgl_sage(weights, spec["num_features"], spec["hidden"], num_classes, len(spec["fanouts"]), spec["dropout"])
     model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
     sampler = dgl.dataloading.NeighborSampler(list(reversed(spec["fanouts"])))  # DGL lists fanouts input layer first
-    loader = dgl.distributed.DistNodeDataLoader(graph, train_ids, sampler, batch_size=spec["batch_size"], shuffle=True, drop_last=False)
+    loader = dgl.dataloading.DistNodeDataLoader(graph, train_ids, sampler, batch_size=spec["batch_size"], shuffle=True, drop_last=False)
     setup_s = time.perf_counter() - setup_start
     epochs = []
     for epoch in range(spec["epochs"]):
