@@ -10,7 +10,9 @@ layers, the same initial weights) with 2 parts on both sides:
 - gnndist on a private local Ray (:func:`.minibatch.run_gnndist`): METIS, 2 parts, one worker and
   one store per part, the chosen cache policy.
 
-Same fanouts, batch size, epochs, torch threads per process. Reported per system: seeds/s (median
+Same fanouts, batch size, epochs, torch threads per process. The batch size is the seeds of one
+optimizer step over both trainers (gnndist's meaning), so each DistDGL trainer's loader takes half of
+it and both systems take the same number of Adam steps per epoch. Reported per system: seeds/s (median
 over the epochs after the first), seeds per CPU-second (trainers plus the processes serving them:
 DistDGL's servers, gnndist's stores), test accuracy after the last epoch (full neighbourhoods on the
 whole graph), peak RSS of every process, partitioning time. Writes ``distdgl.json`` and

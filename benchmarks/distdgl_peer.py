@@ -106,7 +106,8 @@ class Driver:
     """Partitions with DGL and runs DistDGL's servers and trainers as local processes.
 
     Spec keys: npz (the graph, :func:`peers.write_graph`), weights (gnndist's initial weights, ``.npz``),
-    workdir (a fresh folder; removed by the parent), num_parts, fanouts (hop order), batch_size,
+    workdir (a fresh folder; removed by the parent), num_parts, fanouts (hop order), batch_size (seeds per
+    optimizer step over all trainers: each trainer's loader takes ``batch_size / num_parts``),
     hidden, dropout, lr, weight_decay, epochs, threads, timeout_s (bound on the whole training run).
     """
 
@@ -301,7 +302,8 @@ def run_trainer(spec: dict[str, Any]) -> None:
     model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
     sampler = dgl.dataloading.NeighborSampler(list(reversed(spec["fanouts"])))  # DGL lists fanouts input layer first
-    loader = dgl.dataloading.DistNodeDataLoader(graph, train_ids, sampler, batch_size=spec["batch_size"], shuffle=True, drop_last=False)
+    batch_size = -(-spec["batch_size"] // world)  # spec's batch is the seeds of one optimizer step, over all trainers (gnndist's meaning)
+    loader = dgl.dataloading.DistNodeDataLoader(graph, train_ids, sampler, batch_size=batch_size, shuffle=True, drop_last=False)
     setup_s = time.perf_counter() - setup_start
     epochs = []
     for epoch in range(spec["epochs"]):
