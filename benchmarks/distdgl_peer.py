@@ -75,6 +75,15 @@ def check_isolation() -> None:
         raise RuntimeError(f"cannot give each DGL server its own /dev/shm (unshare --mount failed: {probe.stderr.strip()})")
 
 
+def _die_with_parent() -> None:
+    """Runs in each server and trainer before exec: the kernel kills it when the driver dies (Linux
+    ``PR_SET_PDEATHSIG``), so a driver killed by the parent's timeout leaves no DistDGL process behind."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -164,7 +173,9 @@ class Driver:
             command = [sys.executable, script, role, json.dumps(self.spec)]
             with open(logs[name], "w") as log:
                 env = dict(self._environment(dgl_role, ip_config), **extra_env)
-                processes[name] = subprocess.Popen(isolated(command) if own_shm else command, env=env, stdout=log, stderr=subprocess.STDOUT)
+                processes[name] = subprocess.Popen(
+                    isolated(command) if own_shm else command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+                )
 
         peaks: dict[str, int] = {}
         boundaries: dict[str, float] = {}  # "start0", "end0", ...: the servers' CPU seconds at each epoch boundary
