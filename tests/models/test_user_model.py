@@ -9,14 +9,17 @@ from torch import nn
 from torch_geometric.nn import GINConv, SAGEConv
 
 from gnndist.block import Block
-from gnndist.config import ConfigError, load_config
+from gnndist.config import CacheConfig, ConfigError, TrainConfig, load_config
 from gnndist.data import load_dataset
 from gnndist.models import ModelSpec
 from gnndist.models.adapter import PyGLayers
-from gnndist.partition import build_parts
-from gnndist.partitioners import resolve_partitioner
+from gnndist.partition import build_parts, save_partition
+from gnndist.partitioners import PartitionResult, resolve_partitioner
+from gnndist.runtime import WorkerGroup
 from gnndist.testing import assert_matches_single_process
-from gnndist.train.fullgraph import LocalFullGraphTrainer
+from gnndist.train.fullgraph import LocalFullGraphTrainer, PartSource, start_fullgraph
+from gnndist.train.loop import fit
+from gnndist.train.minibatch import MiniBatchTrainer, start_minibatch
 
 EPOCHS = 10
 
@@ -114,3 +117,36 @@ def test_an_output_width_other_than_num_classes_is_named(graph):
         spec_for(graph, f"{__name__}:WrongWidth").build_model()
     with pytest.raises(ValueError, match=r"model.name='.*:WrongInput' fails on a node of num_features=8 inputs: RuntimeError"):
         spec_for(graph, f"{__name__}:WrongInput").build_model()
+
+
+# ------------------------------------------------------------------ on Ray (the workers import this module by name)
+@pytest.fixture(scope="module")
+def two_workers(ray_session):
+    group = WorkerGroup(2, cpus_per_worker=1, timeout_s=120, num_threads=1)
+    group.init_process_group()
+    yield group
+    group.shutdown()
+
+
+def test_fullgraph_on_two_workers_matches_single_process(graph, two_workers, tmp_path):
+    save_partition(graph, resolve_partitioner("metis").partition(graph, 2, seed=0), tmp_path / "parts")
+    spec = spec_for(graph, GIN)
+    trainer = start_fullgraph(two_workers, [PartSource(rank, directory=str(tmp_path / "parts")) for rank in range(2)], spec, strategy="sync")
+    assert_matches_single_process(graph, spec, trainer, EPOCHS)
+
+
+def test_minibatch_on_two_workers_reproduces_the_reference(graph, two_workers, tmp_path):
+    """Part 0 owns every training node, so the two workers' steps are the reference's steps exactly."""
+    node_part = torch.zeros(graph.num_nodes, dtype=torch.long)
+    others = (~graph.train_mask).nonzero().flatten()
+    node_part[others] = torch.arange(others.numel()) % 2
+    save_partition(graph, PartitionResult(node_part, 2, "manual", {}, 0, 0.0, 0, 0), tmp_path / "parts")
+    spec, train = spec_for(graph, SAGE), TrainConfig(batch_size=32, fanouts=[5, 3], prefetch=1)
+    expected = fit(MiniBatchTrainer(graph, spec, train), 3, progress=False).history
+    trainer = start_minibatch(two_workers, [PartSource(rank, directory=str(tmp_path / "parts")) for rank in range(2)], spec, train, CacheConfig(policy="none"))
+    try:
+        got = fit(trainer, 3, progress=False).history
+    finally:
+        trainer.shutdown()
+    assert [m.loss for m in got] == pytest.approx([m.loss for m in expected], abs=1e-6, rel=0)
+    assert [m.test_acc for m in got] == [m.test_acc for m in expected]
