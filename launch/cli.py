@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "train": "train_cmd",
     "partition": "partition_cmd",
     "report": "report_cmd",
+    "predict": "predict_cmd",
     "bench": "bench_cmd",
     "info": "info_cmd",
 }
