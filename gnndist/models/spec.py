@@ -95,6 +95,11 @@ class ModelSpec:
         self._check_widths(adapted)
         return adapted
 
+    def check(self) -> None:
+        """Builds the model once and drops it, so that a model that does not fit fails where the job starts
+        (the driver), with the message of :meth:`build_model`, rather than inside every worker."""
+        self.build_model()
+
     def _check_widths(self, model: "torch.nn.Module") -> None:
         """Runs ``model`` once on one node without edges: it must take ``num_features`` inputs and give ``num_classes`` outputs."""
         import torch
