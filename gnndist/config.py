@@ -77,7 +77,7 @@ class DatasetConfig(Section):
 
 
 class ModelConfig(Section):
-    name: str = Field("sage", description="Model name: gcn, sage, gat (gnndist.registry.MODELS), or your own PyG model as package.module:Class")
+    name: str = Field("sage", description="Model name: gcn, sage, gat, gin (gnndist.registry.MODELS), or your own PyG model as package.module:Class")
     hidden: int = Field(64, ge=1, description="Hidden width")
     layers: int = Field(2, ge=1, description="Message-passing layers")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout on each layer's input")

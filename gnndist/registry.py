@@ -158,7 +158,7 @@ MODES: Registry[Any] = Registry(
 
 MODELS: Registry[Any] = Registry(
     "model",
-    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT"},
+    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT", "gin": "gnndist.models.gin:GIN"},
     entry_point_group="gnndist.models",
 )
 

@@ -1,12 +1,13 @@
 """GNN models by name, built from PyG layers; they know nothing of distribution.
 
-Built-ins (``gcn``, ``sage``, ``gat``) are listed in :data:`gnndist.registry.MODELS`; third-party models
+Built-ins (``gcn``, ``sage``, ``gat``, ``gin``) are listed in :data:`gnndist.registry.MODELS`; third-party models
 register with ``MODELS.register(name)``, the entry-point group ``gnndist.models``, or are named directly as
 ``model.name=package.module:Class``. Every trainer drives a model layer by layer
 (:class:`~gnndist.models.gnn.Layerwise`), which is how full-graph training moves halo rows between layers
-from outside the model: the built-ins implement the protocol themselves, any other model is a plain PyG
-module that :class:`~gnndist.models.adapter.PyGLayers` adapts (its ``convs``, ``act`` and ``dropout``).
-This module imports no torch: the classes live in ``gnndist.models.gnn`` and ``gnndist.models.adapter``.
+from outside the model: ``gcn``, ``sage`` and ``gat`` implement the protocol themselves; any other model
+(``gin`` too) is a plain PyG module that :class:`~gnndist.models.adapter.PyGLayers` adapts (its ``convs``,
+``act`` and ``dropout``).
+This module imports no torch: the classes live in ``gnndist.models.gnn``, ``.gin`` and ``.adapter``.
 """
 from __future__ import annotations
 

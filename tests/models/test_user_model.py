@@ -82,7 +82,7 @@ def spec_for(graph, name: str, **changes) -> ModelSpec:
     return ModelSpec(**{**values, **changes})
 
 
-@pytest.mark.parametrize("name", [GIN, SAGE])
+@pytest.mark.parametrize("name", [GIN, SAGE, "gin"])
 def test_adapter_equals_the_users_own_forward(graph, name):
     model = spec_for(graph, name).build_model()
     assert isinstance(model, PyGLayers)
@@ -92,7 +92,7 @@ def test_adapter_equals_the_users_own_forward(graph, name):
         assert torch.allclose(model(graph.x, Block.from_graph(graph)), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [GIN, SAGE])
+@pytest.mark.parametrize("name", [GIN, SAGE, "gin"])
 def test_local_mode_matches_single_process(graph, name):
     spec = spec_for(graph, name)
     parts = build_parts(graph, resolve_partitioner("metis").partition(graph, 2, seed=0))
