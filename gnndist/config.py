@@ -113,6 +113,9 @@ class TrainConfig(Section):
     eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)", json_schema_extra=NOT_IDENTITY)
     prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)", json_schema_extra=NOT_IDENTITY)
     num_threads: int | None = Field(None, ge=1, description="torch threads per process (default: the CPUs it was given)", json_schema_extra=NOT_IDENTITY)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Device of mode=single and mode=local (auto: CUDA when available); Ray workers use their GPU when cluster.gpus_per_worker > 0", json_schema_extra=NOT_IDENTITY
+    )
 
     @field_validator("fanouts")
     @classmethod
@@ -162,9 +165,19 @@ class CommConfig(Section):
         return self
 
 
+class SamplingConfig(Section):
+    identity: ClassVar[bool] = False  # where sampling runs changes speed; the samples come from the same seeds
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where a mini-batch worker samples: auto = its GPU when it has one and its local graph fits in a quarter of the GPU's memory, else the CPU"
+    )
+
+
 class CacheConfig(Section):
     identity: ClassVar[bool] = False  # which rows are cached changes speed, never values
     policy: str = Field("none", description="Remote feature cache (mini-batch): none, degree, presample, lru")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where a GPU worker keeps its cached remote rows and its own feature table: auto = its GPU when they fit in a quarter of its memory"
+    )
     capacity: float = Field(0.2, ge=0, allow_inf_nan=False, description="Fraction of remote nodes (<= 1) or bytes (> 1); bytes beyond the remote set are clamped with a warning")
     options: dict[str, Any] = Field(default_factory=dict, description="Policy options (presample: epochs)")
 
@@ -198,9 +211,17 @@ class ClusterConfig(Section):
     address: str | None = Field(None, description="Ray address (host:port or ray://...); None = embedded local Ray")
     workers: int | None = Field(None, ge=1, description="Workers (default: partition.parts)")
     cpus_per_worker: float = Field(1.0, gt=0)
-    gpus_per_worker: float = Field(0.0, ge=0)
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker; > 0 trains on CUDA (fractions share a GPU between workers)")
+    comm_backend: Literal["auto", "nccl", "gloo"] = Field("auto", description="torch.distributed backend: auto = NCCL when every worker has a whole GPU, else gloo")
     timeout_s: float = Field(60.0, gt=0, description="Bound on waiting for resources, on collectives and on one epoch (a worker silent longer is hung)")
     runtime_env: dict[str, Any] | None = Field(None, description="Ray runtime_env for an existing cluster, e.g. {pip: [/path/gnndist.whl]} (not needed with ray job submit --runtime-env or a cluster image)")
+
+    @model_validator(mode="after")
+    def _backend_fits_the_devices(self) -> "ClusterConfig":
+        from gnndist.device import comm_backend
+
+        comm_backend(self.comm_backend, self.gpus_per_worker)
+        return self
 
 
 class CheckpointConfig(Section):
@@ -226,6 +247,7 @@ class JobConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     comm: CommConfig = Field(default_factory=CommConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -32,6 +32,38 @@ def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor
     order = torch.argsort(dst * num_nodes + src, stable=True) if src.numel() else src
     indices = src[order]
     return csr_indptr(dst, num_nodes), indices, (edge_weight[order] if edge_weight is not None else None)
+
+
+@dataclass(frozen=True)
+class ArrayStream:
+    """An array given as consecutive pieces (row blocks), so it can be hashed without holding it whole.
+
+    Attributes:
+        dtype, shape: of the whole array.
+        pieces: C-contiguous numpy arrays whose bytes, concatenated, are the whole array's.
+    """
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    pieces: Iterable[np.ndarray]
+
+
+def fingerprint_fields(values: dict[str, int | ArrayStream | None]) -> str:
+    """The graph fingerprint of field values given in :class:`Graph` field order (see :meth:`Graph.fingerprint`).
+
+    One definition for an in-memory graph and for one streamed from chunks (``gnndist.data.chunked``):
+    per field its name, then an int as text, or an array's ``(dtype, shape)`` and bytes; None adds nothing.
+    """
+    digest = hashlib.sha256()
+    for name, value in values.items():
+        digest.update(name.encode())
+        if isinstance(value, int):
+            digest.update(str(value).encode())
+        elif value is not None:
+            digest.update(str((np.dtype(value.dtype), tuple(value.shape))).encode())
+            for piece in value.pieces:
+                digest.update(np.ascontiguousarray(piece).data)
+    return digest.hexdigest()[:16]
 
 
 @dataclass(eq=False)
@@ -324,17 +356,14 @@ class Graph:
 
     def fingerprint(self) -> str:
         """A sha256 over structure, node data and ``num_classes``: the identity of a graph for partition directories and checkpoints."""
-        digest = hashlib.sha256()
+        values = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            digest.update(field.name.encode())
-            if isinstance(value, int):
-                digest.update(str(value).encode())
-            elif value is not None:
+            if isinstance(value, Tensor):
                 array = value.contiguous().numpy()
-                digest.update(str((array.dtype, array.shape)).encode())
-                digest.update(array.tobytes())
-        return digest.hexdigest()[:16]
+                value = ArrayStream(array.dtype, array.shape, (array,))
+            values[field.name] = value
+        return fingerprint_fields(values)
 
     def with_(self, **changes: Any) -> "Graph":
         """A copy with some fields replaced (validated again; new labels without ``num_classes`` infer it again)."""

@@ -8,7 +8,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -68,6 +68,36 @@ def install_dir(tmp: Path, target: Path) -> None:
         old.unlink()
     else:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_replaceable(directory: Path, force: bool, *, kind: str, ours: str, is_ours: Callable[[Path], bool], flag: str = "--force") -> None:
+    """Raises unless the folder ``directory`` may be written: absent, or (with ``force``) empty or one gnndist wrote.
+
+    ``--force`` replaces only what gnndist wrote (``is_ours``: its ``meta.json`` carries gnndist's marker),
+    so a user's folder is never deleted.
+
+    Args:
+        directory: the folder to write.
+        force: replacing was asked for.
+        kind: what the folder is, for the messages ("Partition directory").
+        ours: what ``is_ours`` accepts, for the messages ("a partition directory gnndist wrote").
+        is_ours: whether a folder carries gnndist's marker.
+        flag: how the caller's user asks for ``force``.
+
+    Raises:
+        FileExistsError: naming ``directory`` and why it is kept.
+    """
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise FileExistsError(f"{kind} {directory} exists and is not a directory; gnndist never replaces it, --force or not: choose another path")
+    if not force:
+        raise FileExistsError(f"{kind} {directory} already exists; pass {flag} to replace it")
+    if any(directory.iterdir()) and not is_ours(directory):
+        raise FileExistsError(
+            f"Refusing to replace {directory}: it is not empty and not {ours} (no gnndist meta.json); "
+            "--force only replaces what gnndist wrote: choose another directory, or empty or remove it yourself"
+        )
 
 
 def write_json(target: Path, value: Any) -> None:

@@ -170,6 +170,7 @@ DATASETS: Registry[Any] = Registry(
         "planetoid": "gnndist.data.planetoid:planetoid",
         "ogb": "gnndist.data.ogb:ogb",
         "npz": "gnndist.data.npz:npz",
+        "chunked": "gnndist.data.chunked:chunked",
     },
 )
 

@@ -49,8 +49,8 @@ def dropout_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return derive_seed(seed, rank, Stream.DROPOUT, epoch)
 
 
-def generator(seed: int, *keys: int):
-    """A CPU ``torch.Generator`` seeded with ``derive_seed(seed, *keys)``."""
+def generator(seed: int, *keys: int, device=None):
+    """A ``torch.Generator`` (on ``device``, default the CPU) seeded with ``derive_seed(seed, *keys)``."""
     import torch
 
-    return torch.Generator().manual_seed(derive_seed(seed, *keys))
+    return torch.Generator(device=device or "cpu").manual_seed(derive_seed(seed, *keys))

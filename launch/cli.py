@@ -15,6 +15,7 @@ import sys
 SUBCOMMANDS = {
     "train": "train_cmd",
     "partition": "partition_cmd",
+    "convert": "convert_cmd",
     "report": "report_cmd",
     "predict": "predict_cmd",
     "bench": "bench_cmd",

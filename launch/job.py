@@ -66,7 +66,15 @@ def start_workers(config: JobConfig, stack: contextlib.ExitStack) -> WorkerGroup
     cluster, workers = config.cluster, config.partition.parts
     stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else config.train.num_threads
-    group = WorkerGroup(workers, cpus_per_worker=cluster.cpus_per_worker, gpus_per_worker=cluster.gpus_per_worker, timeout_s=cluster.timeout_s, num_threads=threads, max_restarts=config.checkpoint.max_failures)
+    group = WorkerGroup(
+        workers,
+        cpus_per_worker=cluster.cpus_per_worker,
+        gpus_per_worker=cluster.gpus_per_worker,
+        timeout_s=cluster.timeout_s,
+        num_threads=threads,
+        max_restarts=config.checkpoint.max_failures,
+        comm_backend=cluster.comm_backend,
+    )
     stack.callback(group.shutdown)
     group.init_process_group()
     return group
@@ -293,6 +301,8 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             workers = record_workers(trainer, run_dir)
             setup_time = time.perf_counter() - start
             result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)
+            if recoveries:  # restarted workers may run elsewhere now
+                workers = record_workers(trainer, run_dir, progress=False)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, graph, result, run_dir, setup_time)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from gnndist.cache.base import CachePolicy, RemoteNodes
+from gnndist.device import to_device
 from gnndist.store import FeatureInfo, FeatureStore
 
 
@@ -44,24 +45,29 @@ class CachedFeatureStore(FeatureStore):
     (``fill_bytes``); a dynamic policy refills slots with rows a batch missed. ``gather`` expects
     distinct ids (a batch's input nodes). Used by one thread at a time.
 
+    The held rows live on ``device`` (a GPU worker's hottest remote rows in GPU memory), and so does what
+    ``gather`` returns; the bookkeeping (which row sits in which slot, the policy's state) stays on the
+    host, where the requests arrive.
+
     Args:
         source: the store behind the cache (a worker's remote rows: ``gnndist.store.RemoteFeatures``).
         policy: which rows to hold (``resolve_cache(name, capacity=...)``).
         remote: what the policy ranks ``source``'s rows by.
+        device: where the held rows live.
     """
 
-    def __init__(self, source: FeatureStore, policy: CachePolicy, remote: RemoteNodes):
+    def __init__(self, source: FeatureStore, policy: CachePolicy, remote: RemoteNodes, device: torch.device | str = "cpu"):
         info = source.info
         if remote.in_degree.shape != (info.num_rows,):
             raise ValueError(f"Expected 'in_degree' of shape [{info.num_rows}] (the rows of {source!r}) (got {tuple(remote.in_degree.shape)})")
-        self.source = source
+        self.source, self.device = source, torch.device(device)
         self.policy = policy
         self.stats = CacheStats()
         self.row_bytes = info.row_bytes
         self.capacity_rows = policy.capacity_rows(info.num_rows, info.row_bytes)
         self._slot = torch.full((info.num_rows,), -1, dtype=torch.long)  # slot of each row in _rows, -1 when absent
         self._node_of_slot = torch.full((self.capacity_rows,), -1, dtype=torch.long)
-        self._rows = torch.empty(self.capacity_rows, info.width, dtype=info.dtype)
+        self._rows = torch.empty(self.capacity_rows, info.width, dtype=info.dtype, device=self.device)
         held = policy.choose(remote, self.capacity_rows)
         if held.numel():
             self._fill(torch.arange(held.numel()), held, source.gather(held))
@@ -71,25 +77,30 @@ class CachedFeatureStore(FeatureStore):
     def info(self) -> FeatureInfo:
         return self.source.info
 
+    def _fetch(self, ids: Tensor) -> Tensor:
+        """Rows of ``ids`` from the store behind, on ``device``."""
+        return to_device(self.source.gather(ids), self.device)
+
     def _gather(self, ids: Tensor) -> Tensor:
+        ids = ids.cpu()
         slots = self._slot.index_select(0, ids)
         hit = slots >= 0
         num_hits = int(hit.sum()) if self.capacity_rows else 0
         if num_hits == 0:
-            miss_ids, out = ids, self.source.gather(ids)
+            miss_ids, out = ids, self._fetch(ids)
             miss_rows, hit_slots = out, slots[:0]
         elif num_hits == ids.numel():
-            out, hit_slots = self._rows.index_select(0, slots), slots
+            out, hit_slots = self._rows.index_select(0, to_device(slots, self.device)), slots
             miss_ids = miss_rows = ids[:0]
         else:
             hit_positions = hit.nonzero().squeeze(1)
             miss_positions = (~hit).nonzero().squeeze(1)
             hit_slots = slots.index_select(0, hit_positions)
             miss_ids = ids.index_select(0, miss_positions)
-            miss_rows = self.source.gather(miss_ids)
-            out = torch.empty(ids.numel(), self._rows.size(1), dtype=self._rows.dtype)
-            out.index_copy_(0, hit_positions, self._rows.index_select(0, hit_slots))
-            out.index_copy_(0, miss_positions, miss_rows)
+            miss_rows = self._fetch(miss_ids)
+            out = torch.empty(ids.numel(), self._rows.size(1), dtype=self._rows.dtype, device=self.device)
+            out.index_copy_(0, to_device(hit_positions, self.device), self._rows.index_select(0, to_device(hit_slots, self.device)))
+            out.index_copy_(0, to_device(miss_positions, self.device), miss_rows)
         self.stats.hits += num_hits
         self.stats.misses += miss_ids.numel()
         self.stats.bytes_fetched += miss_ids.numel() * self.row_bytes
@@ -104,7 +115,7 @@ class CachedFeatureStore(FeatureStore):
         self._slot.index_fill_(0, evicted[evicted >= 0], -1)
         self._slot.index_copy_(0, ids, slots)
         self._node_of_slot.index_copy_(0, slots, ids)
-        self._rows.index_copy_(0, slots, rows)
+        self._rows.index_copy_(0, to_device(slots, self.device), to_device(rows, self.device))
 
     def held_nodes(self) -> Tensor:
         """Row ids currently held, in slot order."""

@@ -60,29 +60,53 @@ class Transport(Protocol):
 
 
 @dataclass
+class _StagedWork:
+    """An asynchronous collective on host copies of GPU tensors: waiting also copies the result back."""
+
+    work: object
+    host_out: Tensor
+    out: Tensor
+
+    def wait(self) -> None:
+        self.work.wait()
+        self.out.copy_(self.host_out, non_blocking=True)
+
+
+@dataclass
 class Communicator:
     """All-to-all and all-reduce over a torch.distributed group, counting bytes and time.
 
     It is also the exact :class:`Transport`: rows and gradients travel as they are, one all-to-all each way.
+    GPU tensors travel as they are on NCCL; on gloo (several workers sharing a GPU, or asked for) they are
+    staged through pinned host buffers, so callers never care which backend the group has.
     """
 
     group: object | None = None
     stats: CommStats = field(default_factory=CommStats)
 
+    def _staged(self, tensor: Tensor) -> bool:
+        return tensor.is_cuda and dist.get_backend(self.group) == "gloo"
+
     def all_to_all(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> Tensor:
         """Sends ``rows`` split by ``send_counts``; returns the rows received, split by ``recv_counts``."""
         start = time.perf_counter()
-        out = rows.new_empty((sum(recv_counts), *rows.shape[1:]))
-        dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group)
+        out, _ = self._all_to_all(rows, send_counts, recv_counts, async_op=False)
         self.stats.seconds += time.perf_counter() - start
-        self.stats.bytes_sent += rows.numel() * rows.element_size()
         return out
 
     def all_to_all_async(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> tuple[Tensor, object]:
-        """Starts an all-to-all; returns the output buffer and the work handle to ``wait()`` on."""
+        """Starts an all-to-all; returns the output buffer and the work handle to :meth:`wait` on before reading it."""
+        return self._all_to_all(rows, send_counts, recv_counts, async_op=True)
+
+    def _all_to_all(self, rows: Tensor, send_counts: list[int], recv_counts: list[int], *, async_op: bool) -> tuple[Tensor, object]:
         out = rows.new_empty((sum(recv_counts), *rows.shape[1:]))
-        work = dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group, async_op=True)
         self.stats.bytes_sent += rows.numel() * rows.element_size()
+        if not self._staged(rows):
+            return out, dist.all_to_all_single(out, rows.contiguous(), recv_counts, send_counts, group=self.group, async_op=async_op)
+        host_rows, host_out = _pinned_copy(rows), _pinned_empty(out)
+        work = _StagedWork(dist.all_to_all_single(host_out, host_rows, recv_counts, send_counts, group=self.group, async_op=True), host_out, out)
+        if not async_op:
+            work.wait()
         return out, work
 
     def send_rows(self, rows: Tensor, route: ExchangeRoute) -> Tensor:
@@ -99,7 +123,12 @@ class Communicator:
     def all_reduce_sum(self, tensor: Tensor, count_bytes: bool = False) -> Tensor:
         """Sums ``tensor`` over all workers in place (SUM then divide: AVG fails on gloo with torch 2.2)."""
         start = time.perf_counter()
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self.group)
+        if self._staged(tensor):
+            host = _pinned_copy(tensor)
+            dist.all_reduce(host, op=dist.ReduceOp.SUM, group=self.group)
+            tensor.copy_(host, non_blocking=True)
+        else:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=self.group)
         self.stats.seconds += time.perf_counter() - start
         if count_bytes:
             self.stats.bytes_sent += tensor.numel() * tensor.element_size()
@@ -112,6 +141,15 @@ class Communicator:
     @property
     def rank(self) -> int:
         return dist.get_rank(self.group)
+
+
+def _pinned_empty(like: Tensor) -> Tensor:
+    return torch.empty(like.shape, dtype=like.dtype, pin_memory=True)
+
+
+def _pinned_copy(tensor: Tensor) -> Tensor:
+    """A host copy of GPU ``tensor`` in pinned memory (complete when this returns: gloo reads it next)."""
+    return _pinned_empty(tensor).copy_(tensor)
 
 
 class HaloExchange(torch.autograd.Function):

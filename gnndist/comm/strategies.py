@@ -87,18 +87,20 @@ class SampledStrategy(CommStrategy):
         self.p = p
 
     def _mask(self, sender: int, receiver: int, size: int) -> Tensor:
+        """Drawn on the CPU on every device, so sender and receiver (and a CPU and a GPU run) agree."""
         return torch.rand(size, generator=generator(self.seed, Stream.BOUNDARY_SAMPLE, self.epoch, sender, receiver)) < self.p
 
     def begin_epoch(self, epoch: int) -> Block:
         super().begin_epoch(epoch)
         world = len(self.route.send_counts)
-        keep_send = torch.cat([self._mask(self.rank, q, self.route.send_counts[q]) for q in range(world)])
-        keep_recv = torch.cat([self._mask(p, self.rank, self.route.recv_counts[p]) for p in range(world)])
+        device = self.block.indices.device
+        keep_send = torch.cat([self._mask(self.rank, q, self.route.send_counts[q]) for q in range(world)]).to(device)
+        keep_recv = torch.cat([self._mask(p, self.rank, self.route.recv_counts[p]) for p in range(world)]).to(device)
         self.epoch_route = self.route.subset(keep_send, keep_recv)
         self.kept_rows = keep_recv.nonzero().flatten()
         block = self.block
         num_owned = block.num_dst
-        is_kept_source = torch.ones(block.num_src, dtype=torch.bool)
+        is_kept_source = torch.ones(block.num_src, dtype=torch.bool, device=device)
         is_kept_source[num_owned:] = keep_recv
         keep_edge = is_kept_source[block.indices]
         weight = block.edge_weight[keep_edge] if block.edge_weight is not None else None
@@ -118,7 +120,7 @@ def quantize_rows(rows: Tensor, bits: int, generator: torch.Generator) -> tuple[
     levels = (1 << (bits - 1)) - 1
     scale = (rows.abs().amax(dim=1, keepdim=True) / levels).clamp(min=1e-8).half()
     scaled = rows / scale.float()
-    noise = torch.rand(scaled.shape, generator=generator, dtype=scaled.dtype)
+    noise = torch.rand(scaled.shape, generator=generator, dtype=scaled.dtype, device=scaled.device)
     codes = torch.floor(scaled + noise).clamp_(-levels, levels).to(torch.int8)
     if bits == 4:
         if codes.size(1) % 2:
@@ -154,7 +156,7 @@ class QuantizedStrategy(CommStrategy):
 
     def send_quantized(self, rows: Tensor, send_counts: list[int], recv_counts: list[int]) -> Tensor:
         self.calls += 1
-        codes, scale = quantize_rows(rows, self.bits, generator(self.seed, Stream.QUANTIZE, self.rank, self.epoch, self.calls))
+        codes, scale = quantize_rows(rows, self.bits, generator(self.seed, Stream.QUANTIZE, self.rank, self.epoch, self.calls, device=rows.device))
         received_codes = self.comm.all_to_all(codes, send_counts, recv_counts)
         received_scale = self.comm.all_to_all(scale, send_counts, recv_counts)
         return dequantize_rows(received_codes, received_scale, self.bits, rows.size(1))
@@ -305,17 +307,18 @@ class CachedStrategy(CommStrategy):
     def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
         route, world = self.route, len(self.route.send_counts)
         rows = h_owned.detach()[route.send_indices]
+        device = rows.device
         if layer not in self.last_sent:
-            send = torch.ones(world, dtype=torch.bool)
-            self.age[layer] = torch.zeros(world, dtype=torch.long)
+            send = torch.ones(world, dtype=torch.bool, device=device)
+            self.age[layer] = torch.zeros(world, dtype=torch.long, device=device)
         else:
             # Rows travel before the ReLU every receiver applies: measure the change in what receivers use.
             groups_new, groups_old = torch.split(rows.relu(), route.send_counts), torch.split(self.last_sent[layer].relu(), route.send_counts)
-            change = torch.tensor([float((n - o).norm() / o.norm().clamp(min=1e-12)) if n.numel() else 0.0 for n, o in zip(groups_new, groups_old)])
+            change = torch.stack([(n - o).norm() / o.norm().clamp(min=1e-12) if n.numel() else rows.new_zeros(()) for n, o in zip(groups_new, groups_old)])
             send = (change >= self.threshold) | (self.age[layer] + 1 >= self.max_age)
         flags = self.comm.all_to_all(send.to(torch.int32), [1] * world, [1] * world).bool()
-        keep_send = torch.repeat_interleave(send, torch.tensor(route.send_counts))
-        keep_recv = torch.repeat_interleave(flags, torch.tensor(route.recv_counts))
+        keep_send = torch.repeat_interleave(send, torch.tensor(route.send_counts, device=device))
+        keep_recv = torch.repeat_interleave(flags, torch.tensor(route.recv_counts, device=device))
         received = exchange_halo(h_owned, route.subset(keep_send, keep_recv), self.comm)
         previous = self.last_sent.get(layer, rows)
         self.last_sent[layer] = torch.where(keep_send.unsqueeze(1), rows, previous)

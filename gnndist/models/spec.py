@@ -126,9 +126,10 @@ class ModelSpec:
             return resolve_aggregation("auto", table=SelectionTable(self.aggregation_rankings, "aggregation.selection"))
         return resolve_aggregation(self.aggregation)
 
-    def build(self) -> "tuple[torch.nn.Module, torch.optim.Optimizer]":
-        """The model and its Adam optimizer."""
+    def build(self, device: "torch.device | str" = "cpu") -> "tuple[torch.nn.Module, torch.optim.Optimizer]":
+        """The model on ``device`` (initialised on the CPU first, so every device starts from the same
+        parameters) and its Adam optimizer."""
         import torch
 
-        model = self.build_model()
+        model = self.build_model().to(device)
         return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)

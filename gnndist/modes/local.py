@@ -1,6 +1,7 @@
 """``mode=local``: every part in this process, exchanged by gathers (no Ray): dry runs of a partitioning."""
 from __future__ import annotations
 
+from gnndist.device import resolve_device
 from gnndist.modes.base import JobData, Mode
 from gnndist.partition import load_part
 from gnndist.train.fullgraph import LocalFullGraphTrainer
@@ -14,4 +15,4 @@ class LocalMode(Mode):
 
     def start(self, group, data: JobData) -> LocalFullGraphTrainer:
         parts = [load_part(data.partition_dir, rank) for rank in range(data.config.partition.parts)]
-        return LocalFullGraphTrainer(parts, data.spec)
+        return LocalFullGraphTrainer(parts, data.spec, resolve_device(data.config.train.device))

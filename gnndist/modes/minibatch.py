@@ -15,4 +15,4 @@ class MiniBatchMode(Mode):
     distributed = True
 
     def start(self, group, data: JobData) -> GroupTrainer:
-        return start_minibatch(group, data.sources, data.spec, data.config.train, data.config.cache)
+        return start_minibatch(group, data.sources, data.spec, data.config.train, data.config.cache, sampling=data.config.sampling)

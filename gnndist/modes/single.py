@@ -1,6 +1,7 @@
 """``mode=single``: full-graph training of the whole graph in this process (the reference)."""
 from __future__ import annotations
 
+from gnndist.device import resolve_device
 from gnndist.modes.base import JobData, Mode
 from gnndist.train.single import SingleProcessTrainer
 
@@ -11,4 +12,4 @@ class SingleMode(Mode):
     name = "single"
 
     def start(self, group, data: JobData) -> SingleProcessTrainer:
-        return SingleProcessTrainer(data.graph, data.spec)
+        return SingleProcessTrainer(data.graph, data.spec, resolve_device(data.config.train.device))

@@ -29,6 +29,7 @@ from safetensors.torch import save as save_safetensors
 
 import gnndist
 from gnndist.graph import Graph
+from gnndist.io import check_replaceable as check_replaceable_dir
 from gnndist.io import fsync_dir, install_dir, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
@@ -228,27 +229,12 @@ def is_partition_directory(directory: Path) -> bool:
 def check_replaceable(directory: Path, force: bool, *, flag: str = "--force") -> None:
     """Raises unless ``directory`` may be written: absent, or (with ``force``) empty or a gnndist partition directory.
 
-    ``--force`` replaces only what gnndist wrote: a user's folder is never deleted.
-
-    Args:
-        directory: the partition directory to write.
-        force: replacing was asked for.
-        flag: how the caller's user asks for ``force``, for the message.
+    ``--force`` replaces only what gnndist wrote: a user's folder is never deleted (see :func:`gnndist.io.check_replaceable`).
 
     Raises:
         FileExistsError: naming ``directory`` and why it is kept.
     """
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise FileExistsError(f"Partition directory {directory} exists and is not a directory; gnndist never replaces it, --force or not: choose another path")
-    if not force:
-        raise FileExistsError(f"Partition directory {directory} already exists; pass {flag} to replace it")
-    if any(directory.iterdir()) and not is_partition_directory(directory):
-        raise FileExistsError(
-            f"Refusing to replace {directory}: it is not empty and not a partition directory gnndist wrote (no gnndist {META_FILE}); "
-            "--force only replaces what gnndist wrote: choose another directory, or empty or remove it yourself"
-        )
+    check_replaceable_dir(directory, force, kind="Partition directory", ours="a partition directory gnndist wrote", is_ours=is_partition_directory, flag=flag)
 
 
 def _move_into_place(tmp: Path, directory: Path, force: bool) -> None:

@@ -1,18 +1,20 @@
 """A group of Ray actors, one per part, in a placement group, joined by a torch.distributed group."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ray
 import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from gnndist.device import comm_backend as resolve_backend
 from gnndist.runtime.failures import WorkerError, WorkerFailure, one_line
 from gnndist.runtime.liveness import wait_for_all
 
@@ -101,16 +103,36 @@ class Worker:
             dist.destroy_process_group()
         if self.context.rank != 0:
             self._store = dist.TCPStore(host, port, self.context.world_size, is_master=False, timeout=timedelta(seconds=timeout_s))
+        if backend == "nccl":  # NCCL binds a communicator to the current device: the worker's own GPU
+            from gnndist.device import worker_device
+
+            torch.cuda.set_device(worker_device(self.context.device))
         if backend == "gloo" and is_loopback(host) and "GLOO_SOCKET_IFNAME" not in os.environ:
             os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # this worker process's torch bootstrap: gloo's device
         dist.init_process_group(backend, store=self._store, rank=self.context.rank, world_size=self.context.world_size, timeout=timedelta(seconds=timeout_s))
 
     def setup(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Builds the hosted object: ``factory(context, *args, **kwargs)``."""
-        self.state = factory(self.context, *args, **kwargs)
+        self.state = None
+        with self._out_of_memory_explained():
+            self.state = factory(self.context, *args, **kwargs)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.state, method)(*args, **kwargs)
+        with self._out_of_memory_explained():
+            return getattr(self.state, method)(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _out_of_memory_explained(self) -> Iterator[None]:
+        """A CUDA out-of-memory error leaves as a RuntimeError naming the rank, the part's size and what to
+        change (an exception in a worker stops the job: the same part would run out again)."""
+        try:
+            yield
+        except torch.cuda.OutOfMemoryError as error:
+            from gnndist.device import out_of_memory_message
+
+            block = getattr(self.state, "block", None)
+            rows, edges = (block.num_src, block.num_edges) if block is not None else (None, None)
+            raise RuntimeError(out_of_memory_message(error, rank=self.context.rank, rows=rows, edges=edges)) from error
 
     def shutdown(self) -> None:
         import torch.distributed as dist
@@ -128,6 +150,7 @@ class WorkerGroup:
         timeout_s: liveness bound: a worker silent this long during a call is hung (calls themselves may
             run as long as they need); also the bound on waiting for the resources.
         max_restarts: Ray restarts of a dead actor (recovery rebuilds the process group).
+        comm_backend: ``auto`` (NCCL when every worker has a whole GPU, else gloo), ``nccl`` or ``gloo``.
         num_threads: torch threads per worker (default: its CPUs, at least 1).
         collective_timeout_s: the process group's bound on one collective (default: the larger of
             ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
@@ -142,6 +165,7 @@ class WorkerGroup:
         timeout_s: float = 60.0,
         max_restarts: int = 0,
         num_threads: int | None = None,
+        comm_backend: str = "auto",
         strategy: str = "SPREAD",
         collective_timeout_s: float | None = None,
     ):
@@ -173,7 +197,7 @@ class WorkerGroup:
             ).remote(rank, num_workers, threads, device)
             for rank in range(num_workers)
         ]
-        self.backend = "nccl" if gpus_per_worker else "gloo"
+        self.backend = resolve_backend(comm_backend, gpus_per_worker)
         self._setup_call: _SetupCall | None = None
 
     def init_process_group(self) -> float:

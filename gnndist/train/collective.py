@@ -14,12 +14,10 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from gnndist.block import Block
 from gnndist.comm import Communicator
-from gnndist.train.metrics import SplitCounts
+from gnndist.train.metrics import Masks, SplitCounts
 
 Exchange = Callable[[int, Tensor], Tensor]
 """``exchange(layer, h_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s input."""
-
-Masks = tuple[Tensor | None, Tensor | None, Tensor | None]
 
 
 def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, layers: int | None = None) -> Tensor:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
+from gnndist.device import to_device, worker_device
 from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook, load_book, load_part
 from gnndist.seeding import dropout_seed
@@ -69,18 +70,19 @@ class FullGraphWorkerTrainer(ModelState):
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
         self.model_spec = model_spec
-        self.model, self.optimizer = model_spec.build()
-        self.block = part.block()
+        self.device = device = worker_device(context.device)
+        self.model, self.optimizer = model_spec.build(device)
+        self.block = part.block().to(device)
         num_src = self.block.num_src
-        self.x = part.x[:num_src]
-        self.y = part.y[: part.num_owned]
-        owned = lambda mask: None if mask is None else mask[: part.num_owned]  # noqa: E731
+        self.x = to_device(part.x[:num_src], device)
+        self.y = to_device(part.y[: part.num_owned], device)
+        owned = lambda mask: None if mask is None else to_device(mask[: part.num_owned], device)  # noqa: E731
         self.masks = (owned(part.train_mask), owned(part.val_mask), owned(part.test_mask))
         self.comm = Communicator()
-        self.route = ExchangeRoute(part.send_indices, part.send_counts.tolist(), part.recv_counts.tolist())
+        self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.strategy = resolve_strategy(strategy, **(strategy_options or {}))
         self.strategy.setup(self.route, self.comm, self.block, rank=context.rank, seed=model_spec.seed)
-        train_count = torch.tensor([float(self.masks[0].sum()) if self.masks[0] is not None else 0.0], dtype=torch.float64)
+        train_count = torch.tensor([float(self.masks[0].sum()) if self.masks[0] is not None else 0.0], dtype=torch.float64, device=device)
         self.num_train_global = float(self.comm.all_reduce_sum(train_count))
         if self.num_train_global == 0:
             raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
@@ -172,10 +174,10 @@ class LocalFullGraphTrainer(ModelState):
     Communication is counted as the bytes the distributed exchange would move.
     """
 
-    def __init__(self, parts: list[Part], model_spec: ModelSpec):
+    def __init__(self, parts: list[Part], model_spec: ModelSpec, device: torch.device | str = "cpu"):
         parts = sorted(parts, key=lambda p: p.part_id)
-        self.model_spec = model_spec
-        self.model, self.optimizer = model_spec.build()
+        self.model_spec, self.device = model_spec, torch.device(device)
+        self.model, self.optimizer = model_spec.build(self.device)
         owned_counts = [p.num_owned for p in parts]
         halo_counts = [p.num_halo_per_hop[0] for p in parts]
         total_owned = sum(owned_counts)
@@ -195,12 +197,15 @@ class LocalFullGraphTrainer(ModelState):
             degrees_owned.append(block.src_degree[: part.num_owned])
             degrees_halo.append(block.src_degree[part.num_owned :])
             halo_source.append(union_position[part.global_ids[part.halo_slice(1)]])
-        self.halo_source = torch.cat(halo_source)
-        num_src = total_owned + self.halo_source.numel()
-        self.block = Block(torch.cat(indptrs), torch.cat(indices), num_src, torch.cat(degrees_owned + degrees_halo))
-        self.x = torch.cat([p.x[: p.num_owned] for p in parts] + [p.x[p.halo_slice(1)] for p in parts])
-        self.y = torch.cat([p.y[: p.num_owned] for p in parts])
-        self.masks = tuple(None if getattr(parts[0], name) is None else torch.cat([getattr(p, name)[: p.num_owned] for p in parts]) for name in ("train_mask", "val_mask", "test_mask"))
+        halo_source = torch.cat(halo_source)
+        num_src = total_owned + halo_source.numel()
+        self.block = Block(torch.cat(indptrs), torch.cat(indices), num_src, torch.cat(degrees_owned + degrees_halo)).to(self.device)
+        self.halo_source = to_device(halo_source, self.device)
+        self.x = to_device(torch.cat([p.x[: p.num_owned] for p in parts] + [p.x[p.halo_slice(1)] for p in parts]), self.device)
+        self.y = to_device(torch.cat([p.y[: p.num_owned] for p in parts]), self.device)
+        self.masks = tuple(
+            None if getattr(parts[0], name) is None else to_device(torch.cat([getattr(p, name)[: p.num_owned] for p in parts]), self.device) for name in ("train_mask", "val_mask", "test_mask")
+        )
         self.bytes_sent = 0
 
     def _exchange(self, layer: int, h: Tensor) -> Tensor:

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import Tensor
 
+Masks = tuple[Tensor | None, Tensor | None, Tensor | None]
+"""The train, val and test masks of the rows a trainer evaluates (None: no such split)."""
+
 
 @dataclass
 class EpochMetrics:
@@ -40,9 +43,10 @@ class SplitCounts:
     total: Tensor  # [3]
 
     @classmethod
-    def of(cls, logits: Tensor, y: Tensor, masks: tuple[Tensor | None, Tensor | None, Tensor | None]) -> "SplitCounts":
+    def of(cls, logits: Tensor, y: Tensor, masks: Masks) -> "SplitCounts":
+        """Counted on the logits' device (the sums are all-reduced there)."""
         predicted = logits.argmax(dim=-1)
-        correct, total = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+        correct, total = (torch.zeros(3, dtype=torch.float64, device=logits.device) for _ in range(2))
         for i, mask in enumerate(masks):
             if mask is not None:
                 correct[i] = (predicted[mask] == y[mask]).sum()

@@ -37,6 +37,7 @@ from torch import Tensor
 from gnndist.block import Block
 from gnndist.cache import CachedFeatureStore, CachePolicy, RemoteNodes, resolve_cache
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
+from gnndist.device import placement, to_device, worker_device
 from gnndist.graph import Graph
 from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook
@@ -52,7 +53,7 @@ from gnndist.train.metrics import EpochMetrics, SplitCounts
 from gnndist.train.single import ModelState, evaluate_whole_graph, node_loss
 
 if TYPE_CHECKING:
-    from gnndist.config import CacheConfig, TrainConfig
+    from gnndist.config import CacheConfig, SamplingConfig, TrainConfig
 
 SAMPLER_THREADS = 1  # torch threads of the sampler and the prefetch thread: the rest is left to training
 
@@ -175,7 +176,7 @@ def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches:
     batch for step ``s`` contributes zero gradients. ``comm`` None: a single process, nothing reduced.
     """
     times = StepTimes()
-    total_loss, local_seeds = 0.0, 0
+    total_loss, local_seeds = torch.zeros((), dtype=torch.float64, device=next(model.parameters()).device), 0  # read once, at the end: no host sync per step
     for global_seeds in step_seeds:
         start = time.perf_counter()
         prepared = next(batches, None)
@@ -191,7 +192,7 @@ def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches:
             local_seeds += prepared.y.size(0)
             step_loss = loss_sum.detach()
         else:
-            step_loss = torch.zeros(())
+            step_loss = torch.zeros((), device=next(model.parameters()).device)
         computed = time.perf_counter()
         times.compute_s += computed - fetched
         if comm is not None:
@@ -200,10 +201,10 @@ def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches:
         times.sync_s += synced - computed
         optimizer.step()
         times.compute_s += time.perf_counter() - synced
-        total_loss += float(step_loss) / global_seeds
+        total_loss += step_loss.double() / global_seeds
     if next(batches, None) is not None:
         raise RuntimeError("The seed loader yielded more batches than the epoch has steps")
-    return total_loss / max(len(step_seeds), 1), local_seeds, times
+    return total_loss.item() / max(len(step_seeds), 1), local_seeds, times
 
 
 def _time_fields(times: StepTimes) -> dict[str, float]:
@@ -260,7 +261,8 @@ class MiniBatchTrainer(ModelState):
 
     def evaluate(self) -> tuple[float | None, float | None, float | None]:
         """Full-neighbourhood accuracy on train/val/test (model in eval mode)."""
-        return evaluate_whole_graph(self.model, self.graph, self.block)
+        graph = self.graph
+        return evaluate_whole_graph(self.model, graph.x, self.block, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask))
 
 
 class PartBatches:
@@ -283,6 +285,9 @@ class PartBatches:
         batch_size: this part's seeds per step (ignored when it has no training nodes).
         seed, rank: fix the sampler, the seed loader and pre-sampling (rank 0 = the reference's streams).
         cache: a policy name or instance; ``cache_capacity``, ``cache_options`` build a named one.
+        device: where batches are trained (what :meth:`prepare` returns lives there).
+        sampling_device, cache_device: ``auto``, ``cpu`` or ``cuda``: where the sampler's graph and the
+            feature rows (owned and cached) live (see :func:`gnndist.device.placement`).
     """
 
     def __init__(
@@ -300,6 +305,9 @@ class PartBatches:
         cache_options: dict | None = None,
         replace: bool = False,
         sampler_threads: int | None = 1,
+        device: torch.device | str = "cpu",
+        sampling_device: str = "auto",
+        cache_device: str = "auto",
     ):
         if part.x is None or part.y is None:
             raise ValueError(f"Part {part.part_id} has no node features 'x' or labels 'y'")
@@ -309,15 +317,20 @@ class PartBatches:
         self.client = StoreClient(stores) if stores else None
         self.local = build_local_graph(part, len(self.fanouts), self.client, book)
         self.num_owned = part.num_owned
-        self.x_owned = part.x[: part.num_owned].contiguous()
-        self.y_owned = part.y[: part.num_owned]
+        self.device = device = torch.device(device)
+        local_bytes = sum(t.numel() * t.element_size() for t in (self.local.indptr, self.local.indices, self.local.in_degree))
+        self.sampling_device = placement(sampling_device, device, local_bytes, key="sampling.device")
+        x_owned = part.x[: part.num_owned].contiguous()
+        self.feature_device = placement(cache_device, device, x_owned.numel() * x_owned.element_size(), key="cache.device")
+        self.x_owned = to_device(x_owned, self.feature_device)
+        self.y_owned = to_device(part.y[: part.num_owned], device)
         train_mask = part.train_mask[: part.num_owned] if part.train_mask is not None else torch.zeros(part.num_owned, dtype=torch.bool)
         self.train_ids = train_mask.nonzero().flatten()
         self.loader = SeedLoader(self.train_ids, batch_size, seed=stream_seed(seed, rank, Stream.LOADER)) if self.train_ids.numel() else None
         self.sampler = self._sampler(Stream.SAMPLER)
         policy = resolve_cache(cache, capacity=cache_capacity, **(cache_options or {})) if isinstance(cache, str) else cache
         remote_rows = self._remote_rows(book)
-        self.cache = CachedFeatureStore(remote_rows, policy, RemoteNodes(self.local.in_degree[self.num_owned :], self.count_remote_accesses))
+        self.cache = CachedFeatureStore(remote_rows, policy, RemoteNodes(self.local.in_degree[self.num_owned :], self.count_remote_accesses), device=self.feature_device)
         if self.client is not None:
             self.client.stats.reset()
 
@@ -325,7 +338,7 @@ class PartBatches:
         """The feature store of the remote nodes (row ``i`` = local node ``num_owned + i``): their owners' rows."""
         width, dtype = self.x_owned.size(1), self.x_owned.dtype
         if self.local.num_remote == 0:
-            return LocalFeatureStore(torch.empty(0, width, dtype=dtype), name=f"part {self.part_id}'s remote nodes (none)")
+            return LocalFeatureStore(torch.empty(0, width, dtype=dtype, device=self.feature_device), name=f"part {self.part_id}'s remote nodes (none)")
         if self.client is None or book is None:
             raise ValueError(f"Part {self.part_id} has {self.local.num_remote} remote nodes: their features come from the stores, pass them and the partition book")
         remote = RemoteFeatures(self.client, *book.to_local(self.local.global_ids[self.num_owned :]))
@@ -333,9 +346,19 @@ class PartBatches:
             raise ValueError(f"Stores serve {remote.info.width}-wide {remote.info.dtype} rows but part {self.part_id} has {width}-wide {dtype} rows")
         return remote
 
-    def _sampler(self, stream: int) -> NeighborSampler:
+    def _sampler(self, stream: int, device: torch.device | None = None) -> NeighborSampler:
         local = self.local
-        return NeighborSampler(local.indptr, local.indices, self.fanouts, replace=self.replace, seed=stream_seed(self.seed, self.rank, stream), src_degree=local.in_degree, edge_weight=local.edge_weight, num_threads=self.sampler_threads)
+        return NeighborSampler(
+            local.indptr,
+            local.indices,
+            self.fanouts,
+            replace=self.replace,
+            seed=stream_seed(self.seed, self.rank, stream),
+            device=device or self.sampling_device,
+            src_degree=local.in_degree,
+            edge_weight=local.edge_weight,
+            num_threads=self.sampler_threads,
+        )
 
     def batches(self, epoch: int) -> Iterator[Tensor]:
         """This part's seed batches of ``epoch`` (none without training nodes); restarts the sampler's stream."""
@@ -343,15 +366,20 @@ class PartBatches:
         return self.loader.batches(epoch) if self.loader is not None else iter(())
 
     def prepare(self, seeds: Tensor) -> PreparedBatch:
-        """Samples the blocks of ``seeds`` and gathers their input features and the seeds' labels."""
+        """Samples the blocks of ``seeds`` and gathers their input features and the seeds' labels, all on
+        ``device`` (host-to-GPU copies are pinned and asynchronous: in the prefetch thread they overlap
+        the training of the batch before)."""
         start = time.perf_counter()
         batch = self.sampler.sample(seeds)
         sampled = time.perf_counter()
-        x = self.features(batch.input_nodes)
-        return PreparedBatch(batch, x, self.y_owned.index_select(0, seeds), sampled - start, time.perf_counter() - sampled)
+        x = to_device(self.features(batch.input_nodes), self.device)
+        if batch.seeds.device != self.device:
+            batch = batch.to(self.device)
+        return PreparedBatch(batch, x, self.y_owned.index_select(0, to_device(seeds, self.device)), sampled - start, time.perf_counter() - sampled)
 
     def features(self, nodes: Tensor) -> Tensor:
-        """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache."""
+        """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache (on ``feature_device``)."""
+        nodes = to_device(nodes, self.feature_device)
         if self.local.num_remote == 0:
             return self.x_owned.index_select(0, nodes)
         is_remote = nodes >= self.num_owned
@@ -359,7 +387,7 @@ class PartBatches:
         if remote_positions.numel() == 0:
             return self.x_owned.index_select(0, nodes)
         owned_positions = (~is_remote).nonzero().squeeze(1)
-        out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype)
+        out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype, device=self.feature_device)
         out.index_copy_(0, owned_positions, self.x_owned.index_select(0, nodes.index_select(0, owned_positions)))
         remote_ids = nodes.index_select(0, remote_positions) - self.num_owned
         out.index_copy_(0, remote_positions, self.cache.gather(remote_ids))
@@ -380,7 +408,7 @@ class PartBatches:
             return counts
         local = self.local
         degree = local.indptr.diff()
-        sampler = self._sampler(Stream.PRESAMPLE)
+        sampler = self._sampler(Stream.PRESAMPLE, torch.device("cpu"))  # an estimate, computed once on the host
         for epoch in range(epochs):
             sampler.set_epoch(epoch)
             for seeds in self.loader.batches(epoch):
@@ -428,8 +456,9 @@ class MiniBatchWorkerTrainer(ModelState):
         stores: one store handle per part, in part order (see :func:`~gnndist.store.start_stores`).
     """
 
-    def __init__(self, context, source: PartSource, model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", stores: Sequence[Any]):
+    def __init__(self, context, source: PartSource, model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", stores: Sequence[Any], sampling: "SamplingConfig | None" = None):
         self.context = context
+        self.device = device = worker_device(context.device)
         part = source.load()
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
@@ -439,7 +468,7 @@ class MiniBatchWorkerTrainer(ModelState):
         self.model_spec = model_spec
         self.comm = Communicator()
         num_train = int(part.train_mask[: part.num_owned].sum()) if part.train_mask is not None else 0
-        counts = torch.zeros(context.world_size, dtype=torch.float64)
+        counts = torch.zeros(context.world_size, dtype=torch.float64, device=device)
         counts[context.rank] = num_train
         self.train_counts = [int(c) for c in self.comm.all_reduce_sum(counts).tolist()]
         total = sum(self.train_counts)
@@ -464,12 +493,15 @@ class MiniBatchWorkerTrainer(ModelState):
             cache_options=cache.options,
             replace=train.replace,
             sampler_threads=SAMPLER_THREADS,
+            device=device,
+            sampling_device=(sampling.device if sampling is not None else "auto"),
+            cache_device=cache.device,
         )
-        self.model, self.optimizer = model_spec.build()
+        self.model, self.optimizer = model_spec.build(device)
         self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
-        self.route = ExchangeRoute(part.send_indices, part.send_counts.tolist(), part.recv_counts.tolist())
-        self.eval_block = self.data.local.owned_block()
-        owned = lambda mask: None if mask is None else mask[: part.num_owned]  # noqa: E731
+        self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
+        self.eval_block = self.data.local.owned_block().to(device)
+        owned = lambda mask: None if mask is None else to_device(mask[: part.num_owned], device)  # noqa: E731
         self.masks = (owned(part.train_mask), owned(part.val_mask), owned(part.test_mask))
         self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
 
@@ -511,7 +543,8 @@ class MiniBatchWorkerTrainer(ModelState):
     def evaluate_counts(self) -> SplitCounts:
         """Full-neighbourhood inference on the owned rows, halo rows of every layer (and of the input) from their owners; summed over workers."""
         exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
-        x = torch.cat([self.data.x_owned, exchange(0, self.data.x_owned)])
+        x_owned = to_device(self.data.x_owned, self.device)
+        x = torch.cat([x_owned, exchange(0, x_owned)])
         return evaluate_counts(self.model, x, self.eval_block, exchange, self.data.y_owned, self.masks, self.comm)
 
 
@@ -540,19 +573,21 @@ def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochM
     return metrics
 
 
-def start_minibatch(group, sources: Sequence[PartSource], model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", *, stores: Sequence[Any] | None = None) -> GroupTrainer:
+def start_minibatch(
+    group, sources: Sequence[PartSource], model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", *, stores: Sequence[Any] | None = None, sampling: "SamplingConfig | None" = None
+) -> GroupTrainer:
     """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and a trainer on
     every worker; returns the driver, which stops the stores it started when shut down."""
     check_layers(train.fanouts, model_spec.layers)
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
     if stores is not None:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores))
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling)
         return GroupTrainer(group, minibatch_epoch_metrics)
     load_timeout_s = max(group.timeout_s, 600.0)
     started = start_stores(sources, placement_group=group.placement_group, timeout_s=load_timeout_s)
     try:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started)
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started, sampling=sampling)
     except BaseException:
         stop_stores(started)
         raise

@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
 from gnndist.block import Block
+from gnndist.device import to_device
 from gnndist.graph import Graph
 from gnndist.models import ModelSpec
 from gnndist.seeding import dropout_seed
-from gnndist.train.metrics import EpochMetrics, SplitCounts
+from gnndist.train.metrics import EpochMetrics, Masks, SplitCounts
 
 
 def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -39,11 +40,10 @@ class ModelState:
 
 
 @torch.no_grad()
-def evaluate_whole_graph(model: torch.nn.Module, graph: Graph, block: Block) -> tuple[float | None, float | None, float | None]:
+def evaluate_whole_graph(model: torch.nn.Module, x: torch.Tensor, block: Block, y: torch.Tensor, masks: Masks) -> tuple[float | None, float | None, float | None]:
     """Accuracy on train/val/test with the model in eval mode (no dropout), every layer over all in-edges."""
     model.eval()
-    logits = model(graph.x, block)
-    return SplitCounts.of(logits, graph.y, (graph.train_mask, graph.val_mask, graph.test_mask)).accuracies()
+    return SplitCounts.of(model(x, block), y, masks).accuracies()
 
 
 class SingleProcessTrainer(ModelState):
@@ -52,35 +52,37 @@ class SingleProcessTrainer(ModelState):
     Args:
         graph: validated Graph with features, labels and a train mask.
         spec: the model and optimizer to build (the same every distributed worker builds).
+        device: where the model, the structure and the node data live (``gnndist.device.resolve_device``).
     """
 
-    def __init__(self, graph: Graph, spec: ModelSpec):
+    def __init__(self, graph: Graph, spec: ModelSpec, device: torch.device | str = "cpu"):
         if graph.x is None or graph.y is None:
             raise ValueError("Training needs node features 'x' and labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
-        self.graph = graph
-        self.spec = spec
-        self.model, self.optimizer = spec.build()
-        self.block = Block.from_graph(graph)
-        self.train_index = graph.train_mask.nonzero().flatten()  # index_select: cheaper than a mask, forward and backward
-        self.train_labels = graph.y[self.train_index]
+        self.graph, self.spec, self.device = graph, spec, torch.device(device)
+        self.model, self.optimizer = spec.build(self.device)
+        self.block = Block.from_graph(graph).to(self.device)
+        self.x, self.y = to_device(graph.x, self.device), to_device(graph.y, self.device)
+        self.masks: Masks = tuple(None if mask is None else to_device(mask, self.device) for mask in (graph.train_mask, graph.val_mask, graph.test_mask))
+        self.train_index = self.masks[0].nonzero().flatten()  # index_select: cheaper than a mask, forward and backward
+        self.train_labels = self.y[self.train_index]
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         torch.manual_seed(dropout_seed(self.spec.seed, epoch))
         start = time.perf_counter()
         self.model.train()
         self.optimizer.zero_grad()
-        logits = self.model(self.graph.x, self.block)
+        logits = self.model(self.x, self.block)
         loss = node_loss(logits.index_select(0, self.train_index), self.train_labels)
         loss.backward()
         self.optimizer.step()
-        train_time = time.perf_counter() - start
-        metrics = EpochMetrics(epoch=epoch, loss=loss.item(), epoch_time_s=train_time)
+        loss_value = loss.item()  # the one host sync of a step: the metric the driver reports
+        metrics = EpochMetrics(epoch=epoch, loss=loss_value, epoch_time_s=time.perf_counter() - start)
         if evaluate:
             metrics.train_acc, metrics.val_acc, metrics.test_acc = self.evaluate()
         return metrics
 
     def evaluate(self) -> tuple[float | None, float | None, float | None]:
         """Accuracy on train/val/test with the model in eval mode (no dropout)."""
-        return evaluate_whole_graph(self.model, self.graph, self.block)
+        return evaluate_whole_graph(self.model, self.x, self.block, self.y, self.masks)

@@ -10,8 +10,8 @@ from gnndist.graph import Graph
 
 
 def test_registry_lists_builtins():
-    assert {"sbm", "rmat", "planetoid", "ogb", "npz"} <= set(available_datasets())
-    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: npz, ogb, planetoid, rmat, sbm"):
+    assert {"sbm", "rmat", "planetoid", "ogb", "npz", "chunked"} <= set(available_datasets())
+    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: chunked, npz, ogb, planetoid, rmat, sbm"):
         load_dataset("nope")
 
 

@@ -10,7 +10,6 @@ import time
 
 import psutil
 import pytest
-from drills import as_from_a_terminal
 
 from gnndist.config import load_config
 from gnndist.launch.job import run_job
@@ -28,6 +27,12 @@ def ray_tmp():
     path = tempfile.mkdtemp(prefix="gdray-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def as_from_a_terminal() -> None:
+    """A preexec_fn: Ctrl-C acts as it does for a command started in a terminal (a test session run in the
+    background has SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def gnndist(args: list[str], ray_tmp: str, **kwargs) -> subprocess.Popen:
@@ -138,3 +143,18 @@ def test_connecting_to_an_unreachable_cluster_fails_in_well_under_a_second():
     code = "import time; from gnndist.runtime import ray_cluster\nstart = time.perf_counter()\ntry:\n    ray_cluster('127.0.0.1:1').__enter__()\nexcept ConnectionError:\n    print(time.perf_counter() - start)"
     elapsed = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout)
     assert elapsed < 1.0
+
+
+def test_ctrl_c_while_partitioning_leaves_no_folder(tmp_path):
+    out = tmp_path / "parts"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gnndist.launch.cli", "partition", "sbm", "--method", "metis", "--parts", "4", "-d", "num_nodes=400000", "-d", "avg_degree=20", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal,
+    )
+    time.sleep(3)  # inside generating or partitioning the graph
+    assert process.poll() is None, "partitioning ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr, stderr
+    assert os.listdir(tmp_path) == []  # neither the folder nor a hidden temp folder beside it

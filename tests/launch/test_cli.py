@@ -47,7 +47,7 @@ def test_help_lists_every_subcommand(capsys):
         cli.main(["--help"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    for command in ("train", "partition", "report", "bench", "info"):
+    for command in ("train", "partition", "convert", "report", "bench", "info"):
         assert command in printed, command
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["bench", "--help"])

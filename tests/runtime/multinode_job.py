@@ -36,7 +36,7 @@ def main(run_dir: str, overrides: list[str], lose_after: int | None = None) -> N
         names = {node.node_id: name for node, name in zip([cluster.head_node, *cluster.worker_nodes], ("node0", "node1"))}
         config = load_config(None, [*overrides, f"output.dir={run_dir}", f"cluster.address={cluster.address}"])
         if lose_after is not None:
-            threading.Thread(target=lose_node_after, args=(cluster, cluster.worker_nodes[0], Path(run_dir) / "metrics.jsonl", lose_after), daemon=True).start()
+            threading.Thread(target=lose_node_after, args=(cluster, next(iter(cluster.worker_nodes)), Path(run_dir) / "metrics.jsonl", lose_after), daemon=True).start()
         summary = run_job(config, progress=False)
         placement = {w["rank"]: names.get(w["node_id"], w["node_id"]) for w in summary["workers"]}
         for rank, name in sorted(placement.items()):

@@ -58,7 +58,8 @@ def test_a_lost_node_is_replaced_and_training_ends_as_on_one_node(ray_session, t
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     [event] = report["summary"]["recoveries"]
-    print(f"\nlost node: {event['kind']} {event['ranks']}, recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s")
+    [removed_at] = [float(line.split()[-1]) for line in result.stdout.splitlines() if line.startswith("removing node1")]
+    print(f"\nlost node: {event['kind']} {event['ranks']}, detected after {event['detected_at'] - removed_at:.1f} s, recovery {event['recovery_s']:.1f} s, time lost {event['time_lost_s']:.1f} s")
     assert event["kind"] in ("died", "lost") and event["resumed_epoch"] == 3
     assert sorted(report["placement"].values()) == ["node0", "node0"]  # both workers on the remaining node
     run_job(load_config(None, [*job, f"output.dir={tmp_path / 'one_node'}"]), progress=False)
