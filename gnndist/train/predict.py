@@ -14,6 +14,7 @@ from torch import Tensor
 
 from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
+from gnndist.device import to_device, worker_device
 from gnndist.graph import Graph
 from gnndist.models import ModelSpec
 from gnndist.train.collective import infer
@@ -91,17 +92,18 @@ class PartPredictor:
         part = source.load()
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
-        self.model = build_trained(model_spec, model_state)
-        self.block = part.block()
-        self.x = part.x[: self.block.num_src]
+        device = worker_device(context.device)
+        self.model = build_trained(model_spec, model_state).to(device)
+        self.block = part.block().to(device)
+        self.x = to_device(part.x[: self.block.num_src], device)
         self.global_ids = part.owned_global_ids
-        self.route = ExchangeRoute(part.send_indices, part.send_counts.tolist(), part.recv_counts.tolist())
+        self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.comm = Communicator()
 
     def predict(self, layers: int) -> Prediction:
-        """Raw rows of layer ``layers`` for this part's owned nodes (every worker calls it together)."""
+        """Raw rows of layer ``layers`` for this part's owned nodes, on the CPU (every worker calls it together)."""
         rows = infer(self.model, self.x, self.block, lambda layer, h: exchange_halo(h, self.route, self.comm), layers)
-        return Prediction(self.global_ids, rows)
+        return Prediction(self.global_ids, rows.cpu())
 
 
 def predict_parts(group, sources: Sequence[Any], spec: ModelSpec, model_state: dict[str, Any], layers: int) -> list[Prediction]:
