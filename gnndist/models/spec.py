@@ -72,7 +72,8 @@ class ModelSpec:
 
         Raises:
             TypeError: the model does not fit the layer-wise protocol (the message says what is missing).
-            ValueError: its output width is not ``num_classes``, or it fails on ``num_features`` inputs.
+            ValueError: its number of layers is not ``layers``, its output width is not ``num_classes``, or it
+                fails on ``num_features`` inputs.
         """
         import torch
 
@@ -92,6 +93,8 @@ class ModelSpec:
         from gnndist.models.adapter import PyGLayers
 
         adapted = PyGLayers(model, self.name)
+        if adapted.num_layers != self.layers:  # mini-batch samples one hop per layer: the counts must agree
+            raise ValueError(f"model.name={self.name!r} has {adapted.num_layers} layers but model.layers={self.layers}: set model.layers={adapted.num_layers}, or let the class take num_layers")
         self._check_widths(adapted)
         return adapted
 

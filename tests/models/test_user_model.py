@@ -112,6 +112,11 @@ def test_a_model_outside_the_protocol_says_what_is_missing(graph):
         spec_for(graph, f"{__name__}:NoLayers").build_model()
 
 
+def test_a_layer_count_other_than_model_layers_is_named(graph):
+    with pytest.raises(ValueError, match=r"model.name='.*:TwoLayerGIN' has 2 layers but model.layers=3: set model.layers=2"):
+        spec_for(graph, GIN, layers=3).build_model()
+
+
 def test_an_output_width_other_than_num_classes_is_named(graph):
     with pytest.raises(ValueError, match=r"model.name='.*:WrongWidth' outputs rows of shape \[6\] but the dataset has num_classes=3"):
         spec_for(graph, f"{__name__}:WrongWidth").build_model()
