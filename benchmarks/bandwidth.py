@@ -7,10 +7,11 @@ and a random gather of feature rows (what a neighbour aggregation mostly does).
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 
 import torch
+
+from gnndist.benchmarks.timing import time_call
 
 
 @dataclass(frozen=True)
@@ -37,28 +38,6 @@ class BandwidthProbe:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def time_call(fn, device: torch.device, repeats: int, warmup: int = 1) -> list[float]:
-    """Seconds per call of ``fn`` over ``repeats`` runs after ``warmup`` (CUDA events on GPU)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        return times
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _copy_seconds(numel: int, device: torch.device, repeats: int) -> float:

@@ -15,159 +15,35 @@ same run, for every fanout setting:
 Both sides train the same model from the same initial parameters: GraphSAGE (mean), 2 layers,
 hidden 128, dropout on every layer's input (gnndist's ``sage``; DGL's ``SAGEConv`` stacked the same
 way, given gnndist's initial weights), Adam, the same batch size.
-DGL runs in the compat environment (``.venv-compat``, torch 2.2.1) as a child process fed through
-stdin, with the graph in an ``.npz``; one DGL training epoch runs after every gnndist epoch, so that
-load on a shared machine hits both alike, and every ratio compares epochs of the same run. Writes
-``minibatch.json`` and ``minibatch.md``.
-
-This module is also the DGL child (``--dgl-child NPZ``), so its top level imports only what both
-environments have (torch, numpy).
+DGL runs in its own environment (torch 2.2.1; ``--dgl-python`` or ``GNNDIST_DGL_PYTHON``, else it is
+skipped) as a child process (:mod:`.peers`), with the graph in an ``.npz``; one DGL training epoch
+runs after every gnndist epoch, so that load on a shared machine hits both alike, and every ratio
+compares epochs of the same run. Writes ``minibatch.json`` and ``minibatch.md``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from gnndist.benchmarks.sampling import DEFAULT_DGL_PYTHON, GRAPHS, REPO, _dgl_unavailable
+from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPython, find_dgl_python, peer_command
+from gnndist.benchmarks.peers import write_graph
+from gnndist.benchmarks.report import write_report
+from gnndist.benchmarks.sampling import GRAPHS
 
 QUICK_GRAPH = dict(num_nodes=20_000, avg_degree=20, num_classes=16, feature_dim=128, seed=0)
 
 
 def _epoch_times(start: float, start_cpu: float) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu}
-
-
-# ---------------------------------------------------------------------------------------------- DGL side
-def dgl_child(npz: str, batch_size: int, hidden: int, dropout: float, lr: float, weight_decay: float, threads: int | None) -> None:
-    """The DGL side: loads the graph, then answers one JSON request per line (see ``DGLChild``)."""
-    import dgl
-    import dgl.nn as dglnn
-    import torch.nn.functional as F
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    data = np.load(npz)
-    indptr, indices = torch.from_numpy(data["indptr"]), torch.from_numpy(data["indices"])
-    graph = dgl.graph(("csc", (indptr, indices, torch.arange(indices.numel()))), num_nodes=indptr.numel() - 1)
-    graph.ndata["feat"] = torch.from_numpy(data["x"])
-    graph.ndata["label"] = torch.from_numpy(data["y"])
-    train_ids, test_ids = torch.from_numpy(data["train_ids"]), torch.from_numpy(data["test_ids"])
-    graph.create_formats_()
-    num_classes = int(graph.ndata["label"].max()) + 1
-
-    class SAGE(torch.nn.Module):
-        """gnndist's ``sage`` in DGL: dropout on every layer's input, mean SAGEConv, ReLU between layers."""
-
-        def __init__(self, layers: int):
-            super().__init__()
-            widths = [graph.ndata["feat"].size(1)] + [hidden] * (layers - 1) + [num_classes]
-            self.convs = torch.nn.ModuleList(dglnn.SAGEConv(widths[i], widths[i + 1], "mean") for i in range(layers))
-
-        def forward(self, blocks, x):
-            h = x
-            for i, conv in enumerate(self.convs):
-                h = F.dropout(h, dropout, self.training)
-                h = conv(blocks[i] if isinstance(blocks, list) else blocks, h)
-                if i < len(self.convs) - 1:
-                    h = F.relu(h)
-            return h
-
-    models: dict[tuple, tuple] = {}
-    print(json.dumps({"dgl": dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        fanouts = tuple(request["fanouts"])
-        layer_fanouts = list(reversed(fanouts))  # DGL lists fanouts per layer, input layer first
-        op = request["op"]
-        torch.manual_seed(request.get("epoch", 0))
-        dgl.seed(request.get("epoch", 0))
-        if op in ("sample", "gather"):
-            feats = ["feat"] if op == "gather" else None
-            loader = dgl.dataloading.DataLoader(graph, train_ids, dgl.dataloading.NeighborSampler(layer_fanouts, prefetch_node_feats=feats), batch_size=batch_size, shuffle=True, drop_last=False)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _, _, blocks in loader:
-                if feats:
-                    blocks[0].srcdata["feat"]
-            print(json.dumps(_epoch_times(start, start_cpu)), flush=True)
-        elif op == "reset":
-            torch.manual_seed(0)
-            model = SAGE(len(fanouts))
-            with torch.no_grad():  # gnndist's initial parameters: PyG lin_l (neighbours, with bias) and lin_r (root)
-                for i, conv in enumerate(model.convs):
-                    if f"conv{i}_neigh_weight" in data.files and data[f"conv{i}_neigh_weight"].shape == tuple(conv.fc_neigh.weight.shape):
-                        conv.fc_neigh.weight.copy_(torch.from_numpy(data[f"conv{i}_neigh_weight"]))
-                        conv.fc_self.weight.copy_(torch.from_numpy(data[f"conv{i}_self_weight"]))
-                        conv.fc_self.bias.copy_(torch.from_numpy(data[f"conv{i}_bias"]))
-            models[fanouts] = (model, torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
-            print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}), flush=True)
-        elif op == "train":
-            model, optimizer = models[fanouts]
-            sampler = dgl.dataloading.NeighborSampler(layer_fanouts, prefetch_node_feats=["feat"], prefetch_labels=["label"])
-            loader = dgl.dataloading.DataLoader(graph, train_ids, sampler, batch_size=batch_size, shuffle=True, drop_last=False)
-            model.train()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            total = 0.0
-            steps = 0
-            for _, _, blocks in loader:
-                logits = model(blocks, blocks[0].srcdata["feat"])
-                loss = F.cross_entropy(logits, blocks[-1].dstdata["label"])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss)
-                steps += 1
-            print(json.dumps({**_epoch_times(start, start_cpu), "loss": total / steps}), flush=True)
-        elif op == "evaluate":
-            model, _ = models[fanouts]
-            model.eval()
-            with torch.no_grad():
-                logits = model(graph, graph.ndata["feat"])
-            accuracy = float((logits[test_ids].argmax(1) == graph.ndata["label"][test_ids]).float().mean())
-            print(json.dumps({"test_acc": accuracy}), flush=True)
-        else:
-            print(json.dumps({"error": f"unknown op {op!r}"}), flush=True)
-
-
-class DGLChild:
-    """A DGL process in the compat environment answering ``{"op", "fanouts", "epoch"}`` requests one by one."""
-
-    def __init__(self, python: Path, npz: Path, options: dict[str, Any]):
-        env = dict(os.environ, DGLBACKEND="pytorch")
-        if options["threads"] is not None:
-            env["OMP_NUM_THREADS"] = str(options["threads"])
-        command = [str(python), "-m", "gnndist.benchmarks.minibatch", "--dgl-child", str(npz)]
-        for key in ("batch_size", "hidden", "dropout", "lr", "weight_decay", "threads"):
-            if options[key] is not None:
-                command += [f"--{key.replace('_', '-')}", str(options[key])]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-        self.info = self._read()
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"DGL child exited with code {self.process.wait()} (see its stderr above)")
-        return json.loads(line)
-
-    def ask(self, op: str, fanouts: Sequence[int], epoch: int = 0) -> dict:
-        self.process.stdin.write(json.dumps({"op": op, "fanouts": list(fanouts), "epoch": epoch}) + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
 
 
 # ---------------------------------------------------------------------------------------------- gnndist side
@@ -203,7 +79,8 @@ def run_benchmark(
     cache_capacity: float = 0.2,
     prefetch: int = 2,
     threads: int | None = 1,
-    dgl_python: Path | None = DEFAULT_DGL_PYTHON,
+    dgl: DGLPython = NO_DGL,
+    timeout_s: float = 1800.0,
 ) -> dict[str, Any]:
     """Runs every measurement; writes ``minibatch.json`` and ``minibatch.md`` to ``out_dir``.
 
@@ -219,16 +96,19 @@ def run_benchmark(
         cache_capacity: fraction of remote nodes cached (``<= 1``) or bytes.
         prefetch: gnndist's prefetch depth.
         threads: torch threads of every process (gnndist workers, the DGL child, this process).
-        dgl_python: interpreter of the DGL compat environment; None or not ready skips DGL.
+        dgl: the DGL environment (:func:`~gnndist.benchmarks.child.find_dgl_python`); its python None skips DGL.
+        timeout_s: bound on one DGL request (an epoch, or the setup).
     """
     from gnndist.benchmarks.sampling import load_graph
+    from gnndist.config import CacheConfig, TrainConfig
     from gnndist.data import load_dataset
+    from gnndist.models import ModelSpec
     from gnndist.partition import partition_graph
     from gnndist.runtime import WorkerGroup, ray_cluster
     from gnndist.sampling import NeighborSampler, SeedLoader
     from gnndist.store import start_stores, stop_stores
-    from gnndist.train.fullgraph import ModelSpec, PartSource
-    from gnndist.train.minibatch import DistributedMiniBatchTrainer, MiniBatchOptions
+    from gnndist.train.fullgraph import PartSource
+    from gnndist.train.minibatch import start_minibatch
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -243,19 +123,19 @@ def run_benchmark(
     spec_args = dict(name="sage", num_features=graph.num_features, num_classes=graph.num_classes, hidden=hidden, layers=2, dropout=dropout, aggregation="gnndist_csr", lr=lr, weight_decay=weight_decay, seed=0)
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
-    dgl_note = _dgl_unavailable(dgl_python)
     with tempfile.TemporaryDirectory(prefix="gnndist-minibatch-") as tmp:
         tmp = Path(tmp)
-        dgl = None
-        if dgl_note is None:
+        child = None
+        if dgl.python is not None:
             npz = tmp / "graph.npz"
             model, _ = ModelSpec(**spec_args).build()
             initial = {}
             for i, conv in enumerate(model.convs):
                 initial.update({f"conv{i}_neigh_weight": conv.lin_l.weight, f"conv{i}_self_weight": conv.lin_r.weight, f"conv{i}_bias": conv.lin_l.bias})
             initial = {name: value.detach().numpy() for name, value in initial.items()}
-            np.savez(npz, indptr=graph.indptr.numpy(), indices=graph.indices.numpy(), x=graph.x.numpy(), y=graph.y.numpy(), train_ids=train_ids.numpy(), test_ids=graph.test_mask.nonzero().flatten().numpy(), **initial)
-            dgl = DGLChild(dgl_python, npz, dict(batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, threads=threads))
+            write_graph(graph, npz, **initial)
+            spec = dict(npz=str(npz), batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, threads=threads)
+            child = ChildProcess(peer_command(dgl.python, "dgl_minibatch", spec), "DGL mini-batch", timeout_s, threads)
         dgl_train_s: dict[tuple, list[float]] = {tuple(f): [] for f in fanout_settings}
         dgl_train_cpu_s: dict[tuple, list[float]] = {tuple(f): [] for f in fanout_settings}
         try:
@@ -271,25 +151,25 @@ def run_benchmark(
                         times = gnndist_sampling_epoch(sampler, loader, graph.x, mode, epoch)
                         if epoch:
                             ours.append(times["seconds"])
-                        if dgl is not None:
-                            times = dgl.ask(mode, fanouts, epoch)
+                        if child is not None:
+                            times = child.request(mode, fanouts=list(fanouts), epoch=epoch)
                             if epoch:
                                 theirs.append(times["seconds"])
                     sampling["gnndist"][mode] = num_train / _median(ours)
-                    if dgl is not None:
+                    if child is not None:
                         sampling["dgl"][mode] = num_train / _median(theirs)
-                    print(f"fanouts={list(fanouts)} {mode}: gnndist {sampling['gnndist'][mode] / 1e3:.1f}k seeds/s" + (f", DGL {sampling['dgl'][mode] / 1e3:.1f}k" if dgl is not None else ""), flush=True)
+                    print(f"fanouts={list(fanouts)} {mode}: gnndist {sampling['gnndist'][mode] / 1e3:.1f}k seeds/s" + (f", DGL {sampling['dgl'][mode] / 1e3:.1f}k" if child is not None else ""), flush=True)
                 row = {"system": "dgl", "fanouts": list(fanouts), "workers": 1, "cache": "-", "sample_seeds_per_s": sampling["dgl"].get("sample"), "gather_seeds_per_s": sampling["dgl"].get("gather")}
-                if dgl is not None:
-                    dgl.ask("reset", fanouts)
+                if child is not None:
+                    child.request("reset", fanouts=list(fanouts))
                     losses = []
                     for epoch in range(epochs):
-                        answer = dgl.ask("train", fanouts, epoch)
+                        answer = child.request("train", fanouts=list(fanouts), epoch=epoch)
                         losses.append(answer["loss"])
                         if epoch:
                             dgl_train_s[fanouts].append(answer["seconds"])
                             dgl_train_cpu_s[fanouts].append(answer["cpu_seconds"])
-                    row.update(test_acc=dgl.ask("evaluate", fanouts)["test_acc"], losses=losses)
+                    row.update(test_acc=child.request("evaluate", fanouts=list(fanouts))["test_acc"], losses=losses)
                     print(f"fanouts={list(fanouts)} DGL: {num_train / _median(dgl_train_s[fanouts]) / 1e3:.1f}k seeds/s, test acc {row['test_acc']:.4f}", flush=True)
                 dgl_rows[fanouts] = row
                 rows.append(dict(row, sampling_gnndist=sampling["gnndist"]))
@@ -308,15 +188,15 @@ def run_benchmark(
                         try:
                             for fanouts in map(tuple, fanout_settings):
                                 for policy in policies if num_workers > 1 else ("none",):
-                                    options = MiniBatchOptions(batch_size=batch_size, fanouts=fanouts, prefetch=prefetch, cache=policy, cache_capacity=cache_capacity)
+                                    train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
                                     setup_start = time.perf_counter()
-                                    trainer = DistributedMiniBatchTrainer.start(group, sources, ModelSpec(**spec_args), options, stores=stores)
+                                    trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, CacheConfig(policy=policy, capacity=cache_capacity), stores=stores)
                                     setup_s = time.perf_counter() - setup_start
                                     history = []
                                     for epoch in range(epochs):
                                         history.append(trainer.train_epoch(epoch, evaluate=epoch == epochs - 1))
-                                        if dgl is not None and epoch:
-                                            answer = dgl.ask("train", fanouts, epochs + len(dgl_train_s[fanouts]))
+                                        if child is not None and epoch:
+                                            answer = child.request("train", fanouts=list(fanouts), epoch=epochs + len(dgl_train_s[fanouts]))
                                             dgl_train_s[fanouts].append(answer["seconds"])
                                             dgl_train_cpu_s[fanouts].append(answer["cpu_seconds"])
                                     row = _gnndist_row(fanouts, num_workers, policy, history, setup_s, num_train)
@@ -327,8 +207,8 @@ def run_benchmark(
                     finally:
                         group.shutdown()
         finally:
-            if dgl is not None:
-                dgl.close()
+            if child is not None:
+                child.close()
     for row in rows:
         if row["system"] == "dgl" and dgl_train_s[tuple(row["fanouts"])]:
             seconds = dgl_train_s[tuple(row["fanouts"])]
@@ -336,21 +216,23 @@ def run_benchmark(
             row.update(epoch_s=_median(seconds), train_seeds_per_s=num_train / _median(seconds), train_seeds_per_cpu_s=num_train / _median(cpu_seconds), timed_epochs=len(seconds))
     result = {
         "graph": {"name": "sbm", "num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_train": num_train, **graph_options},
-        "settings": dict(quick=quick, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs, sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, threads=threads),
+        "settings": dict(
+            quick=quick, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+            sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, threads=threads,
+        ),
         "environment": {
             "torch": torch.__version__,
             "cpus": os.cpu_count(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
             "machine": platform.machine(),
-            "dgl": dgl.info if dgl is not None else dgl_note,
+            "dgl": child.info if child is not None else dgl.note,
             "wall_s": time.perf_counter() - started,
         },
         "rows": rows,
     }
     table = _markdown(result)
-    (out_dir / "minibatch.json").write_text(json.dumps(result, indent=2))
-    (out_dir / "minibatch.md").write_text(table)
+    write_report(out_dir, "minibatch", result, table)
     print(table)
     return result
 
@@ -407,7 +289,8 @@ def _markdown(result: dict[str, Any]) -> str:
         "of the slowest worker: sample and fetch run in the prefetch thread, overlapped with training; wait is what training waited for batches. "
         "Ratios are to DGL's epochs of the same run (one DGL epoch after every timed gnndist epoch).",
         "",
-        "| fanouts | system | workers | cache | sampling seeds/s (vs DGL) | sampling + gather seeds/s (vs DGL) | training seeds/s | vs DGL | training seeds/CPU-s (vs DGL) | s/epoch | sample / fetch / wait / compute / sync s | cache hit | remote MiB/epoch | test acc |",
+        "| fanouts | system | workers | cache | sampling seeds/s (vs DGL) | sampling + gather seeds/s (vs DGL) | training seeds/s | vs DGL | training seeds/CPU-s (vs DGL) "
+        "| s/epoch | sample / fetch / wait / compute / sync s | cache hit | remote MiB/epoch | test acc |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     dgl_rows = {tuple(r["fanouts"]): r for r in result["rows"] if r["system"] == "dgl"}
@@ -417,10 +300,13 @@ def _markdown(result: dict[str, Any]) -> str:
         dgl_train = dgl_row.get("train_seeds_per_s")
         acc = "-" if row.get("test_acc") is None else f"{100 * row['test_acc']:.2f} %"
         if row["system"] == "dgl":
-            lines.append(f"| {list(fanouts)} | DGL 2.1 | 1 | - | {kilo(row['sample_seeds_per_s'])} | {kilo(row['gather_seeds_per_s'])} | {kilo(dgl_train)} | 1.00x | {kilo(row.get('train_seeds_per_cpu_s'))} | {row.get('epoch_s', 0):.2f} | - | - | - | {acc} |")
+            lines.append(
+                f"| {list(fanouts)} | DGL 2.1 | 1 | - | {kilo(row['sample_seeds_per_s'])} | {kilo(row['gather_seeds_per_s'])} | {kilo(dgl_train)} | 1.00x "
+                f"| {kilo(row.get('train_seeds_per_cpu_s'))} | {row.get('epoch_s', 0):.2f} | - | - | - | {acc} |"
+            )
             sampling = row["sampling_gnndist"]
-            ratio = lambda mode: "" if not row.get(f"{mode}_seeds_per_s") else f" ({sampling[mode] / row[f'{mode}_seeds_per_s']:.2f}x)"  # noqa: E731
-            lines.append(f"| {list(fanouts)} | gnndist sampler | 1 | - | {kilo(sampling['sample'])}{ratio('sample')} | {kilo(sampling['gather'])}{ratio('gather')} | - | - | - | - | - | - | - | - |")
+            ratio = {mode: f" ({sampling[mode] / row[f'{mode}_seeds_per_s']:.2f}x)" if row.get(f"{mode}_seeds_per_s") else "" for mode in ("sample", "gather")}
+            lines.append(f"| {list(fanouts)} | gnndist sampler | 1 | - | {kilo(sampling['sample'])}{ratio['sample']} | {kilo(sampling['gather'])}{ratio['gather']} | - | - | - | - | - | - | - | - |")
             continue
         split = " / ".join(f"{v:.2f}" for v in row["split_s"].values())
         hit = "-" if row["cache_hit_rate"] is None else f"{100 * row['cache_hit_rate']:.1f} %"
@@ -450,14 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-capacity", type=float, default=0.2)
     parser.add_argument("--prefetch", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process, both libraries (0: the libraries' defaults)")
-    parser.add_argument("--dgl-python", type=Path, default=DEFAULT_DGL_PYTHON, help="python of the DGL compat environment")
+    parser.add_argument("--dgl-python", type=Path, help=f"python of the DGL environment (default: ${DGL_PYTHON_ENV}; neither: DGL is skipped)")
     parser.add_argument("--no-dgl", action="store_true", help="measure gnndist only")
-    parser.add_argument("--dgl-child", metavar="NPZ", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     threads = args.threads or None
-    if args.dgl_child:
-        dgl_child(args.dgl_child, args.batch_size, args.hidden, args.dropout, args.lr, args.weight_decay, threads)
-        return 0
     if args.out is None:
         parser.error("--out is required")
     run_benchmark(
@@ -476,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache_capacity=args.cache_capacity,
         prefetch=args.prefetch,
         threads=threads,
-        dgl_python=None if args.no_dgl else args.dgl_python,
+        dgl=find_dgl_python(args.dgl_python, disabled=args.no_dgl),
     )
     return 0
 

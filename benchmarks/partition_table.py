@@ -9,7 +9,8 @@ Measures edge cut, node/edge/train balance, replication factor, time and peak me
 
 Each partitioner runs once on a tiny graph first (numba compilation, library loading) so timings
 measure partitioning only. Peak memory is the process's resident high-water mark during the call
-(graph included).
+(graph included). Cora needs ``--planetoid-root DIR`` (the raw ``ind.cora.*`` files); without it
+Cora is skipped and the report says so.
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-DEFAULT_PLANETOID_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid" / "raw"
+from gnndist.benchmarks.report import write_report
+from gnndist.memory import peak_resident_bytes
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class GraphSpec:
     description: str
 
 
-def graph_specs(planetoid_root: Path) -> dict[str, dict[str, GraphSpec]]:
+def graph_specs(planetoid_root: Path | None) -> dict[str, dict[str, GraphSpec]]:
     """Graphs by suite (``full``, ``quick``) and by name; ``rmat-large`` is opt-in in either suite."""
-    cora = GraphSpec("planetoid:cora", {"root": str(planetoid_root)}, "real Cora (2,708 nodes, 10,556 edges)")
+    cora = GraphSpec("planetoid:cora", {"root": str(planetoid_root) if planetoid_root else None}, "real Cora (2,708 nodes, 10,556 edges)")
     large = GraphSpec("rmat", {"scale": 21, "edge_factor": 10.0, "feature_dim": 16, "seed": 0}, "RMAT 2M nodes, ~40M edges")
     return {
         "full": {
@@ -152,12 +153,14 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append("")
     if payload["unavailable"]:
         lines += ["## Unavailable partitioners", ""] + [f"- {m}: {reason}" for m, reason in payload["unavailable"].items()] + [""]
+    if payload["skipped"]:
+        lines += ["## Skipped graphs", ""] + [f"- {name}: {reason}" for name, reason in payload["skipped"].items()] + [""]
     lines += ["## Reference checks", "", "```json", json.dumps(payload["checks"], indent=2), "```", ""]
     return "\n".join(lines)
 
 
 def run_benchmark(out: Path, *, suite: str, graphs: list[str], methods: list[str] | None, parts: list[int], seed: int,
-                  planetoid_root: Path, log: Callable[[str], None]) -> dict[str, Any]:
+                  planetoid_root: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     """Runs the table and writes ``partition_table.json`` and ``partition_table.md`` into ``out``."""
     from gnndist.data import load_dataset
     from gnndist.partitioners import available_partitioners
@@ -176,10 +179,15 @@ def run_benchmark(out: Path, *, suite: str, graphs: list[str], methods: list[str
         "graphs": {},
         "rows": [],
         "unavailable": unavailable,
+        "skipped": {},
     }
     out.mkdir(parents=True, exist_ok=True)
     for name in graphs:
         spec = specs[name]
+        if spec.dataset.startswith("planetoid:") and planetoid_root is None:
+            payload["skipped"][name] = "no Planetoid folder given (pass --planetoid-root DIR with the raw ind.* files)"
+            log(f"skipped {name}: {payload['skipped'][name]}")
+            continue
         log(f"loading {name}: {spec.description}")
         start = time.perf_counter()
         graph = load_dataset(spec.dataset, **spec.options)
@@ -198,15 +206,14 @@ def run_benchmark(out: Path, *, suite: str, graphs: list[str], methods: list[str
                 payload["rows"].append(row)
                 _write(out, payload)
         del graph
-    payload["process_peak_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    payload["process_peak_memory_bytes"] = peak_resident_bytes()
     _write(out, payload)
     return payload
 
 
 def _write(out: Path, payload: dict[str, Any]) -> None:
     payload["checks"] = checks(payload["rows"])
-    (out / "partition_table.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (out / "partition_table.md").write_text(markdown(payload))
+    write_report(out, "partition_table", payload, markdown(payload))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="partitioners (default: every registered one)")
     parser.add_argument("--parts", nargs="+", type=int, help="part counts (default: 2 4 8; quick: 2 4)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--planetoid-root", type=Path, default=DEFAULT_PLANETOID_ROOT, help="folder of the raw Planetoid files")
+    parser.add_argument("--planetoid-root", type=Path, help="folder of the raw Planetoid files (without it, Cora is skipped)")
     args = parser.parse_args(argv)
     payload = run_benchmark(
         args.out,

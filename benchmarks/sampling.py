@@ -2,21 +2,17 @@
 
 ``python -m gnndist.benchmarks.sampling --out DIR`` measures seeds per second over whole epochs of
 seed batches, sampling only and sampling + feature gather (``x[input_nodes]``), for every fanout
-setting. DGL runs in the compat environment (``.venv-compat``, torch 2.2.1) as a child process fed
-through stdin, with the graph passed in an ``.npz`` file; its epochs are interleaved with gnndist's
-so that load on a shared machine hits both alike. Writes ``sampling.json`` and ``sampling.md``.
-
-This module is also the DGL child (``--dgl-child NPZ``), so its top level imports only what both
-environments have (torch, numpy).
+setting. DGL runs in its own environment (torch 2.2.1; ``--dgl-python`` or ``GNNDIST_DGL_PYTHON``,
+else it is skipped) as a child process (:mod:`.peers`), with the graph passed in an ``.npz`` file;
+its epochs are interleaved with gnndist's so that load on a shared machine hits both alike. Writes
+``sampling.json`` and ``sampling.md``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,11 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DGL_PYTHON = REPO / ".venv-compat" / "bin" / "python"
+from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPython, find_dgl_python, peer_command
+from gnndist.benchmarks.peers import write_graph
+from gnndist.benchmarks.report import write_report
+
 MODES = ("sample", "gather")
 GRAPHS = {
     "sbm": dict(num_nodes=200_000, avg_degree=20, num_classes=16, feature_dim=128, seed=0),
@@ -83,63 +80,6 @@ def gnndist_epoch(sampler, loader, x: torch.Tensor, mode: str, epoch: int) -> tu
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-class DGLChild:
-    """A DGL process in the compat environment that runs one epoch per request, on request."""
-
-    def __init__(self, python: Path, npz: Path, batch_size: int, threads: int | None):
-        env = dict(os.environ, DGLBACKEND="pytorch")
-        if threads is not None:
-            env["OMP_NUM_THREADS"] = str(threads)
-        command = [str(python), "-m", "gnndist.benchmarks.sampling", "--dgl-child", str(npz), "--batch-size", str(batch_size)]
-        if threads is not None:
-            command += ["--threads", str(threads)]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-        self.info = self._read()
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"DGL child exited with code {self.process.wait()} (see its stderr above)")
-        return json.loads(line)
-
-    def epoch(self, fanouts: list[int], mode: str, epoch: int) -> tuple[float, float]:
-        self.process.stdin.write(json.dumps({"fanouts": fanouts, "mode": mode, "epoch": epoch}) + "\n")
-        self.process.stdin.flush()
-        answer = self._read()
-        return answer["seconds"], answer["cpu_seconds"]
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
-
-
-def dgl_child(npz: str, batch_size: int, threads: int | None) -> None:
-    """The DGL side: loads the graph, then answers ``{"fanouts", "mode", "epoch"}`` lines with epoch times."""
-    import dgl
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    data = np.load(npz)
-    indptr, indices = torch.from_numpy(data["indptr"]), torch.from_numpy(data["indices"])
-    graph = dgl.graph(("csc", (indptr, indices, torch.arange(indices.numel()))), num_nodes=indptr.numel() - 1)
-    graph.ndata["feat"] = torch.from_numpy(data["x"])
-    train_ids = torch.from_numpy(data["train_ids"])
-    graph.create_formats_()
-    print(json.dumps({"dgl": dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        layer_fanouts = list(reversed(request["fanouts"]))  # DGL lists fanouts per layer, input layer first
-        feats = ["feat"] if request["mode"] == "gather" else None
-        sampler = dgl.dataloading.NeighborSampler(layer_fanouts, prefetch_node_feats=feats)
-        torch.manual_seed(request["epoch"])
-        loader = dgl.dataloading.DataLoader(graph, train_ids, sampler, batch_size=batch_size, shuffle=True, drop_last=False)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        for _, _, blocks in loader:
-            if feats:
-                blocks[0].srcdata["feat"]
-        print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu}), flush=True)
-
-
 def run_benchmark(
     out_dir: Path,
     *,
@@ -149,7 +89,8 @@ def run_benchmark(
     repeats: int = 5,
     threads: int | None = None,
     sampler_threads: int | None = 1,
-    dgl_python: Path | None = DEFAULT_DGL_PYTHON,
+    dgl: DGLPython = NO_DGL,
+    timeout_s: float = 1800.0,
 ) -> dict:
     """Measures every (fanouts, mode) for gnndist and, when ``dgl_python`` is ready, DGL; writes JSON + Markdown.
 
@@ -161,7 +102,8 @@ def run_benchmark(
         repeats: timed epochs per (library, fanouts, mode), after one warm-up epoch; the median counts.
         threads: torch (and DGL OpenMP) threads of both processes; None keeps the libraries' defaults.
         sampler_threads: ``num_threads`` of gnndist's sampler (None: the process setting).
-        dgl_python: interpreter of the DGL compat environment; None or not ready skips DGL.
+        dgl: the DGL environment (:func:`~gnndist.benchmarks.child.find_dgl_python`); its python None skips DGL.
+        timeout_s: bound on one epoch (or the setup) of the DGL child.
     """
     from gnndist.sampling import NeighborSampler, SeedLoader
 
@@ -170,14 +112,13 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = load_graph(graph_name)
     train_ids = graph.train_mask.nonzero().flatten()
-    dgl_note = _dgl_unavailable(dgl_python)
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory() as tmp:
-        dgl = None
-        if dgl_note is None:
+        child = None
+        if dgl.python is not None:
             npz = Path(tmp) / "graph.npz"
-            np.savez(npz, indptr=graph.indptr.numpy(), indices=graph.indices.numpy(), x=graph.x.numpy(), train_ids=train_ids.numpy())
-            dgl = DGLChild(dgl_python, npz, batch_size, threads)
+            write_graph(graph, npz)
+            child = ChildProcess(peer_command(dgl.python, "dgl_minibatch", {"npz": str(npz), "batch_size": batch_size, "threads": threads}), "DGL sampler", timeout_s, threads)
         try:
             for fanouts in fanout_settings:
                 fanouts = list(fanouts)
@@ -190,15 +131,15 @@ def run_benchmark(
                         times = gnndist_epoch(sampler, loader, graph.x, mode, epoch)
                         if epoch:
                             ours.add(times)
-                        if dgl is not None:
-                            times = dgl.epoch(fanouts, mode, epoch)
+                        if child is not None:
+                            answer = child.request(mode, fanouts=fanouts, epoch=epoch)
                             if epoch:
-                                theirs.add(times)
-                    measurements += [ours] + ([theirs] if dgl is not None else [])
-                    print(_row(ours, theirs if dgl is not None else None), flush=True)
+                                theirs.add((answer["seconds"], answer["cpu_seconds"]))
+                    measurements += [ours] + ([theirs] if child is not None else [])
+                    print(_row(ours, theirs if child is not None else None), flush=True)
         finally:
-            if dgl is not None:
-                dgl.close()
+            if child is not None:
+                child.close()
     result = {
         "graph": {"name": graph_name, "num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_train": train_ids.numel(), **GRAPHS[graph_name]},
         "batch_size": batch_size,
@@ -210,31 +151,14 @@ def run_benchmark(
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
             "machine": platform.machine(),
-            "dgl": dgl.info if dgl is not None else dgl_note,
+            "dgl": child.info if child is not None else dgl.note,
         },
         "measurements": [dict(asdict(m), seeds_per_s=m.seeds_per_s, seeds_per_cpu_s=m.seeds_per_cpu_s) for m in measurements],
     }
     table = _markdown(measurements, result)
-    (out_dir / "sampling.json").write_text(json.dumps(result, indent=2))
-    (out_dir / "sampling.md").write_text(table)
+    write_report(out_dir, "sampling", result, table)
     print(table)
     return result
-
-
-def _dgl_unavailable(python: Path | None) -> str | None:
-    """None when the DGL compat environment is usable, else why not."""
-    if python is None:
-        return "skipped (--no-dgl)"
-    if not Path(python).exists():
-        return f"skipped: {python} missing"
-    try:  # a half-built environment has the interpreter but not DGL
-        probe = subprocess.run([str(python), "-c", "import dgl"], capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        return f"skipped: importing dgl with {python} took over 300 s"
-    if probe.returncode != 0:
-        reason = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-        return f"skipped: {python} cannot import dgl ({reason})"
-    return None
 
 
 def _row(ours: Measurement, theirs: Measurement | None) -> str:
@@ -276,13 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads for both libraries (default: theirs)")
     parser.add_argument("--sampler-threads", type=int, default=1, help="gnndist sampler's intra-op threads (0: the process setting)")
-    parser.add_argument("--dgl-python", type=Path, default=DEFAULT_DGL_PYTHON, help="python of the DGL compat environment")
+    parser.add_argument("--dgl-python", type=Path, help=f"python of the DGL environment (default: ${DGL_PYTHON_ENV}; neither: DGL is skipped)")
     parser.add_argument("--no-dgl", action="store_true", help="measure gnndist only")
-    parser.add_argument("--dgl-child", metavar="NPZ", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.dgl_child:
-        dgl_child(args.dgl_child, args.batch_size, args.threads)
-        return 0
     if args.out is None:
         parser.error("--out is required")
     fanout_settings = [[int(v) for v in setting.split(",")] for setting in args.fanouts]
@@ -294,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeats=args.repeats,
         threads=args.threads,
         sampler_threads=args.sampler_threads or None,
-        dgl_python=None if args.no_dgl else args.dgl_python,
+        dgl=find_dgl_python(args.dgl_python, disabled=args.no_dgl),
     )
     return 0
 

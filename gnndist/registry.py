@@ -167,6 +167,7 @@ DATASETS: Registry[Any] = Registry(
     {
         "sbm": "gnndist.data.synthetic:sbm",
         "rmat": "gnndist.data.synthetic:rmat",
+        "uniform": "gnndist.data.synthetic:uniform",
         "planetoid": "gnndist.data.planetoid:planetoid",
         "ogb": "gnndist.data.ogb:ogb",
         "npz": "gnndist.data.npz:npz",

@@ -35,17 +35,17 @@ def _add_aggregation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="stop repeating a measurement after this long, keeping >= 3 runs (default: 20)")
     parser.add_argument("--memory-budget-gb", type=float, help="skip message-materialising backends above this (default: 40%% of free memory)")
-    parser.add_argument("--planetoid-root", type=Path, help="folder of the raw Planetoid files (ind.cora.x, ...)")
+    parser.add_argument("--planetoid-root", type=Path, help="folder of the raw Planetoid files (ind.cora.x, ...); without it the Planetoid graphs are skipped")
     parser.add_argument("--probe-mib", type=int, help="buffer size of the bandwidth probe in MiB (default: 256 on CPU, 2048 on GPU)")
     parser.add_argument("--workers", type=int, default=1, help="run the suite in N Ray actors at once: one per GPU, or per share of the CPU cores (default: 1, no Ray)")
     parser.add_argument("--scaling", nargs="+", type=int, metavar="N", help="also run the distributed benchmark (partitioned graph, halo exchange + local aggregation) with these worker counts")
     parser.add_argument("--partitioner", default="metis", help="partitioner of the distributed benchmark (default: metis)")
     parser.add_argument("--out", type=Path, help="output directory (default: runs/bench-aggregation-<suite>)")
-    parser.add_argument("--save-selection", action="store_true", help="install the measured ranking as the default for aggregation=auto")
+    parser.add_argument("--save-selection", type=Path, metavar="FILE", help="also write the measured ranking to FILE; train with aggregation.selection=FILE to make aggregation=auto follow it")
 
 
 def _run_aggregation(args: argparse.Namespace) -> int:
-    from gnndist.benchmarks.aggregation import DEFAULT_PLANETOID_ROOT, AggregationBenchConfig, run_benchmark
+    from gnndist.benchmarks.aggregation import AggregationBenchConfig, run_benchmark
 
     tuple_or_none = lambda values: tuple(values) if values is not None else None  # noqa: E731
     config = AggregationBenchConfig(
@@ -61,7 +61,7 @@ def _run_aggregation(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_seconds=args.max_seconds,
         memory_budget_bytes=int(args.memory_budget_gb * 2**30) if args.memory_budget_gb else None,
-        planetoid_root=args.planetoid_root or DEFAULT_PLANETOID_ROOT,
+        planetoid_root=args.planetoid_root,
         probe_mib=args.probe_mib,
         workers=args.workers,
         scaling=tuple_or_none(args.scaling),

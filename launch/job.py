@@ -14,6 +14,7 @@ import torch
 
 from gnndist.config import JobConfig
 from gnndist.launch.rundir import RunDirectory
+from gnndist.memory import peak_resident_bytes
 from gnndist.modes import resolve_mode
 from gnndist.modes.base import JobData, Mode
 from gnndist.runtime import WorkerGroup, ray_cluster
@@ -145,6 +146,20 @@ def _checkpoint_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _memory_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Peak resident memory of the driver, and of the largest worker and store (every rank's is in summary.json)."""
+    memory = summary.get("memory")
+    if not memory:
+        return []
+    gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
+    parts = [f"driver {gib(memory['driver_peak_bytes'])}"]
+    for key, name in (("worker_peak_bytes", "workers"), ("store_peak_bytes", "stores")):
+        known = [n for n in memory.get(key) or [] if n is not None]
+        if known:
+            parts.append(f"{name} max {gib(max(known))} (of {len(known)})")
+    return [("peak memory", ", ".join(parts))]
+
+
 def _aggregation_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     aggregation = summary.get("aggregation")
     if not aggregation:
@@ -168,6 +183,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("median epoch time", f"{summary['timing']['median_epoch_s'] * 1000:.1f} ms"),
         ("total train time", f"{summary['timing']['train_s']:.1f} s"),
         *_checkpoint_rows(summary),
+        *_memory_rows(summary),
         ("results", summary["run_dir"]),
     ]
     width = max(len(k) for k, _ in rows)
@@ -303,6 +319,7 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)
             if recoveries:  # restarted workers may run elsewhere now
                 workers = record_workers(trainer, run_dir, progress=False)
+            memory = {"driver_peak_bytes": peak_resident_bytes(), **(trainer.memory() if hasattr(trainer, "memory") else {})}
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, graph, result, run_dir, setup_time)
@@ -311,5 +328,6 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     summary["checkpoint"] = {"dir": str(checkpoints.directory), "last": str(last[-1]) if last else None, "resumed_from_epoch": resume_from.epoch if resume_from else None}
     summary["recoveries"] = [event.to_dict() for event in recoveries]
     summary["workers"] = workers
+    summary["memory"] = memory
     run_dir.write_summary(summary)
     return summary

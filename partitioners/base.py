@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gnndist.graph import Graph
-from gnndist.partition.quality import PeakMemory
+from gnndist.memory import PeakMemory
 from gnndist.registry import PARTITIONERS
 
 P = TypeVar("P", bound="Partitioner")

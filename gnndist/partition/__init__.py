@@ -4,7 +4,7 @@ from gnndist.partition.format import FORMAT_VERSION, PartitionMeta, load_book, l
 from gnndist.partition.halo import ExchangePlan, halo_rings
 from gnndist.partition.part import Part, assemble_graph, build_part, build_parts, iter_parts
 from gnndist.partition.pipeline import partition_graph
-from gnndist.partition.quality import PeakMemory, QualityReport
+from gnndist.partition.quality import QualityReport
 
 __all__ = [
     "FORMAT_VERSION",
@@ -12,7 +12,6 @@ __all__ = [
     "Part",
     "PartitionBook",
     "PartitionMeta",
-    "PeakMemory",
     "QualityReport",
     "assemble_graph",
     "build_part",

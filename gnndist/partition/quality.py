@@ -1,8 +1,8 @@
-"""Partition quality: edge cut, halo sizes, replication, balance, exchange volume, time and memory."""
+"""Partition quality: edge cut, halo sizes, replication, balance, exchange volume, time and memory
+(the partitioner's memory is measured by :class:`gnndist.memory.PeakMemory`)."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -13,84 +13,6 @@ from gnndist.partition.halo import ExchangePlan
 
 if TYPE_CHECKING:
     from gnndist.partitioners.base import PartitionResult
-
-_STATUS = "/proc/self/status"
-_CLEAR_REFS = "/proc/self/clear_refs"
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open(_STATUS) as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def resident_bytes() -> int:
-    """Current resident memory of this process in bytes."""
-    kib = _status_kib("VmRSS")
-    if kib is not None:
-        return kib * 1024
-    import psutil
-
-    return psutil.Process().memory_info().rss
-
-
-class PeakMemory:
-    """Context manager measuring the peak resident memory of this process inside the block.
-
-    On Linux it resets the kernel's high-water mark (``/proc/self/clear_refs``) and reads
-    ``VmHWM`` at the end, which sees every allocation (numpy, torch, C++ libraries). Elsewhere a
-    thread samples the resident size every 5 ms. Not re-entrant: do not nest two of them.
-
-    Attributes:
-        start_bytes, peak_bytes: resident memory at entry and its maximum inside the block.
-        increase_bytes: ``peak_bytes - start_bytes``.
-    """
-
-    def __init__(self) -> None:
-        self.start_bytes = self.peak_bytes = 0
-        self._stop: threading.Event | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def increase_bytes(self) -> int:
-        return max(0, self.peak_bytes - self.start_bytes)
-
-    def __enter__(self) -> "PeakMemory":
-        self.start_bytes = self.peak_bytes = resident_bytes()
-        if self._reset_high_water_mark():
-            return self
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self.peak_bytes = max(self.peak_bytes, resident_bytes())
-        else:
-            self.peak_bytes = max(self.start_bytes, (_status_kib("VmHWM") or 0) * 1024)
-
-    @staticmethod
-    def _reset_high_water_mark() -> bool:
-        if _status_kib("VmHWM") is None:
-            return False
-        try:
-            with open(_CLEAR_REFS, "w") as clear_refs:
-                clear_refs.write("5")
-            return True
-        except OSError:
-            return False
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak_bytes = max(self.peak_bytes, resident_bytes())
 
 
 def _balance(values: Tensor) -> float:

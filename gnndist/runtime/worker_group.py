@@ -76,6 +76,12 @@ class Worker:
         address = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), ray.util.get_node_ip_address())
         return {"rank": self.context.rank, "node_id": node_id, "ip": address, "pid": os.getpid()}
 
+    def peak_bytes(self) -> int:
+        """This process's peak resident memory (its GPU's peak allocation is in the trainer's metrics)."""
+        from gnndist.memory import peak_resident_bytes
+
+        return peak_resident_bytes()
+
     def open_rendezvous(self, timeout_s: float) -> tuple[str, int]:
         """Rank 0: starts the group's rendezvous store on this node's Ray address only; returns ``(host, port)``.
 
@@ -302,6 +308,10 @@ class WorkerGroup:
 
     def run_one(self, rank: int, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.get([self.workers[rank].call.remote(method, *args, **kwargs)], method=method, ranks=[rank])[0]
+
+    def peak_bytes(self) -> list[int]:
+        """Each worker process's peak resident memory, by rank."""
+        return self.get([w.peak_bytes.remote() for w in self.workers], method="peak_bytes")
 
     def nodes(self) -> list[dict[str, Any]]:
         """Per rank: ``rank``, ``node_id``, ``ip`` and ``pid`` of the worker process."""

@@ -7,7 +7,7 @@
 from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Pending, Ready, StoreHandle, StoreInfo
 from gnndist.store.client import OwnerAnswer, RemoteFeatures, StoreClient, StoreStats
 from gnndist.store.local import LocalFeatureStore, LocalGraphStore, LocalHandle, PartLoader, StoreServer, local_stores
-from gnndist.store.ray import RayHandle, revive_stores, start_stores, stop_stores
+from gnndist.store.ray import RayHandle, StoreSet, start_stores, stop_stores
 
 __all__ = [
     "FeatureInfo",
@@ -27,9 +27,9 @@ __all__ = [
     "StoreHandle",
     "StoreInfo",
     "StoreServer",
+    "StoreSet",
     "StoreStats",
     "local_stores",
-    "revive_stores",
     "start_stores",
     "stop_stores",
 ]

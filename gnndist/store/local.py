@@ -126,8 +126,11 @@ class StoreServer:
         return StoreInfo(self.part_id, self.feature_store.info, self.graph_store.num_rows)
 
     def process(self) -> dict[str, Any]:
-        """Where this server runs (``pid``, ``host``): for logs, and for tests that kill it."""
-        return {"pid": os.getpid(), "host": socket.gethostname()}
+        """Where this server runs (``pid``, ``host``) and its peak resident memory (``peak_bytes``): for the
+        run's memory accounting, logs, and tests that kill it."""
+        from gnndist.memory import peak_resident_bytes
+
+        return {"pid": os.getpid(), "host": socket.gethostname(), "peak_bytes": peak_resident_bytes()}
 
     def features(self, local_ids: np.ndarray) -> np.ndarray:
         return self.feature_store.gather(_ids(local_ids)).numpy()

@@ -8,7 +8,7 @@ handles to the workers.
 A store that dies is restarted by Ray (its constructor reloads the part from its source), and a request
 in flight is sent again once after the restart (``max_task_retries=1``): requests are reads, so the retried
 one answers the same and training goes on unchanged. A store that cannot come back (its restarts used up,
-its node lost) is replaced by :func:`revive_stores` when the job recovers its workers.
+its node lost) is replaced by :meth:`StoreSet.revive` when the job recovers its workers.
 """
 from __future__ import annotations
 
@@ -84,24 +84,48 @@ def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any =
     return [RayHandle(actor, info) for actor, info in zip(actors, infos)]
 
 
-def revive_stores(
-    stores: Sequence[RayHandle], sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0, max_restarts: int = STORE_MAX_RESTARTS
-) -> list[RayHandle]:
-    """``stores`` with every store that no longer answers within ``timeout_s`` replaced by a new one.
+class StoreSet:
+    """The Ray stores one job started, one per part: replaced when one stays dead, stopped with the job.
 
-    Returns the same handles where all answer (the caller can compare identities to see a change).
+    Args:
+        sources: the parts or their loaders, in part order (a replacement store loads from here again).
+        placement_group: the workers' placement group (store ``p`` runs in bundle ``p``).
+        timeout_s: bound on loading a store and on a store's answer when checking it is alive.
     """
-    import ray
 
-    revived = list(stores)
-    for part_id, store in enumerate(stores):
-        try:
-            ray.get(store.actor.ready.remote(), timeout=timeout_s)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            ray.kill(store.actor, no_restart=True)
-            actor = _start_store(part_id, sources[part_id], len(sources), placement_group, max_restarts)
-            revived[part_id] = RayHandle(actor, ray.get(actor.ready.remote(), timeout=timeout_s))
-    return revived
+    def __init__(self, sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0):
+        self.sources, self.placement_group, self.timeout_s = list(sources), placement_group, timeout_s
+        self.handles = start_stores(self.sources, placement_group=placement_group, timeout_s=timeout_s)
+
+    def revive(self) -> bool:
+        """Replaces every store that does not answer within ``timeout_s``; returns whether any was replaced."""
+        import ray
+
+        replaced = False
+        for part_id, store in enumerate(self.handles):
+            try:
+                ray.get(store.actor.ready.remote(), timeout=self.timeout_s)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                ray.kill(store.actor, no_restart=True)
+                actor = _start_store(part_id, self.sources[part_id], len(self.sources), self.placement_group, STORE_MAX_RESTARTS)
+                self.handles[part_id] = RayHandle(actor, ray.get(actor.ready.remote(), timeout=self.timeout_s))
+                replaced = True
+        return replaced
+
+    def peak_bytes(self) -> list[int | None]:
+        """Each store process's peak resident memory (None for a store that does not answer)."""
+        import ray
+
+        peaks: list[int | None] = []
+        for store in self.handles:
+            try:
+                peaks.append(ray.get(store.actor.process.remote(), timeout=self.timeout_s)["peak_bytes"])
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                peaks.append(None)
+        return peaks
+
+    def stop(self) -> None:
+        stop_stores(self.handles)
 
 
 def _start_store(part_id: int, source: Part | PartLoader, num_parts: int, placement_group: Any, max_restarts: int) -> Any:

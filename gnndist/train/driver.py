@@ -1,11 +1,14 @@
 """The driver side of every distributed mode: a group of workers trained epoch by epoch."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch import Tensor
 
 from gnndist.train.metrics import EpochMetrics
+
+if TYPE_CHECKING:
+    from gnndist.store import StoreSet
 
 
 class GroupTrainer:
@@ -14,19 +17,12 @@ class GroupTrainer:
     Args:
         group: the workers, each hosting a worker trainer (``setup`` done).
         combine: the workers' results of one epoch -> :class:`EpochMetrics` (the mode's own combination).
-        on_shutdown: what else to stop with the trainer (the mini-batch stores).
-        before_recover: what else to bring back before the workers are rebuilt after a failure (the
-            mini-batch stores).
+        stores: the mini-batch stores this trainer started (``gnndist.store.StoreSet``): replaced before the
+            workers are rebuilt when one stayed dead, stopped with the trainer.
     """
 
-    def __init__(
-        self,
-        group,
-        combine: Callable[[int, list[dict[str, Any]]], EpochMetrics],
-        on_shutdown: Callable[[], None] | None = None,
-        before_recover: Callable[[], None] | None = None,
-    ):
-        self.group, self.combine, self.on_shutdown, self.before_recover = group, combine, on_shutdown, before_recover
+    def __init__(self, group, combine: Callable[[int, list[dict[str, Any]]], EpochMetrics], stores: "StoreSet | None" = None):
+        self.group, self.combine, self.stores = group, combine, stores
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         return self.combine(epoch, self.group.run("train_epoch", epoch, evaluate))
@@ -45,11 +41,18 @@ class GroupTrainer:
 
     def recover(self, failure) -> float:
         """Restarts failed workers and rebuilds every worker's trainer (see ``WorkerGroup.recover``)."""
-        if self.before_recover is not None:
-            self.before_recover()
+        if self.stores is not None and self.stores.revive():
+            self.group.update_setup(stores=self.stores.handles)
         return self.group.recover(failure)
 
+    def memory(self) -> dict[str, Any]:
+        """Peak resident memory of every worker and store process, by rank."""
+        peaks = {"worker_peak_bytes": self.group.peak_bytes()}
+        if self.stores is not None:
+            peaks["store_peak_bytes"] = self.stores.peak_bytes()
+        return peaks
+
     def shutdown(self) -> None:
-        if self.on_shutdown is not None:
-            self.on_shutdown()
-            self.on_shutdown = None
+        if self.stores is not None:
+            self.stores.stop()
+            self.stores = None

@@ -45,7 +45,7 @@ from gnndist.partition.halo import in_edge_ids
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
-from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, revive_stores, start_stores, stop_stores
+from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
@@ -584,22 +584,13 @@ def start_minibatch(
     if stores is not None:
         group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling)
         return GroupTrainer(group, minibatch_epoch_metrics)
-    load_timeout_s = max(group.timeout_s, 600.0)
-    started = start_stores(sources, placement_group=group.placement_group, timeout_s=load_timeout_s)
+    started = StoreSet(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0))
     try:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started, sampling=sampling)
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started.handles, sampling=sampling)
     except BaseException:
-        stop_stores(started)
+        started.stop()
         raise
-
-    def revive() -> None:  # stores that stayed dead (restarts used up, node lost) are replaced before the workers come back
-        nonlocal started
-        revived = revive_stores(started, sources, placement_group=group.placement_group, timeout_s=load_timeout_s)
-        if any(new is not old for new, old in zip(revived, started)):
-            started = revived
-            group.update_setup(stores=started)
-
-    return GroupTrainer(group, minibatch_epoch_metrics, on_shutdown=lambda: stop_stores(started), before_recover=revive)
+    return GroupTrainer(group, minibatch_epoch_metrics, stores=started)
 
 
 def check_layers(fanouts: Sequence[int], layers: int) -> None:

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from gnndist.aggregation.selection import SelectionTable
 from gnndist.benchmarks import aggregation as harness
+from gnndist.benchmarks import aggregation_grid as grid
+from gnndist.benchmarks import aggregation_measure as measure
+from gnndist.benchmarks import aggregation_report as report
 from gnndist.benchmarks.bandwidth import probe_bandwidth
 from gnndist.launch import bench_cmd
 
@@ -24,7 +28,7 @@ def assert_png(path: Path) -> None:
 
 
 def test_quick_suite_subset_writes_every_output(tmp_path, planetoid_root):
-    config = harness.AggregationBenchConfig(
+    config = grid.AggregationBenchConfig(
         suite="quick", out=tmp_path, graphs=("uniform", "rmat", "cora-gcn"), widths=(4, 8), reducers=("sum", "max"), repeats=1, warmup=0, max_seconds=1.0,
         planetoid_root=planetoid_root, probe_mib=16,
     )
@@ -52,8 +56,8 @@ def test_quick_suite_subset_writes_every_output(tmp_path, planetoid_root):
 
 
 def test_dense_too_large_is_skipped_with_reason(tmp_path):
-    big = harness.Suite("tiny-test", (harness.Case(harness._uniform(9_000, 2), (4,), ("sum",)),), repeats=1)
-    config = harness.AggregationBenchConfig(suite=big, out=tmp_path, abstractions=("dense_gemm", "csr_spmm"), repeats=1, warmup=0, probe_mib=8)
+    big = grid.Suite("tiny-test", (grid.Case(grid._uniform(9_000, 2), (4,), ("sum",)),), repeats=1)
+    config = grid.AggregationBenchConfig(suite=big, out=tmp_path, abstractions=("dense_gemm", "csr_spmm"), repeats=1, warmup=0, probe_mib=8)
     result = harness.run_benchmark(config, log=lambda line: None)
     rows = {row.abstraction: row for row in result.reports[0].measurements}
     assert rows["dense_gemm"].status == "skipped" and "dense 9000x9000" in rows["dense_gemm"].reason
@@ -62,8 +66,8 @@ def test_dense_too_large_is_skipped_with_reason(tmp_path):
 
 
 def test_memory_budget_skips_message_materialising_backends(tmp_path):
-    suite = harness.Suite("tiny-test", (harness.Case(harness._uniform(500, 4), (8,), ("sum",)),), repeats=1)
-    config = harness.AggregationBenchConfig(suite=suite, out=tmp_path, abstractions=("coo_index_add", "csr_spmm"), repeats=1, warmup=0, memory_budget_bytes=1000, probe_mib=8)
+    suite = grid.Suite("tiny-test", (grid.Case(grid._uniform(500, 4), (8,), ("sum",)),), repeats=1)
+    config = grid.AggregationBenchConfig(suite=suite, out=tmp_path, abstractions=("coo_index_add", "csr_spmm"), repeats=1, warmup=0, memory_budget_bytes=1000, probe_mib=8)
     rows = {row.abstraction: row for row in harness.run_benchmark(config, log=lambda line: None).reports[0].measurements}
     assert rows["coo_index_add"].status == "skipped" and "memory budget" in rows["coo_index_add"].reason
     assert rows["csr_spmm"].status == "ok"
@@ -76,21 +80,40 @@ def test_mismatch_is_reported_not_timed(tmp_path, monkeypatch):
         def run(self, state, x):
             return super().run(state, x) * 1.01
 
-    suite = harness.Suite("tiny-test", (harness.Case(harness._uniform(300, 4), (8,), ("sum",)),), repeats=1)
-    monkeypatch.setattr(harness, "resolve_aggregation", lambda name: Wrong())
-    config = harness.AggregationBenchConfig(suite=suite, out=tmp_path, abstractions=("coo_index_add",), repeats=1, warmup=0, probe_mib=8)
+    suite = grid.Suite("tiny-test", (grid.Case(grid._uniform(300, 4), (8,), ("sum",)),), repeats=1)
+    monkeypatch.setattr(measure, "resolve_aggregation", lambda name: Wrong())
+    config = grid.AggregationBenchConfig(suite=suite, out=tmp_path, abstractions=("coo_index_add",), repeats=1, warmup=0, probe_mib=8)
     result = harness.run_benchmark(config, log=lambda line: None)
     (row,) = result.problems
     assert row.status == "mismatch" and "forward error" in row.reason and row.fwd_median_s is None
     assert not result.ok
 
 
+def test_save_selection_writes_the_named_file_and_planetoid_needs_a_root(tmp_path):
+    suite = grid.Suite("tiny-test", (grid.Case(grid._uniform(300, 4), (8,), ("sum",)), grid.Case(grid._planetoid("cora"), (8,), ("sum",))), repeats=1)
+    config = grid.AggregationBenchConfig(suite=suite, out=tmp_path / "out", abstractions=("csr_spmm",), repeats=1, warmup=0, probe_mib=8, save_selection=tmp_path / "mine.json")
+    result = harness.run_benchmark(config, log=lambda line: None)
+    assert result.ok and result.files["saved_selection"] == tmp_path / "mine.json"
+    saved = SelectionTable.load(tmp_path / "mine.json")
+    assert saved.rankings == SelectionTable.load(tmp_path / "out" / "selection.json").rankings
+    assert saved.ranking("cpu", result.reports[0].measurements[0].graph_class, "sum") == ["csr_spmm"]
+    cora = [row for row in result.reports[0].measurements if row.graph == "cora"]
+    assert cora and all(row.status == "skipped" and "--planetoid-root" in row.reason for row in cora)
+
+
+def test_cli_save_selection_takes_a_file(tmp_path):
+    parser = argparse.ArgumentParser(prog="gnndist")
+    bench_cmd.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", "aggregation", "--save-selection", str(tmp_path / "table.json")])
+    assert args.save_selection == tmp_path / "table.json"
+
+
 def test_rank_abstractions_penalises_missing_cases():
     def row(graph, name, seconds, status="ok"):
-        return harness.Measurement("cpu", graph, "f", "c", 1, 1, 1, 1.0, 0.0, False, "", 8, "sum", name, "torch", "csr", "pull", status, fwd_bwd_median_s=seconds)
+        return measure.Measurement("cpu", graph, "f", "c", 1, 1, 1, 1.0, 0.0, False, "", 8, "sum", name, "torch", "csr", "pull", status, fwd_bwd_median_s=seconds)
 
     rows = [row("g1", "a", 1.0), row("g1", "b", 2.0), row("g2", "a", 3.0), row("g2", "b", None, "skipped"), row("g1", "c", 1.5), row("g2", "c", 3.3)]
-    ranking = harness.rank_abstractions(rows, lambda r: r.family)[("cpu", "f", "sum")]
+    ranking = report.rank_abstractions(rows, lambda r: r.family)[("cpu", "f", "sum")]
     assert [name for name, _ in ranking] == ["a", "c", "b"]
     assert ranking[0][1] == pytest.approx(1.0)
 
@@ -148,8 +171,8 @@ def test_quick_suite_through_the_cli(tmp_path, capsys):
 @pytest.mark.slow
 def test_concurrent_workers_and_distributed_scaling_on_cpu_actors(tmp_path, ray_session):
     """Item 5 on a CPU-only machine: two CPU actors run the suite at once; the partitioned benchmark runs on 1 and 2 workers."""
-    suite = harness.Suite("tiny-test", (harness.Case(harness._sbm(3_000, 8), (8,), ("sum",)),), repeats=2)
-    config = harness.AggregationBenchConfig(
+    suite = grid.Suite("tiny-test", (grid.Case(grid._sbm(3_000, 8), (8,), ("sum",)),), repeats=2)
+    config = grid.AggregationBenchConfig(
         suite=suite, out=tmp_path / "out", abstractions=("gnndist_csr", "csr_spmm"), repeats=2, warmup=0, probe_mib=8, workers=2, scaling=(1, 2), partitioner="random"
     )
     result = harness.run_benchmark(config, log=lambda line: None)

@@ -10,8 +10,8 @@ from gnndist.graph import Graph
 
 
 def test_registry_lists_builtins():
-    assert {"sbm", "rmat", "planetoid", "ogb", "npz", "chunked"} <= set(available_datasets())
-    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: chunked, npz, ogb, planetoid, rmat, sbm"):
+    assert {"sbm", "rmat", "uniform", "planetoid", "ogb", "npz", "chunked"} <= set(available_datasets())
+    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: chunked, npz, ogb, planetoid, rmat, sbm, uniform"):
         load_dataset("nope")
 
 
@@ -99,6 +99,18 @@ def test_rmat_is_power_law():
 def test_sbm_bad_options(options, message):
     with pytest.raises(ValueError, match=message):
         load_dataset("sbm", **options)
+
+
+def test_uniform_is_seeded_and_has_no_skew():
+    a = load_dataset("uniform", num_nodes=4000, avg_degree=8, feature_dim=4, num_classes=3, seed=1)
+    assert a.fingerprint() == load_dataset("uniform", num_nodes=4000, avg_degree=8, feature_dim=4, num_classes=3, seed=1).fingerprint()
+    assert a.fingerprint() != load_dataset("uniform", num_nodes=4000, avg_degree=8, feature_dim=4, num_classes=3, seed=2).fingerprint()
+    assert a.x.shape == (4000, 4) and int(a.y.max()) == 2 and a.train_mask.any()
+    assert 7.9 < a.num_edges / a.num_nodes <= 8  # de-duplicated: a few of the 32000 drawn edges repeat
+    degree = a.in_degrees().float()
+    assert degree.max() < 4 * degree.mean()  # Poisson(8): no hubs, unlike sbm and rmat
+    with pytest.raises(ValueError, match="avg_degree > 0"):
+        load_dataset("uniform", avg_degree=0)
 
 
 def test_bad_generator_options():

@@ -20,8 +20,8 @@ from gnndist.store import (
     RemoteFeatures,
     StoreClient,
     StoreServer,
+    StoreSet,
     local_stores,
-    revive_stores,
     start_stores,
     stop_stores,
 )
@@ -178,13 +178,16 @@ def test_a_dead_store_is_replaced_by_revive(ray_session, on_disk):
     """A store that stays dead (restarts used up, node lost) is replaced; stores that answer are kept."""
     import ray
 
-    handles = start_stores(on_disk)
+    stores = StoreSet(on_disk, timeout_s=60)
     try:
-        ray.kill(handles[2].actor, no_restart=True)
-        revived = revive_stores(handles, on_disk, timeout_s=60)
-        assert revived[0] is handles[0] and revived[1] is handles[1] and revived[2] is not handles[2]
-        assert revived[2].info == handles[2].info
-        assert revived[2].features(torch.arange(5)).result().shape == (5, 8)
-        handles = revived
+        before = list(stores.handles)
+        assert not stores.revive()
+        ray.kill(before[2].actor, no_restart=True)
+        assert stores.revive()
+        assert stores.handles[0] is before[0] and stores.handles[1] is before[1] and stores.handles[2] is not before[2]
+        assert stores.handles[2].info == before[2].info
+        assert stores.handles[2].features(torch.arange(5)).result().shape == (5, 8)
+        peaks = stores.peak_bytes()
+        assert len(peaks) == 3 and all(peak > 10 * 2**20 for peak in peaks)  # each a whole process with its part
     finally:
-        stop_stores(handles)
+        stores.stop()

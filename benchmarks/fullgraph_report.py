@@ -1,0 +1,152 @@
+"""The full-graph benchmark's rows and report: per-contender measurements, ratios measured in the same run, targets, Markdown."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnndist.benchmarks.gnndist_child import BREAKDOWN_CATEGORIES
+
+
+@dataclass
+class Row:
+    """One contender's measurements."""
+
+    model: str
+    system: str  # "gnndist" | "PyG" | "DGL"
+    variant: str  # aggregation backend, PyG input, or "gspmm"
+    parts: int
+    strategy: str  # "-" for single-process contenders
+    epoch_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    minor_faults: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    halo_bytes: list[int] = field(default_factory=list)
+    grad_bytes: list[int] = field(default_factory=list)
+    comm_s: list[float] = field(default_factory=list)
+    reference_dgl_s: list[float] = field(default_factory=list)  # DGL epochs interleaved with this row's
+    peak_rss_bytes: int | None = None
+    peak_rss_sum_bytes: int | None = None
+    accuracies: dict[str, float | None] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def median(self, values: list[float], warmup: int) -> float | None:
+        timed = values[warmup:] or values
+        return statistics.median(timed) if timed else None
+
+    def summary(self, warmup: int) -> dict[str, Any]:
+        mean = lambda values: statistics.fmean(values) if values else 0.0  # noqa: E731
+        return {
+            "median_epoch_s": self.median(self.epoch_s, warmup),
+            "median_cpu_s": self.median(self.cpu_s, warmup),
+            "median_minor_faults": self.median(self.minor_faults, warmup),
+            "median_comm_s": self.median(self.comm_s, warmup),
+            "halo_bytes_per_epoch": mean(self.halo_bytes),
+            "grad_bytes_per_epoch": mean(self.grad_bytes),
+            "final_loss": self.losses[-1] if self.losses else None,
+        }
+
+
+def label(row: Row) -> str:
+    if row.system == "gnndist":
+        return f"gnndist P={row.parts}" + (f" {row.strategy}" if row.parts > 1 else "")
+    return f"{row.system} {row.variant}" if row.system == "PyG" else row.system
+
+
+def ratios(rows: list[Row], warmup: int) -> dict[int, dict[str, float | None]]:
+    """Per row (by index): epoch-time ratio to DGL and to PyG-CSR, measured in this run.
+
+    Single-process rows divide by the DGL / PyG-CSR epochs of the same round-robin. Distributed rows
+    divide by the DGL epochs interleaved with their own; their PyG-CSR ratio goes through DGL
+    (``row / DGL_interleaved * DGL_single / PyG-CSR_single``) so that load drift between sections
+    cancels, or divides directly when DGL is absent.
+    """
+    median = lambda values: statistics.median(values[warmup:] or values) if values else None  # noqa: E731
+    result: dict[int, dict[str, float | None]] = {}
+    for index, row in enumerate(rows):
+        peers = {(r.system, r.variant): median(r.epoch_s) for r in rows if r.model == row.model and r.parts == 1 and r.system != "gnndist"}
+        dgl_single, pyg_csr = peers.get(("DGL", "gspmm")), peers.get(("PyG", "csr"))
+        own = median(row.epoch_s)
+        if row.parts == 1:
+            vs_dgl = own / dgl_single if dgl_single else None
+            vs_pyg = own / pyg_csr if pyg_csr else None
+        else:
+            dgl_local = median(row.reference_dgl_s)
+            vs_dgl = own / dgl_local if dgl_local else None
+            if vs_dgl is not None and dgl_single and pyg_csr:
+                vs_pyg = vs_dgl * dgl_single / pyg_csr
+            else:
+                vs_pyg = own / pyg_csr if pyg_csr else None
+        result[index] = {"ratio_vs_dgl": vs_dgl, "ratio_vs_pyg_csr": vs_pyg}
+    return result
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's performance targets, per model, against what this run measured."""
+    targets = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        by_label = {r["label"]: r for r in rows if r["model"] == model}
+        dgl = by_label.get("DGL")
+        for label, limit, what in (("gnndist P=1", 1.0, "epoch time <= 1.0x DGL"), ("gnndist P=2 sync", 1.2, "epoch time <= 1.2x DGL"), ("gnndist P=2 stale", 1.1, "epoch time <= 1.1x DGL")):
+            row = by_label.get(label)
+            if row is not None and row["ratio_vs_dgl"] is not None:
+                targets.append({"model": model, "target": f"{label}: {what}", "measured": f"{row['ratio_vs_dgl']:.2f}x", "met": row["ratio_vs_dgl"] <= limit})
+        row = by_label.get("gnndist P=1")
+        if row is not None and dgl is not None:
+            ratio = row["peak_rss_bytes"] / dgl["peak_rss_bytes"]
+            targets.append({"model": model, "target": "gnndist P=1: peak memory <= DGL's", "measured": f"{row['peak_rss_bytes'] / 2**30:.2f} GiB vs {dgl['peak_rss_bytes'] / 2**30:.2f} GiB ({ratio:.2f}x)", "met": ratio <= 1.0})
+    return targets
+
+
+def _fmt(value: float | None, pattern: str, missing: str = "n/a") -> str:
+    return missing if value is None else pattern.format(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The benchmark's Markdown report: the table, the targets, the P=1 breakdown, dropout timings."""
+    g, env, cfg = result["graph"], result["environment"], result["config"]
+    lines = [
+        f"# Full-graph training: graph {g['name']} ({g['num_nodes']:,} nodes, {g['num_edges']:,} edges, {g['num_features']} features, {g['num_classes']} classes)",
+        "",
+        f"Model {g['num_features']}-{cfg['hidden']}-{g['num_classes']} (2 layers, dropout {cfg['dropout']}), Adam lr {cfg['lr']}, {cfg['epochs']} epochs per contender; "
+        f"epoch time = median of epochs {cfg['warmup']}..{cfg['epochs'] - 1} (forward + backward + Adam step; P > 1: the slowest worker). "
+        f"Single-process contenders: {env['threads']} torch threads each, epochs round-robin; P > 1: Ray workers with {env['worker_threads']} thread(s) each, "
+        f"{cfg['partitioner']} partition, a DGL epoch after every distributed epoch. gnndist aggregation: {result['aggregation']}.",
+        "",
+        f"Machine: {env['cpus']} CPUs ({env['machine']}), load average {', '.join(f'{v:.1f}' for v in env['load_average_start'])} at start and "
+        f"{', '.join(f'{v:.1f}' for v in env['load_average_end'])} at the end; {env['note']} torch {env['torch']}; DGL: {env['dgl']}.",
+        "",
+        "| model | contender | epoch s | of which comm s | vs DGL | vs PyG CSR | halo MB / epoch | grad KB / epoch | peak RSS GiB (max worker / all) | test acc |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        peak = f"{row['peak_rss_bytes'] / 2**30:.2f}"
+        if row["parts"] > 1:
+            peak += f" / {row['peak_rss_sum_bytes'] / 2**30:.2f}"
+        lines.append(
+            f"| {row['model']} | {row['label']} | {_fmt(row['median_epoch_s'], '{:.3f}')} | {_fmt(row['median_comm_s'], '{:.3f}', '-')} | {_fmt(row['ratio_vs_dgl'], '{:.2f}x')} | {_fmt(row['ratio_vs_pyg_csr'], '{:.2f}x')} | "
+            f"{row['halo_bytes_per_epoch'] / 1e6:.1f} | {row['grad_bytes_per_epoch'] / 1e3:.0f} | {peak} | {_fmt(row['accuracies'].get('test_acc'), '{:.4f}')} |"
+        )
+    if result["targets"]:
+        lines += ["", "## Targets", "", "| model | target | measured | met |", "|---|---|---|---|"]
+        lines += [f"| {t['model']} | {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]]
+    if result["breakdown"]:
+        models = list(result["breakdown"])
+        lines += ["", "## Where gnndist's time goes at P=1 (one epoch under torch.profiler, self CPU time)", ""]
+        lines += ["| category | " + " | ".join(f"{m} s | {m} %" for m in models) + " |", "|---|" + "---:|---:|" * len(models)]
+        for category in BREAKDOWN_CATEGORIES:
+            cells = [f"{result['breakdown'][m]['seconds'][category]:.3f} | {100 * result['breakdown'][m]['share'][category]:.1f}" for m in models]
+            lines.append(f"| {category} | " + " | ".join(cells) + " |")
+        lines.append("| profiled epoch (wall, with profiler overhead) | " + " | ".join(f"{result['breakdown'][m]['profiled_epoch_s']:.3f} | " for m in models) + " |")
+    if result["dropout"]:
+        d = result["dropout"]
+        lines += [
+            "",
+            f"## Dropout on a {d['rows']:,} x {d['width']} tensor (torch {env['torch']}, median of 3)",
+            "",
+            "| | torch F.dropout | gnndist |",
+            "|---|---:|---:|",
+            f"| forward | {d['torch_dropout_forward_s'] * 1e3:.0f} ms | {d['gnndist_dropout_forward_s'] * 1e3:.0f} ms |",
+            f"| ReLU + dropout, forward + backward | {d['torch_relu_dropout_train_s'] * 1e3:.0f} ms | {d['gnndist_relu_dropout_train_s'] * 1e3:.0f} ms |",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,276 @@
+"""The peer libraries' side of the benchmarks: PyG and DGL trained the plain way, in a child process.
+
+Started by file path (``python peers.py KIND SPEC_JSON``, see :func:`child.peer_command`) with this
+environment's python (PyG) or the DGL environment's (DGL 2.1, torch 2.2), where gnndist is not
+installed: so this file imports only the standard library, torch, numpy, the peer library and
+:mod:`child` (found beside it). The graph comes in an ``.npz`` file written by :func:`write_graph`.
+
+Kinds:
+    fullgraph: a 2-layer GCN or GraphSAGE on the whole graph (PyG on ``edge_index`` or a CSR
+        ``adj_t``; DGL ``GraphConv``/``SAGEConv``); requests ``epoch`` and ``evaluate``.
+    dgl_minibatch: DGL's ``NeighborSampler`` + ``DataLoader``: ``sample``/``gather`` epochs (sampling
+        throughput) and GraphSAGE mini-batch training (``reset``, ``train``, ``evaluate``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if __package__:
+    from gnndist.benchmarks.child import serve
+else:  # run by path: child.py sits beside this file
+    from child import serve
+
+
+def write_graph(graph, path, **extra: np.ndarray) -> None:
+    """Writes ``graph`` (a :class:`gnndist.graph.Graph`) as the ``.npz`` every peer reads: CSC
+    ``indptr``/``indices``, ``x``, ``y``, the split masks, ``train_ids``/``test_ids``, plus ``extra`` arrays."""
+    arrays = {"indptr": graph.indptr, "indices": graph.indices, "x": graph.x, "y": graph.y}
+    arrays.update({f"{split}_mask": getattr(graph, f"{split}_mask") for split in ("train", "val", "test")})
+    arrays.update(train_ids=graph.train_mask.nonzero().flatten(), test_ids=graph.test_mask.nonzero().flatten())
+    np.savez(path, **{key: value.numpy() for key, value in arrays.items()}, **extra)
+
+
+def _arrays(npz: str) -> dict[str, torch.Tensor]:
+    with np.load(npz, allow_pickle=False) as data:
+        return {key: torch.from_numpy(data[key]) for key in data.files}
+
+
+def _epoch_times(start: float, start_cpu: float) -> dict[str, float]:
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu}
+
+
+def _dgl_graph(indptr: torch.Tensor, indices: torch.Tensor):
+    import dgl
+
+    return dgl.graph(("csc", (indptr, indices, torch.arange(indices.numel()))), num_nodes=indptr.numel() - 1)
+
+
+# ------------------------------------------------------------------------------------------ full graph
+class _TwoLayers(torch.nn.Module):
+    """dropout, conv, ReLU, dropout, conv: the model every full-graph contender trains."""
+
+    def __init__(self, conv1, conv2, dropout: float, dgl: bool):
+        super().__init__()
+        self.conv1, self.conv2, self.dropout, self.dgl = conv1, conv2, dropout, dgl
+
+    def _conv(self, conv, graph, h):
+        return conv(graph, h) if self.dgl else conv(h, graph)
+
+    def forward(self, x, graph):
+        h = F.dropout(x, self.dropout, self.training)
+        h = self._conv(self.conv1, graph, h).relu()
+        h = F.dropout(h, self.dropout, self.training)
+        return self._conv(self.conv2, graph, h)
+
+
+class FullGraphPeer:
+    """A PyG or DGL model trained on the whole graph: Adam, cross-entropy on the training nodes.
+
+    Spec keys: library ("pyg" | "dgl"), variant (pyg: "edge_index" | "csr"), model ("gcn" | "sage"),
+    npz, hidden, dropout, lr, weight_decay, seed.
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        arrays = _arrays(spec["npz"])
+        indptr, indices = arrays["indptr"], arrays["indices"]
+        num_nodes, num_classes, num_features = indptr.numel() - 1, int(arrays["y"].max()) + 1, arrays["x"].size(1)
+        self.x, self.y = arrays["x"], arrays["y"]
+        self.masks = {split: arrays[f"{split}_mask"] for split in ("train", "val", "test")}
+        self.train_index = self.masks["train"].nonzero().flatten()
+        self.train_labels = self.y[self.train_index]
+        torch.manual_seed(spec["seed"])
+        build = self._build_pyg if spec["library"] == "pyg" else self._build_dgl
+        self.version = build(indptr, indices, num_nodes, num_features, num_classes)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
+
+    def _build_pyg(self, indptr, indices, num_nodes, num_features, num_classes) -> str:
+        import torch_geometric
+        from torch_geometric.nn import GCNConv, SAGEConv
+
+        if self.spec["variant"] == "edge_index":
+            dst = torch.repeat_interleave(torch.arange(num_nodes), indptr.diff())
+            self.graph = torch.stack([indices, dst])
+        else:
+            self.graph = torch.sparse_csr_tensor(indptr, indices, torch.ones(indices.numel()), size=(num_nodes, num_nodes))
+        if self.spec["model"] == "gcn":
+            make = lambda i, o: GCNConv(i, o, cached=True)  # noqa: E731  (normalisation computed once, like gnndist's)
+        else:
+            make = lambda i, o: SAGEConv(i, o, aggr="mean")  # noqa: E731
+        hidden = self.spec["hidden"]
+        self.model = _TwoLayers(make(num_features, hidden), make(hidden, num_classes), self.spec["dropout"], dgl=False)
+        return f"torch_geometric {torch_geometric.__version__}"
+
+    def _build_dgl(self, indptr, indices, num_nodes, num_features, num_classes) -> str:
+        import dgl
+        from dgl.nn import GraphConv, SAGEConv
+
+        graph = _dgl_graph(indptr, indices)
+        if self.spec["model"] == "gcn":
+            graph = dgl.add_self_loop(graph)
+            make = lambda i, o: GraphConv(i, o, norm="both")  # noqa: E731
+        else:
+            make = lambda i, o: SAGEConv(i, o, "mean")  # noqa: E731
+        graph.create_formats_()
+        self.graph = graph
+        hidden = self.spec["hidden"]
+        self.model = _TwoLayers(make(num_features, hidden), make(hidden, num_classes), self.spec["dropout"], dgl=True)
+        return f"dgl {dgl.__version__}"
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One training epoch: forward, backward, Adam step; wall and CPU seconds and the loss."""
+        start, start_cpu = time.perf_counter(), time.process_time()
+        torch.manual_seed(self.spec["seed"] * 1_000_003 + epoch)
+        self.model.train()
+        self.optimizer.zero_grad()
+        logits = self.model(self.x, self.graph)
+        loss = F.cross_entropy(logits[self.train_index], self.train_labels)
+        loss.backward()
+        self.optimizer.step()
+        return {**_epoch_times(start, start_cpu), "loss": loss.item()}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        predicted = self.model(self.x, self.graph).argmax(dim=-1)
+        return {f"{split}_acc": float((predicted[mask] == self.y[mask]).float().mean()) for split, mask in self.masks.items()}
+
+
+def serve_fullgraph(spec: dict[str, Any]) -> None:
+    peer = FullGraphPeer(spec)
+    serve({"version": peer.version, "torch": torch.__version__, "threads": torch.get_num_threads()}, {"epoch": peer.epoch, "evaluate": peer.evaluate})
+
+
+# ------------------------------------------------------------------------------------------ mini-batch (DGL)
+class DGLMiniBatchPeer:
+    """DGL's sampler and a mean-SAGEConv GraphSAGE (gnndist's ``sage``: dropout on every layer's input).
+
+    Spec keys: npz (``indptr``, ``indices``, ``x``, ``y``, ``train_ids``, ``test_ids`` and optionally
+    gnndist's initial weights ``conv{i}_neigh_weight`` / ``conv{i}_self_weight`` / ``conv{i}_bias``),
+    batch_size, hidden, dropout, lr, weight_decay. Fanouts arrive in hop order (the seeds' neighbours first).
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        import dgl
+
+        self.dgl, self.spec = dgl, spec
+        self.arrays = _arrays(spec["npz"])
+        graph = _dgl_graph(self.arrays["indptr"], self.arrays["indices"])
+        graph.ndata["feat"] = self.arrays["x"]
+        graph.ndata["label"] = self.arrays["y"]
+        graph.create_formats_()
+        self.graph = graph
+        self.models: dict[tuple, tuple] = {}
+
+    def _loader(self, fanouts: list[int], **sampler_options: Any):
+        layer_fanouts = list(reversed(fanouts))  # DGL lists fanouts per layer, input layer first
+        sampler = self.dgl.dataloading.NeighborSampler(layer_fanouts, **sampler_options)
+        return self.dgl.dataloading.DataLoader(self.graph, self.arrays["train_ids"], sampler, batch_size=self.spec["batch_size"], shuffle=True, drop_last=False)
+
+    def _seed(self, epoch: int) -> None:
+        torch.manual_seed(epoch)
+        self.dgl.seed(epoch)
+
+    def sample(self, fanouts: list[int], epoch: int = 0, gather: bool = False) -> dict[str, float]:
+        """One epoch of sampling (and of gathering the input features when ``gather``)."""
+        self._seed(epoch)
+        loader = self._loader(fanouts, prefetch_node_feats=["feat"] if gather else None)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _, _, blocks in loader:
+            if gather:
+                blocks[0].srcdata["feat"]
+        return _epoch_times(start, start_cpu)
+
+    def gather(self, fanouts: list[int], epoch: int = 0) -> dict[str, float]:
+        return self.sample(fanouts, epoch, gather=True)
+
+    def reset(self, fanouts: list[int], epoch: int = 0) -> dict[str, int]:
+        """A fresh model and optimizer for ``fanouts``, starting from gnndist's initial weights when given."""
+        from dgl.nn import SAGEConv
+
+        torch.manual_seed(0)
+        widths = [self.arrays["x"].size(1)] + [self.spec["hidden"]] * (len(fanouts) - 1) + [int(self.arrays["y"].max()) + 1]
+        model = _SAGE([SAGEConv(widths[i], widths[i + 1], "mean") for i in range(len(fanouts))], self.spec["dropout"])
+        with torch.no_grad():  # gnndist's initial parameters: PyG lin_l (neighbours, with bias) and lin_r (root)
+            for i, conv in enumerate(model.convs):
+                neigh = self.arrays.get(f"conv{i}_neigh_weight")
+                if neigh is not None and tuple(neigh.shape) == tuple(conv.fc_neigh.weight.shape):
+                    conv.fc_neigh.weight.copy_(neigh)
+                    conv.fc_self.weight.copy_(self.arrays[f"conv{i}_self_weight"])
+                    conv.fc_self.bias.copy_(self.arrays[f"conv{i}_bias"])
+        self.models[tuple(fanouts)] = (model, torch.optim.Adam(model.parameters(), lr=self.spec["lr"], weight_decay=self.spec["weight_decay"]))
+        return {"parameters": sum(p.numel() for p in model.parameters())}
+
+    def train(self, fanouts: list[int], epoch: int = 0) -> dict[str, float]:
+        """One training epoch over the training seeds; wall and CPU seconds and the mean loss."""
+        self._seed(epoch)
+        model, optimizer = self.models[tuple(fanouts)]
+        loader = self._loader(fanouts, prefetch_node_feats=["feat"], prefetch_labels=["label"])
+        model.train()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        total, steps = 0.0, 0
+        for _, _, blocks in loader:
+            logits = model(blocks, blocks[0].srcdata["feat"])
+            loss = F.cross_entropy(logits, blocks[-1].dstdata["label"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss)
+            steps += 1
+        return {**_epoch_times(start, start_cpu), "loss": total / steps}
+
+    @torch.no_grad()
+    def evaluate(self, fanouts: list[int], epoch: int = 0) -> dict[str, float]:
+        """Test accuracy of the ``fanouts`` model on the whole graph (full neighbourhoods)."""
+        model, _ = self.models[tuple(fanouts)]
+        model.eval()
+        logits = model(self.graph, self.graph.ndata["feat"])
+        test_ids = self.arrays["test_ids"]
+        return {"test_acc": float((logits[test_ids].argmax(1) == self.graph.ndata["label"][test_ids]).float().mean())}
+
+
+class _SAGE(torch.nn.Module):
+    def __init__(self, convs: list, dropout: float):
+        super().__init__()
+        self.convs, self.dropout = torch.nn.ModuleList(convs), dropout
+
+    def forward(self, blocks, x):
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = F.dropout(h, self.dropout, self.training)
+            h = conv(blocks[i] if isinstance(blocks, list) else blocks, h)
+            if i < len(self.convs) - 1:
+                h = F.relu(h)
+        return h
+
+
+def serve_dgl_minibatch(spec: dict[str, Any]) -> None:
+    peer = DGLMiniBatchPeer(spec)
+    handlers = {"sample": peer.sample, "gather": peer.gather, "reset": peer.reset, "train": peer.train, "evaluate": peer.evaluate}
+    serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}, handlers)
+
+
+KINDS = {"fullgraph": serve_fullgraph, "dgl_minibatch": serve_dgl_minibatch}
+
+
+def main(argv: list[str]) -> int:
+    """``peers.py KIND SPEC_JSON``; the spec's ``threads`` (if set) fixes torch's threads."""
+    if len(argv) != 2 or argv[0] not in KINDS:
+        print(f"usage: peers.py {{{','.join(KINDS)}}} SPEC_JSON", file=sys.stderr)
+        return 2
+    spec = json.loads(argv[1])
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    KINDS[argv[0]](spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

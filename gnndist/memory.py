@@ -1,0 +1,128 @@
+"""Process memory: current and peak resident memory, and the peak of a block of code (CPU or CUDA).
+
+The one place gnndist measures memory (partitioner cost, benchmark rows, benchmark workers). On
+Linux the kernel keeps the process's high-water mark (``VmHWM``), which sees every allocation
+(numpy, torch, C++ libraries) and can be reset through ``/proc/self/clear_refs``; elsewhere a thread
+samples the resident size. On CUDA the allocator's own peak statistics are exact.
+"""
+from __future__ import annotations
+
+import resource
+import threading
+from typing import Any
+
+import psutil
+import torch
+
+SAMPLE_INTERVAL_S = 0.005
+
+
+def _proc(pid: int | None, name: str) -> str:
+    return f"/proc/{'self' if pid is None else pid}/{name}"
+
+
+def _status_kib(field: str, pid: int | None = None) -> int | None:
+    """A ``kB`` field of ``/proc/<pid>/status`` (None where there is no /proc)."""
+    try:
+        with open(_proc(pid, "status")) as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def resident_bytes(pid: int | None = None) -> int:
+    """Current resident memory of this process (or of process ``pid``) in bytes."""
+    return psutil.Process(pid).memory_info().rss
+
+
+def peak_resident_bytes(pid: int | None = None) -> int:
+    """Peak resident memory of this process (or of ``pid``, e.g. a benchmark's child process) since it
+    started or since its last :func:`reset_peak_resident`."""
+    kib = _status_kib("VmHWM", pid)
+    if kib is not None:
+        return kib * 1024
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    return resident_bytes(pid)  # no high-water mark to read: the current size is the best bound we have
+
+
+def reset_peak_resident() -> bool:
+    """Restarts this process's peak at its current resident memory (Linux ``clear_refs``); False where unsupported."""
+    if _status_kib("VmHWM") is None:
+        return False
+    try:
+        with open(_proc(None, "clear_refs"), "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def minor_faults(pid: int | None = None) -> int:
+    """Minor page faults of this process (or of ``pid``) so far: first touches of fresh memory show up here."""
+    try:
+        with open(_proc(pid, "stat")) as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[7])  # field 10, after the command name
+    except OSError:
+        if pid is None:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return 0
+
+
+class PeakMemory:
+    """Context manager: the peak memory inside the block, of this process (CPU) or of a CUDA device.
+
+    CPU: resets the kernel's high-water mark and reads ``VmHWM`` at the end; where that is not
+    possible a thread samples the resident size every 5 ms (and may miss short spikes). CUDA: the
+    caching allocator's ``max_memory_allocated`` (tensors only, exact). Not re-entrant: do not nest.
+
+    Args:
+        device: "cpu" (default) or a CUDA device.
+
+    Attributes:
+        start_bytes, peak_bytes: memory at entry and its maximum inside the block.
+        increase_bytes: ``peak_bytes - start_bytes`` (never negative).
+    """
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.start_bytes = self.peak_bytes = 0
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def increase_bytes(self) -> int:
+        return max(0, self.peak_bytes - self.start_bytes)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.start_bytes = self.peak_bytes = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        self.start_bytes = self.peak_bytes = resident_bytes()
+        if reset_peak_resident():
+            return self
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_bytes = max(self.start_bytes, torch.cuda.max_memory_allocated(self.device))
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.peak_bytes = max(self.peak_bytes, resident_bytes())
+        else:
+            self.peak_bytes = max(self.start_bytes, peak_resident_bytes())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL_S):
+            self.peak_bytes = max(self.peak_bytes, resident_bytes())
