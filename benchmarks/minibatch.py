@@ -424,7 +424,7 @@ def _markdown(result: dict[str, Any]) -> str:
         "of the slowest worker: sample and fetch run in the prefetch thread, overlapped with training; wait is what training waited for batches. "
         "Ratios are to DGL's epochs of the same run (one DGL epoch after every timed gnndist epoch; CPU only: DGL's environment has no CUDA) "
         "and to PyG (`SAGEConv` on gnndist's sampled blocks as `edge_index` per hop, the same sampler and device, in the benchmark's process; "
-        "one PyG epoch after every timed gnndist epoch); vs 1 worker: to gnndist's one worker on the same device. "
+        "one PyG epoch after every timed gnndist epoch, so its test accuracy comes after more epochs); vs 1 worker: to gnndist's one worker on the same device. "
         f"On a GPU the workers share it (gpus_per_worker = 1/workers; sampling and cache on the GPU). Devices: {', '.join(f'{d} ({n})' for d, n in env['devices'].items())}.",
         "",
         "| device | fanouts | system | workers | cache | sampling seeds/s (vs DGL) | sampling + gather seeds/s (vs DGL) | training seeds/s | vs DGL | vs PyG | vs 1 worker "
