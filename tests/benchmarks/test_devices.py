@@ -107,7 +107,7 @@ def test_minibatch_ratios_compare_one_device_and_fanout():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("bench", ["fullgraph", "minibatch"])
 def test_quick_cuda_run_writes_a_cuda_section(bench, tmp_path):
-    extra = ["--parts", "1", "2", "--no-profile"] if bench == "fullgraph" else ["--workers", "1"]
+    extra = ["--parts", "1", "2", "--strategies", "sync", "--no-profile"] if bench == "fullgraph" else ["--workers", "1"]
     done = subprocess.run([sys.executable, "-m", "gnndist.launch.cli", "bench", bench, "--out", str(tmp_path), "--devices", "cuda", "--quick", "--no-dgl", *extra], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / f"{bench}.json").read_text())
