@@ -198,12 +198,14 @@ class BenchWorker:
     """Hosted on every Ray worker: a FullGraphWorkerTrainer plus what the benchmark asks of the process."""
 
     def __init__(self, context, source, model_spec, strategy: str):
+        from gnndist.device import worker_device
         from gnndist.train.fullgraph import FullGraphWorkerTrainer
 
+        device = worker_device(context.device)
         reset_peak_resident()
+        if device.type == "cuda":  # peak from here: this variant's data, model and training, as a fresh process would have
+            reset_peak_cuda(device)
         self.trainer = FullGraphWorkerTrainer(context, source, model_spec, strategy)
-        if self.trainer.device.type == "cuda":
-            reset_peak_cuda(self.trainer.device)
 
     def train_epoch(self, epoch: int, evaluate: bool = False) -> dict[str, Any]:
         return self.trainer.train_epoch(epoch, evaluate)
