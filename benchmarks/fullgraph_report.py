@@ -17,6 +17,7 @@ class Row:
     variant: str  # aggregation backend, PyG input, or "gspmm"
     parts: int
     strategy: str  # "-" for single-process contenders
+    device: str = "cpu"  # where this contender trained: every ratio compares rows of one device
     epoch_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
     minor_faults: list[int] = field(default_factory=list)
@@ -27,6 +28,8 @@ class Row:
     reference_dgl_s: list[float] = field(default_factory=list)  # DGL epochs interleaved with this row's
     peak_rss_bytes: int | None = None
     peak_rss_sum_bytes: int | None = None
+    peak_cuda_bytes: int | None = None  # the CUDA allocator's peak (None on the CPU); P > 1: the largest worker
+    peak_cuda_sum_bytes: int | None = None  # P > 1: all workers sharing the GPU
     accuracies: dict[str, float | None] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -54,18 +57,21 @@ def label(row: Row) -> str:
 
 
 def ratios(rows: list[Row], warmup: int) -> dict[int, dict[str, float | None]]:
-    """Per row (by index): epoch-time ratio to DGL and to PyG-CSR, measured in this run.
+    """Per row (by index): epoch-time ratio to DGL, to PyG-CSR and to gnndist P=1 of the same model
+    and device, measured in this run.
 
     Single-process rows divide by the DGL / PyG-CSR epochs of the same round-robin. Distributed rows
     divide by the DGL epochs interleaved with their own; their PyG-CSR ratio goes through DGL
     (``row / DGL_interleaved * DGL_single / PyG-CSR_single``) so that load drift between sections
-    cancels, or divides directly when DGL is absent.
+    cancels, or divides directly when DGL is absent (always on CUDA).
     """
     median = lambda values: statistics.median(values[warmup:] or values) if values else None  # noqa: E731
     result: dict[int, dict[str, float | None]] = {}
     for index, row in enumerate(rows):
-        peers = {(r.system, r.variant): median(r.epoch_s) for r in rows if r.model == row.model and r.parts == 1 and r.system != "gnndist"}
+        same = [r for r in rows if r.model == row.model and r.device == row.device and r.parts == 1]
+        peers = {(r.system, r.variant): median(r.epoch_s) for r in same if r.system != "gnndist"}
         dgl_single, pyg_csr = peers.get(("DGL", "gspmm")), peers.get(("PyG", "csr"))
+        single = next((median(r.epoch_s) for r in same if r.system == "gnndist"), None)
         own = median(row.epoch_s)
         if row.parts == 1:
             vs_dgl = own / dgl_single if dgl_single else None
@@ -77,29 +83,46 @@ def ratios(rows: list[Row], warmup: int) -> dict[int, dict[str, float | None]]:
                 vs_pyg = vs_dgl * dgl_single / pyg_csr
             else:
                 vs_pyg = own / pyg_csr if pyg_csr else None
-        result[index] = {"ratio_vs_dgl": vs_dgl, "ratio_vs_pyg_csr": vs_pyg}
+        vs_single = own / single if single and row.system == "gnndist" else None
+        result[index] = {"ratio_vs_dgl": vs_dgl, "ratio_vs_pyg_csr": vs_pyg, "ratio_vs_p1": vs_single}
     return result
 
 
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's performance targets, per model, against what this run measured."""
+    """The issue's performance targets, per device and model, against what this run measured: on the CPU
+    against DGL, on CUDA against PyG CSR on the same GPU."""
     targets = []
-    for model in dict.fromkeys(r["model"] for r in rows):
-        by_label = {r["label"]: r for r in rows if r["model"] == model}
+    for device, model in dict.fromkeys((r.get("device", "cpu"), r["model"]) for r in rows):
+        by_label = {r["label"]: r for r in rows if r["model"] == model and r.get("device", "cpu") == device}
+        if device != "cpu":
+            row = by_label.get("gnndist P=1")
+            if row is not None and row["ratio_vs_pyg_csr"] is not None:
+                measured = row["ratio_vs_pyg_csr"]
+                targets.append({"device": device, "model": model, "target": "gnndist P=1: epoch time <= 0.5x PyG CSR", "measured": f"{measured:.2f}x", "met": measured <= 0.5})
+            continue
         dgl = by_label.get("DGL")
         for label, limit, what in (("gnndist P=1", 1.0, "epoch time <= 1.0x DGL"), ("gnndist P=2 sync", 1.2, "epoch time <= 1.2x DGL"), ("gnndist P=2 stale", 1.1, "epoch time <= 1.1x DGL")):
             row = by_label.get(label)
             if row is not None and row["ratio_vs_dgl"] is not None:
-                targets.append({"model": model, "target": f"{label}: {what}", "measured": f"{row['ratio_vs_dgl']:.2f}x", "met": row["ratio_vs_dgl"] <= limit})
+                targets.append({"device": device, "model": model, "target": f"{label}: {what}", "measured": f"{row['ratio_vs_dgl']:.2f}x", "met": row["ratio_vs_dgl"] <= limit})
         row = by_label.get("gnndist P=1")
         if row is not None and dgl is not None:
             ratio = row["peak_rss_bytes"] / dgl["peak_rss_bytes"]
-            targets.append({"model": model, "target": "gnndist P=1: peak memory <= DGL's", "measured": f"{row['peak_rss_bytes'] / 2**30:.2f} GiB vs {dgl['peak_rss_bytes'] / 2**30:.2f} GiB ({ratio:.2f}x)", "met": ratio <= 1.0})
+            measured = f"{row['peak_rss_bytes'] / 2**30:.2f} GiB vs {dgl['peak_rss_bytes'] / 2**30:.2f} GiB ({ratio:.2f}x)"
+            targets.append({"device": device, "model": model, "target": "gnndist P=1: peak memory <= DGL's", "measured": measured, "met": ratio <= 1.0})
     return targets
 
 
 def _fmt(value: float | None, pattern: str, missing: str = "n/a") -> str:
     return missing if value is None else pattern.format(value)
+
+
+def _peak(row: dict[str, Any], key: str) -> str:
+    """``{key}_bytes`` in GiB, and for P > 1 the sum over workers (``-`` where not measured)."""
+    if row[f"{key}_bytes"] is None:
+        return "-"
+    text = f"{row[f'{key}_bytes'] / 2**30:.2f}"
+    return text + (f" / {row[f'{key}_sum_bytes'] / 2**30:.2f}" if row["parts"] > 1 else "")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -111,28 +134,38 @@ def markdown(result: dict[str, Any]) -> str:
         f"Model {g['num_features']}-{cfg['hidden']}-{g['num_classes']} (2 layers, dropout {cfg['dropout']}), Adam lr {cfg['lr']}, {cfg['epochs']} epochs per contender; "
         f"epoch time = median of epochs {cfg['warmup']}..{cfg['epochs'] - 1} (forward + backward + Adam step; P > 1: the slowest worker). "
         f"Single-process contenders: {env['threads']} torch threads each, epochs round-robin; P > 1: Ray workers with {env['worker_threads']} thread(s) each, "
-        f"{cfg['partitioner']} partition, a DGL epoch after every distributed epoch. gnndist aggregation: {result['aggregation']}.",
+        f"{cfg['partitioner']} partition, a DGL epoch after every distributed epoch (CPU). "
+        f"gnndist aggregation: {', '.join(f'{backend} ({device})' for device, backend in result['aggregation'].items())}.",
         "",
         f"Machine: {env['cpus']} CPUs ({env['machine']}), load average {', '.join(f'{v:.1f}' for v in env['load_average_start'])} at start and "
         f"{', '.join(f'{v:.1f}' for v in env['load_average_end'])} at the end; {env['note']} torch {env['torch']}; DGL: {env['dgl']}.",
-        "",
-        "| model | contender | epoch s | of which comm s | vs DGL | vs PyG CSR | halo MB / epoch | grad KB / epoch | peak RSS GiB (max worker / all) | test acc |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in result["rows"]:
-        peak = f"{row['peak_rss_bytes'] / 2**30:.2f}"
-        if row["parts"] > 1:
-            peak += f" / {row['peak_rss_sum_bytes'] / 2**30:.2f}"
-        lines.append(
-            f"| {row['model']} | {row['label']} | {_fmt(row['median_epoch_s'], '{:.3f}')} | {_fmt(row['median_comm_s'], '{:.3f}', '-')} | {_fmt(row['ratio_vs_dgl'], '{:.2f}x')} | {_fmt(row['ratio_vs_pyg_csr'], '{:.2f}x')} | "
-            f"{row['halo_bytes_per_epoch'] / 1e6:.1f} | {row['grad_bytes_per_epoch'] / 1e3:.0f} | {peak} | {_fmt(row['accuracies'].get('test_acc'), '{:.4f}')} |"
-        )
+    for device, name in result["devices"].items():
+        lines += ["", f"## {device}" + (f": {name}" if name != "cpu" else ""), ""]
+        if device != "cpu":
+            lines += [
+                "Every contender's model and data on this GPU; the GPU is synchronised before each clock read. "
+                "P > 1: the workers share this GPU (gpus_per_worker = 1/P, gloo); vs P=1 is the ratio to gnndist P=1 on it. "
+                "DGL: skipped (its environment has no CUDA). GPU GiB: the CUDA allocator's peak.",
+                "",
+            ]
+        lines += [
+            "| model | contender | epoch s | of which comm s | vs DGL | vs PyG CSR | vs P=1 | halo MB / epoch | grad KB / epoch | peak RSS GiB (max worker / all) | peak GPU GiB (max worker / all) | test acc |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["rows"]:
+            if row["device"] == device:
+                lines.append(
+                    f"| {row['model']} | {row['label']} | {_fmt(row['median_epoch_s'], '{:.3f}')} | {_fmt(row['median_comm_s'], '{:.3f}', '-')} | {_fmt(row['ratio_vs_dgl'], '{:.2f}x')} | "
+                    f"{_fmt(row['ratio_vs_pyg_csr'], '{:.2f}x')} | {_fmt(row['ratio_vs_p1'] if row['parts'] > 1 else None, '{:.2f}x', '-')} | {row['halo_bytes_per_epoch'] / 1e6:.1f} | "
+                    f"{row['grad_bytes_per_epoch'] / 1e3:.0f} | {_peak(row, 'peak_rss')} | {_peak(row, 'peak_cuda')} | {_fmt(row['accuracies'].get('test_acc'), '{:.4f}')} |"
+                )
     if result["targets"]:
-        lines += ["", "## Targets", "", "| model | target | measured | met |", "|---|---|---|---|"]
-        lines += [f"| {t['model']} | {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]]
+        lines += ["", "## Targets", "", "| device | model | target | measured | met |", "|---|---|---|---|---|"]
+        lines += [f"| {t['device']} | {t['model']} | {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]]
     if result["breakdown"]:
         models = list(result["breakdown"])
-        lines += ["", "## Where gnndist's time goes at P=1 (one epoch under torch.profiler, self CPU time)", ""]
+        lines += ["", "## Where gnndist's time goes at P=1 on the CPU (one epoch under torch.profiler, self CPU time)", ""]
         lines += ["| category | " + " | ".join(f"{m} s | {m} %" for m in models) + " |", "|---|" + "---:|---:|" * len(models)]
         for category in BREAKDOWN_CATEGORIES:
             cells = [f"{result['breakdown'][m]['seconds'][category]:.3f} | {100 * result['breakdown'][m]['share'][category]:.1f}" for m in models]

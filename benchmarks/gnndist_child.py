@@ -1,8 +1,9 @@
 """gnndist's single-process full-graph contender in its own process (``python -m gnndist.benchmarks.gnndist_child SPEC``).
 
 Answers the requests of :class:`~gnndist.benchmarks.child.ChildProcess`: ``epoch`` (one training
-epoch of :class:`~gnndist.train.single.SingleProcessTrainer`), ``evaluate``, ``breakdown`` (one epoch
-under ``torch.profiler``, by category: where gnndist's time goes) and ``dropout`` (torch's
+epoch of :class:`~gnndist.train.single.SingleProcessTrainer` on ``spec["device"]``), ``evaluate``,
+``cuda_peak`` (the allocator's peak on the GPU; None on the CPU), ``breakdown`` (one epoch under
+``torch.profiler``, by category: where gnndist's time goes; CPU only) and ``dropout`` (torch's
 ``F.dropout`` against gnndist's). Its own process, so that its peak memory is its own.
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from gnndist.benchmarks.child import serve
+from gnndist.benchmarks.timing import run_timed
+from gnndist.memory import peak_cuda_bytes
 
 BREAKDOWN_CATEGORIES = ("aggregation forward", "aggregation backward", "linear forward", "linear backward", "dropout + relu forward", "dropout + relu backward", "loss", "optimizer", "other")
 
@@ -25,6 +28,7 @@ class GnndistContender:
     """gnndist at P=1: the single-process trainer over the whole graph of ``spec["npz"]``."""
 
     def __init__(self, spec: dict[str, Any]):
+        from gnndist.device import resolve_device
         from gnndist.graph import Graph
         from gnndist.models import ModelSpec
         from gnndist.train.single import SingleProcessTrainer
@@ -37,12 +41,15 @@ class GnndistContender:
             name=spec["model"], num_features=graph.num_features, num_classes=graph.num_classes, hidden=spec["hidden"], layers=2, dropout=spec["dropout"],
             aggregation=spec["variant"], lr=spec["lr"], weight_decay=spec["weight_decay"], seed=spec["seed"],
         )
-        self.trainer = SingleProcessTrainer(graph, model_spec)
+        self.device = resolve_device(spec["device"], key="--devices")
+        self.trainer = SingleProcessTrainer(graph, model_spec, self.device)
 
     def epoch(self, epoch: int) -> dict[str, float]:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        loss = self.trainer.train_epoch(epoch, evaluate=False).loss
-        return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu, "loss": loss}
+        metrics, seconds, cpu_seconds = run_timed(lambda: self.trainer.train_epoch(epoch, evaluate=False), self.device)
+        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "loss": metrics.loss}
+
+    def cuda_peak(self) -> dict[str, int | None]:
+        return {"bytes": peak_cuda_bytes(self.device) if self.device.type == "cuda" else None}
 
     def evaluate(self) -> dict[str, float | None]:
         train, val, test = self.trainer.evaluate()
@@ -156,8 +163,8 @@ def main(argv: list[str]) -> int:
     contender = GnndistContender(spec)
     import gnndist
 
-    handlers = {"epoch": contender.epoch, "evaluate": contender.evaluate, "breakdown": contender.breakdown, "dropout": contender.dropout}
-    serve({"version": f"gnndist {gnndist.__version__}", "torch": torch.__version__, "threads": torch.get_num_threads()}, handlers)
+    handlers = {"epoch": contender.epoch, "evaluate": contender.evaluate, "cuda_peak": contender.cuda_peak, "breakdown": contender.breakdown, "dropout": contender.dropout}
+    serve({"version": f"gnndist {gnndist.__version__}", "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(contender.device)}, handlers)
     return 0
 
 

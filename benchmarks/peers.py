@@ -7,9 +7,14 @@ installed: so this file imports only the standard library, torch, numpy, the pee
 
 Kinds:
     fullgraph: a 2-layer GCN or GraphSAGE on the whole graph (PyG on ``edge_index`` or a CSR
-        ``adj_t``; DGL ``GraphConv``/``SAGEConv``); requests ``epoch`` and ``evaluate``.
+        ``adj_t``; DGL ``GraphConv``/``SAGEConv``) on ``spec["device"]`` (PyG on CPU or CUDA: model
+        and data moved there; DGL's environment has no CUDA); requests ``epoch``, ``evaluate`` and
+        ``cuda_peak``.
     dgl_minibatch: DGL's ``NeighborSampler`` + ``DataLoader``: ``sample``/``gather`` epochs (sampling
         throughput) and GraphSAGE mini-batch training (``reset``, ``train``, ``evaluate``).
+
+:class:`PyGSAGE` is not a child: the mini-batch benchmark trains it in its own process on the batches
+of gnndist's sampler (so both sides train on the same samples, on the same device).
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ import torch.nn.functional as F
 
 if __package__:
     from gnndist.benchmarks.child import serve
-else:  # run by path: child.py sits beside this file
+    from gnndist.benchmarks.timing import run_timed
+else:  # run by path: child.py and timing.py sit beside this file
     from child import serve
+    from timing import run_timed
 
 
 def write_graph(graph, path, **extra: np.ndarray) -> None:
@@ -52,6 +59,13 @@ def dgl_graph(indptr: torch.Tensor, indices: torch.Tensor):
     return dgl.graph(("csc", (indptr, indices, torch.arange(indices.numel()))), num_nodes=indptr.numel() - 1)
 
 
+def block_edge_index(indptr: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """PyG's ``[2, num_edges]`` ``edge_index`` (source row, destination row) of CSR ``indptr``/``indices``
+    over incoming edges (a whole graph, or a sampled block whose destinations are its first sources)."""
+    dst = torch.repeat_interleave(torch.arange(indptr.numel() - 1, device=indptr.device), indptr.diff().long())
+    return torch.stack([indices.long(), dst])
+
+
 # ------------------------------------------------------------------------------------------ full graph
 class _TwoLayers(torch.nn.Module):
     """dropout, conv, ReLU, dropout, conv: the model every full-graph contender trains."""
@@ -74,12 +88,13 @@ class FullGraphPeer:
     """A PyG or DGL model trained on the whole graph: Adam, cross-entropy on the training nodes.
 
     Spec keys: library ("pyg" | "dgl"), variant (pyg: "edge_index" | "csr"), model ("gcn" | "sage"),
-    npz, hidden, dropout, lr, weight_decay, seed.
+    npz, hidden, dropout, lr, weight_decay, seed, device ("cpu" | "cuda[:N]"; DGL: cpu only).
     """
 
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
-        arrays = arrays_of(spec["npz"])
+        self.device = torch.device(spec.get("device", "cpu"))
+        arrays = {key: value.to(self.device) for key, value in arrays_of(spec["npz"]).items()}
         indptr, indices = arrays["indptr"], arrays["indices"]
         num_nodes, num_classes, num_features = indptr.numel() - 1, int(arrays["y"].max()) + 1, arrays["x"].size(1)
         self.x, self.y = arrays["x"], arrays["y"]
@@ -89,6 +104,7 @@ class FullGraphPeer:
         torch.manual_seed(spec["seed"])
         build = self._build_pyg if spec["library"] == "pyg" else self._build_dgl
         self.version = build(indptr, indices, num_nodes, num_features, num_classes)
+        self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
 
     def _build_pyg(self, indptr, indices, num_nodes, num_features, num_classes) -> str:
@@ -96,10 +112,9 @@ class FullGraphPeer:
         from torch_geometric.nn import GCNConv, SAGEConv
 
         if self.spec["variant"] == "edge_index":
-            dst = torch.repeat_interleave(torch.arange(num_nodes), indptr.diff())
-            self.graph = torch.stack([indices, dst])
+            self.graph = block_edge_index(indptr, indices)
         else:
-            self.graph = torch.sparse_csr_tensor(indptr, indices, torch.ones(indices.numel()), size=(num_nodes, num_nodes))
+            self.graph = torch.sparse_csr_tensor(indptr, indices, torch.ones(indices.numel(), device=self.device), size=(num_nodes, num_nodes))
         if self.spec["model"] == "gcn":
             make = lambda i, o: GCNConv(i, o, cached=True)  # noqa: E731  (normalisation computed once, like gnndist's)
         else:
@@ -125,8 +140,11 @@ class FullGraphPeer:
         return f"dgl {dgl.__version__}"
 
     def epoch(self, epoch: int) -> dict[str, float]:
-        """One training epoch: forward, backward, Adam step; wall and CPU seconds and the loss."""
-        start, start_cpu = time.perf_counter(), time.process_time()
+        """One training epoch: forward, backward, Adam step; wall and CPU seconds (the GPU's work included) and the loss."""
+        loss, seconds, cpu_seconds = run_timed(lambda: self._train_step(epoch), self.device)
+        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "loss": loss.item()}
+
+    def _train_step(self, epoch: int) -> torch.Tensor:
         torch.manual_seed(self.spec["seed"] * 1_000_003 + epoch)
         self.model.train()
         self.optimizer.zero_grad()
@@ -134,7 +152,14 @@ class FullGraphPeer:
         loss = F.cross_entropy(logits[self.train_index], self.train_labels)
         loss.backward()
         self.optimizer.step()
-        return {**_epoch_times(start, start_cpu), "loss": loss.item()}
+        return loss.detach()
+
+    def cuda_peak(self) -> dict[str, int | None]:
+        """Peak bytes of tensors on the GPU since the start (what ``gnndist.memory.peak_cuda_bytes`` reads); None on the CPU."""
+        if self.device.type != "cuda":
+            return {"bytes": None}
+        torch.cuda.synchronize(self.device)
+        return {"bytes": torch.cuda.max_memory_allocated(self.device)}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -145,7 +170,8 @@ class FullGraphPeer:
 
 def serve_fullgraph(spec: dict[str, Any]) -> None:
     peer = FullGraphPeer(spec)
-    serve({"version": peer.version, "torch": torch.__version__, "threads": torch.get_num_threads()}, {"epoch": peer.epoch, "evaluate": peer.evaluate})
+    info = {"version": peer.version, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(peer.device)}
+    serve(info, {"epoch": peer.epoch, "evaluate": peer.evaluate, "cuda_peak": peer.cuda_peak})
 
 
 # ------------------------------------------------------------------------------------------ mini-batch (DGL)
@@ -262,6 +288,28 @@ class _SAGE(torch.nn.Module):
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, self.dropout, self.training)
             h = conv(blocks[i] if isinstance(blocks, list) else blocks, h)
+            if i < len(self.convs) - 1:
+                h = F.relu(h)
+        return h
+
+
+class PyGSAGE(torch.nn.Module):
+    """PyG's mean ``SAGEConv`` stacked the way gnndist's ``sage`` is (dropout on every layer's input, ReLU
+    between layers), run on sampled blocks as PyG ``edge_index`` per hop or on a whole graph."""
+
+    def __init__(self, widths: list[int], dropout: float):
+        from torch_geometric.nn import SAGEConv
+
+        super().__init__()
+        self.convs = torch.nn.ModuleList(SAGEConv(widths[i], widths[i + 1], aggr="mean") for i in range(len(widths) - 1))
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, hops: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
+        """``hops``: per layer, in forward order, ``(edge_index, num_dst)`` (destinations are the first sources)."""
+        h = x
+        for i, (conv, (edge_index, num_dst)) in enumerate(zip(self.convs, hops)):
+            h = F.dropout(h, self.dropout, self.training)
+            h = conv((h, h[:num_dst]), edge_index, size=(h.size(0), num_dst))
             if i < len(self.convs) - 1:
                 h = F.relu(h)
         return h

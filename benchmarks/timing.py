@@ -1,7 +1,9 @@
 """The one timing helper of the benchmarks: seconds per call (CUDA events on GPU) and their summary.
 
-Every benchmark times kernels, layers and epochs through :func:`time_call`, so warm-up, CUDA
-synchronisation and the statistics reported are the same everywhere.
+Every benchmark times kernels and layers through :func:`time_call` and whole training epochs through
+:func:`run_timed`, so warm-up, CUDA synchronisation and the statistics reported are the same
+everywhere. This module imports only the standard library and torch: the peer children, started by
+file path where gnndist is not installed, import it from beside them.
 """
 from __future__ import annotations
 
@@ -38,6 +40,22 @@ def time_call(fn: Callable[[], Any], device: str | torch.device = "cpu", repeats
         fn()
         times.append(time.perf_counter() - start)
     return times
+
+
+def run_timed(fn: Callable[[], Any], device: str | torch.device = "cpu") -> tuple[Any, float, float]:
+    """Runs ``fn`` once; returns its result, its wall seconds and this process's CPU seconds.
+
+    On CUDA the device is synchronised before each clock read, so the wall time covers the GPU work
+    ``fn`` queued, not just its launch (a training epoch, whose kernels run after the host returns).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int = 3, device: str | torch.device = "cpu", warmup: int = 0) -> float:

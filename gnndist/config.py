@@ -77,7 +77,7 @@ class DatasetConfig(Section):
 
 
 class ModelConfig(Section):
-    name: str = Field("sage", description="Model name: gcn, sage, gat (gnndist.registry.MODELS)")
+    name: str = Field("sage", description="Model name: gcn, sage, gat, gin (gnndist.registry.MODELS), or your own PyG model as package.module:Class")
     hidden: int = Field(64, ge=1, description="Hidden width")
     layers: int = Field(2, ge=1, description="Message-passing layers")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout on each layer's input")
@@ -86,7 +86,16 @@ class ModelConfig(Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        return _known(MODELS, name)
+        """A registered name, or ``package.module:Class`` that imports (the import error is shown when not)."""
+        if ":" not in name or name in MODELS:
+            return _known(MODELS, name)
+        from gnndist.models import model_factory
+
+        try:
+            model_factory(name)
+        except ImportError as error:
+            raise ValueError(str(error)) from None
+        return name
 
     def options(self) -> dict[str, Any]:
         """Model-specific constructor options."""

@@ -46,6 +46,14 @@ def resolve_device(requested: str, *, key: str = "train.device") -> "torch.devic
     return device
 
 
+def device_name(device: "torch.device | str") -> str:
+    """What ``device`` is, for reports: the GPU's name (``torch.cuda.get_device_name``) or ``cpu``."""
+    import torch
+
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def worker_device(kind: str) -> "torch.device":
     """A Ray worker's device: ``kind`` is ``cuda`` when the worker holds a GPU (Ray then makes exactly its GPUs
     visible, so the first visible one is its own), else ``cpu``."""

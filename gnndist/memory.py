@@ -72,6 +72,20 @@ def minor_faults(pid: int | None = None) -> int:
         return 0
 
 
+def reset_peak_cuda(device: str | torch.device) -> int:
+    """Restarts the CUDA caching allocator's peak of ``device`` at what is allocated now; returns that (bytes)."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    return torch.cuda.memory_allocated(device)
+
+
+def peak_cuda_bytes(device: str | torch.device) -> int:
+    """Peak bytes of tensors on CUDA ``device`` (the caching allocator's exact count) since this process
+    first used it or since its last :func:`reset_peak_cuda`."""
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device)
+
+
 class PeakMemory:
     """Context manager: the peak memory inside the block, of this process (CPU) or of a CUDA device.
 
@@ -99,9 +113,7 @@ class PeakMemory:
 
     def __enter__(self) -> "PeakMemory":
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.start_bytes = self.peak_bytes = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start_bytes = self.peak_bytes = reset_peak_cuda(self.device)
             return self
         self.start_bytes = self.peak_bytes = resident_bytes()
         if reset_peak_resident():
@@ -113,8 +125,7 @@ class PeakMemory:
 
     def __exit__(self, *exc_info: Any) -> None:
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_bytes = max(self.start_bytes, torch.cuda.max_memory_allocated(self.device))
+            self.peak_bytes = max(self.start_bytes, peak_cuda_bytes(self.device))
         elif self._thread is not None:
             self._stop.set()
             self._thread.join()

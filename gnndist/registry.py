@@ -36,7 +36,7 @@ class UnknownOptionError(TypeError, ValueError):
     """
 
 
-def _accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None:
+def accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None:
     """The keyword options ``factory`` takes, in signature order, after its first ``skip`` parameters;
     None when it takes any keyword (``**kwargs``) or has no inspectable signature."""
     try:
@@ -124,7 +124,7 @@ class Registry(Generic[T]):
             KeyError: an unknown name.
             UnknownOptionError: an unknown option; the message names it and lists the accepted ones.
         """
-        accepted = _accepted_options(self.get(name), skip)
+        accepted = accepted_options(self.get(name), skip)
         unknown = [option for option in options if accepted is not None and option not in accepted]
         if unknown:
             listed = ", ".join(repr(option) for option in unknown)
@@ -158,7 +158,7 @@ MODES: Registry[Any] = Registry(
 
 MODELS: Registry[Any] = Registry(
     "model",
-    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT"},
+    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT", "gin": "gnndist.models.gin:GIN"},
     entry_point_group="gnndist.models",
 )
 

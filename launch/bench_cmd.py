@@ -98,8 +98,8 @@ BENCHMARKS: dict[str, BenchCommand] = {
     "aggregation": BenchCommand("aggregation kernels: correctness, time, bandwidth, fastest per graph class", _add_aggregation_arguments, _run_aggregation),
     "partition": _module_command("gnndist.benchmarks.partition_table", "every partitioner on sbm, rmat and Cora: edge cut, balance, time, memory"),
     "sampling": _module_command("gnndist.benchmarks.sampling", "neighbour sampling throughput against DGL"),
-    "fullgraph": _module_command("gnndist.benchmarks.fullgraph", "full-graph training end to end: P parts x strategies against PyG and DGL"),
-    "minibatch": _module_command("gnndist.benchmarks.minibatch", "mini-batch training end to end: workers x cache policies against DGL"),
+    "fullgraph": _module_command("gnndist.benchmarks.fullgraph", "full-graph training end to end: P parts x strategies against PyG and DGL (--devices cpu cuda)"),
+    "minibatch": _module_command("gnndist.benchmarks.minibatch", "mini-batch training end to end: workers x cache policies against DGL and PyG (--devices cpu cuda)"),
     "distdgl": _module_command("gnndist.benchmarks.distdgl", "DistDGL head to head: 2 parts, DGL's servers and trainers on 127.0.0.1 against gnndist on Ray"),
 }
 

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "partition": "partition_cmd",
     "convert": "convert_cmd",
     "report": "report_cmd",
+    "predict": "predict_cmd",
     "bench": "bench_cmd",
     "info": "info_cmd",
 }

@@ -33,16 +33,16 @@ def versions() -> dict[str, str]:
     return {"gnndist": gnndist.__version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "ray": ray.__version__, "python": platform.python_version()}
 
 
-def prepare_partition(config: JobConfig, graph, run_dir: RunDirectory, *, force: bool = False, progress: bool = True) -> Path:
+def prepare_partition(config: JobConfig, graph, run_path: Path, *, force: bool = False, progress: bool = True) -> Path:
     """Partitions ``graph`` into ``partition.dir`` (default: a folder keyed by graph, method and options,
-    beside the run directory), reusing a matching directory; prints the quality report."""
+    beside the run directory ``run_path``), reusing a matching directory; prints the quality report."""
     from gnndist.partition import partition_graph, partition_key
     from gnndist.partitioners import resolve_partitioner
 
     cfg = config.partition
     partitioner = resolve_partitioner(cfg.method, **cfg.options)
     key = partition_key(graph.fingerprint(), partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
-    directory = Path(cfg.dir) if cfg.dir else run_dir.path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
+    directory = Path(cfg.dir) if cfg.dir else run_path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
     meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
@@ -86,7 +86,7 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
     config = data.config
     group = None
     if mode.partitioned:
-        data.partition_dir = prepare_partition(config, data.graph, run_dir, force=force, progress=progress)
+        data.partition_dir = prepare_partition(config, data.graph, run_dir.path, force=force, progress=progress)
     if mode.distributed:
         group = start_workers(config, stack)
         data.sources = part_sources(config, data.partition_dir)

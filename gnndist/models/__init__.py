@@ -1,17 +1,38 @@
 """GNN models by name, built from PyG layers; they know nothing of distribution.
 
-Built-ins (``gcn``, ``sage``, ``gat``) are listed in :data:`gnndist.registry.MODELS`; third-party models
-register with ``MODELS.register(name)`` or the entry-point group ``gnndist.models``. A model is a
-:class:`~gnndist.models.gnn.GNN`: a stack of layers that every trainer can drive layer by layer (see
-:meth:`~gnndist.models.gnn.GNN.forward_layer`), which is how full-graph training moves halo rows between
-layers from outside the model. This module imports no torch: the classes live in ``gnndist.models.gnn``.
+Built-ins (``gcn``, ``sage``, ``gat``, ``gin``) are listed in :data:`gnndist.registry.MODELS`; third-party models
+register with ``MODELS.register(name)``, the entry-point group ``gnndist.models``, or are named directly as
+``model.name=package.module:Class``. Every trainer drives a model layer by layer
+(:class:`~gnndist.models.gnn.Layerwise`), which is how full-graph training moves halo rows between layers
+from outside the model: ``gcn``, ``sage`` and ``gat`` implement the protocol themselves; any other model
+(``gin`` too) is a plain PyG module that :class:`~gnndist.models.adapter.PyGLayers` adapts (its ``convs``,
+``act`` and ``dropout``).
+This module imports no torch: the classes live in ``gnndist.models.gnn``, ``.gin`` and ``.adapter``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from gnndist.models.spec import ModelSpec
-from gnndist.registry import MODELS
+from gnndist.registry import MODELS, import_object
+
+
+def model_factory(name: str) -> Callable[..., Any]:
+    """The class (or function) that builds model ``name``: a registered name, or ``package.module:Class``.
+
+    Raises:
+        KeyError: an unknown name without ``:``, listing the registered ones.
+        ImportError: ``package.module:Class`` that does not import; the message shows the import error.
+    """
+    if name in MODELS or ":" not in name:
+        return MODELS.get(name)
+    try:
+        factory = import_object(name)
+    except Exception as error:  # the user's module may fail in any way while importing: show how
+        raise ImportError(f"model.name={name!r} cannot be imported: {type(error).__name__}: {error}") from error
+    if not callable(factory):
+        raise ImportError(f"model.name={name!r} names a {type(factory).__name__}, not a model class")
+    return factory
 
 
 def resolve_model(name: str, **options: Any) -> Any:
@@ -23,4 +44,4 @@ def available_models() -> list[str]:
     return MODELS.available()
 
 
-__all__ = ["MODELS", "ModelSpec", "available_models", "resolve_model"]
+__all__ = ["MODELS", "ModelSpec", "available_models", "model_factory", "resolve_model"]

@@ -20,7 +20,32 @@ from gnndist.block import Block
 from gnndist.models.dropout import dropout, relu_dropout
 
 
-class GNN(nn.Module):
+class Layerwise(nn.Module):
+    """The layer-wise protocol every trainer drives: ``num_layers`` and :meth:`forward_layer`.
+
+    Subclasses set ``num_layers`` and implement ``forward_layer``; ``forward`` runs every layer.
+    """
+
+    num_layers: int
+
+    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        """Layer ``index`` with the activation of its input: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]``.
+
+        ``h`` is the model's input for layer 0 and the previous layer's raw output (before its activation)
+        otherwise: what travels between workers is that raw output, so a trainer that adds halo rows to
+        ``h`` between two layers needs nothing else from the model.
+        """
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
+        """Runs every layer; ``blocks`` is one Block for all layers or one per layer (outermost first)."""
+        h = x
+        for index in range(self.num_layers):
+            h = self.forward_layer(index, h, blocks if isinstance(blocks, Block) else blocks[index])
+        return h
+
+
+class GNN(Layerwise):
     """A stack of message-passing layers with ReLU and dropout between them.
 
     Args:
@@ -50,24 +75,13 @@ class GNN(nn.Module):
         raise NotImplementedError
 
     def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        """Layer ``index`` with the activation of its input: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]``.
-
-        ``h`` is the model's input for layer 0 (dropout only) and the previous layer's raw output
-        otherwise (ReLU and dropout, fused): what travels between workers is that raw output, so a
-        trainer that adds halo rows to ``h`` between two layers needs nothing else from the model.
-        """
+        """Layer ``index``: dropout on the input of layer 0, ReLU and dropout (fused) on the raw output of the
+        layer before otherwise, then the layer (see :meth:`Layerwise.forward_layer`)."""
         if index == 0:
             h = dropout(h, self.dropout, self.training)
         else:
             h = relu_dropout(h, self.dropout, self.training)
         return self.layer(index, h, block)
-
-    def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
-        """Runs every layer; ``blocks`` is one Block for all layers or one per layer (outermost first)."""
-        h = x
-        for index in range(self.num_layers):
-            h = self.forward_layer(index, h, blocks if isinstance(blocks, Block) else blocks[index])
-        return h
 
 
 def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], weight: Tensor, bias: Tensor | None, h: Tensor) -> Tensor:

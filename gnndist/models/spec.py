@@ -15,7 +15,7 @@ class ModelSpec:
     """Model and optimizer settings, identical on every worker.
 
     Attributes:
-        name: registered model name.
+        name: registered model name, or ``package.module:Class``.
         num_features, num_classes: input and output widths (from the dataset).
         hidden, layers, dropout: model shape; ``options`` further constructor options (``heads``).
         aggregation: aggregation backend name (``auto`` or a backend).
@@ -63,15 +63,63 @@ class ModelSpec:
         )
 
     def build_model(self) -> "torch.nn.Module":
-        """The model, its parameters initialised from ``seed``."""
+        """The model, its parameters initialised from ``seed``, ready for layer-wise training.
+
+        The factory (:func:`~gnndist.models.model_factory`) gets the keywords its signature names among
+        ``in_channels, hidden_channels, out_channels, num_layers, dropout, aggregation`` and ``options``
+        (all but ``aggregation`` when it takes ``**kwargs``). A model that is not layer-wise itself is wrapped
+        in :class:`~gnndist.models.adapter.PyGLayers` and checked once on a one-node graph.
+
+        Raises:
+            TypeError: the model does not fit the layer-wise protocol (the message says what is missing).
+            ValueError: its number of layers is not ``layers``, its output width is not ``num_classes``, or it
+                fails on ``num_features`` inputs.
+        """
         import torch
 
-        from gnndist.models import resolve_model
+        from gnndist.models import model_factory
+        from gnndist.models.gnn import Layerwise
+        from gnndist.registry import accepted_options
 
+        factory = model_factory(self.name)
+        offered = {"in_channels": self.num_features, "hidden_channels": self.hidden, "out_channels": self.num_classes, "num_layers": self.layers, "dropout": self.dropout, **self.options}
+        accepted = accepted_options(factory, 0)
+        if accepted is not None and "aggregation" in accepted:
+            offered["aggregation"] = self.resolve_aggregation()
         torch.manual_seed(self.seed)
-        return resolve_model(
-            self.name, in_channels=self.num_features, hidden_channels=self.hidden, out_channels=self.num_classes, num_layers=self.layers, dropout=self.dropout, aggregation=self.resolve_aggregation(), **self.options
-        )
+        model = factory(**{key: value for key, value in offered.items() if accepted is None or key in accepted})
+        if isinstance(model, Layerwise):
+            return model
+        from gnndist.models.adapter import PyGLayers
+
+        adapted = PyGLayers(model, self.name)
+        if adapted.num_layers != self.layers:  # mini-batch samples one hop per layer: the counts must agree
+            raise ValueError(f"model.name={self.name!r} has {adapted.num_layers} layers but model.layers={self.layers}: set model.layers={adapted.num_layers}, or let the class take num_layers")
+        self._check_widths(adapted)
+        return adapted
+
+    def check(self) -> None:
+        """Builds the model once and drops it, so that a model that does not fit fails where the job starts
+        (the driver), with the message of :meth:`build_model`, rather than inside every worker."""
+        self.build_model()
+
+    def _check_widths(self, model: "torch.nn.Module") -> None:
+        """Runs ``model`` once on one node without edges: it must take ``num_features`` inputs and give ``num_classes`` outputs."""
+        import torch
+
+        from gnndist.block import Block
+
+        block = Block(torch.zeros(2, dtype=torch.long), torch.zeros(0, dtype=torch.long), 1)
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(1, self.num_features), block)
+        except Exception as error:
+            raise ValueError(f"model.name={self.name!r} fails on a node of num_features={self.num_features} inputs: {type(error).__name__}: {error}") from error
+        finally:
+            model.train()
+        if out.dim() != 2 or out.size(1) != self.num_classes:
+            raise ValueError(f"model.name={self.name!r} outputs rows of shape {list(out.shape[1:])} but the dataset has num_classes={self.num_classes} (it is built with out_channels={self.num_classes})")
 
     def resolve_aggregation(self) -> Any:
         """The aggregation backend every layer uses (``auto`` with the measured table, when one was given)."""

@@ -39,13 +39,15 @@ class JobData:
 
     @functools.cached_property
     def spec(self) -> "ModelSpec":
-        """The model and optimizer every process builds."""
+        """The model and optimizer every process builds (built once here: a model that does not fit fails before any worker starts)."""
         from gnndist.models import ModelSpec
 
         graph = self.graph
         if graph.x is None or graph.y is None:
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
-        return ModelSpec.from_config(self.config, graph.num_features, graph.num_classes)
+        spec = ModelSpec.from_config(self.config, graph.num_features, graph.num_classes)
+        spec.check()
+        return spec
 
 
 class Mode(abc.ABC):

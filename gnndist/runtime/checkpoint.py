@@ -262,11 +262,12 @@ class CheckpointStore:
 
     Args:
         directory: where the ``ckpt-*`` folders live.
-        identity: the job the checkpoints belong to (fingerprints written into ``meta.json``).
+        identity: the job the checkpoints belong to (fingerprints written into ``meta.json``); None: a store
+            that is only read (``gnndist predict``).
         keep: checkpoints kept (older ones are deleted after each write), >= 1.
     """
 
-    def __init__(self, directory: str | os.PathLike, identity: JobIdentity, *, keep: int = 3):
+    def __init__(self, directory: str | os.PathLike, identity: JobIdentity | None = None, *, keep: int = 3):
         if keep < 1:
             raise ValueError(f"Expected checkpoint keep >= 1 (got {keep})")
         self.directory, self.identity, self.keep = Path(directory), identity, keep
@@ -287,6 +288,8 @@ class CheckpointStore:
         """Writes the per-rank ``states`` after ``epoch`` completed epochs; returns the folder."""
         if not states:
             raise ValueError("Expected at least one rank state (got none)")
+        if self.identity is None:
+            raise ValueError(f"Checkpoint store {self.directory} was opened without a job identity: it is read-only")
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / checkpoint_folder(epoch)
         tmp = self.directory / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"

@@ -20,7 +20,7 @@ Exchange = Callable[[int, Tensor], Tensor]
 """``exchange(layer, h_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s input."""
 
 
-def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange) -> Tensor:
+def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, layers: int | None = None) -> Tensor:
     """Runs ``model`` over a part: owned rows pull from owned + halo rows at every layer.
 
     Args:
@@ -28,9 +28,10 @@ def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exch
         x: ``[block.num_src, F]`` input rows, owned then halo.
         block: owned rows (destinations) pulling from owned + halo rows (sources).
         exchange: gives the halo rows of every layer but the first from the owned rows of the layer before.
+        layers: run the first ``layers`` layers only (default: all); the output is that layer's raw output.
     """
     h = x
-    for index in range(model.num_layers):
+    for index in range(model.num_layers if layers is None else layers):
         if index:
             h = torch.cat([h, exchange(index, h)])
         h = model.forward_layer(index, h, block)
@@ -38,10 +39,18 @@ def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exch
 
 
 @torch.no_grad()
+def infer(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, layers: int | None = None) -> Tensor:
+    """Exact full-neighbourhood inference (eval mode, every in-edge): ``[block.num_dst, F]`` rows of layer ``layers`` (default: the last).
+
+    ``exchange`` must be exact (the evaluation and ``gnndist predict`` path); a whole graph has no halo.
+    """
+    model.eval()
+    return halo_forward(model, x, block, exchange, layers)
+
+
 def evaluate_counts(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, y: Tensor, masks: Masks, comm: Communicator) -> SplitCounts:
     """Correct predictions and totals per split of exact full-neighbourhood inference, summed over workers."""
-    model.eval()
-    counts = SplitCounts.of(halo_forward(model, x, block, exchange), y, masks)
+    counts = SplitCounts.of(infer(model, x, block, exchange), y, masks)
     stacked = comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
     return SplitCounts(stacked[0], stacked[1])
 

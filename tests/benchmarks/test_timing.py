@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gnndist.benchmarks.timing import TimingStats, median_seconds, time_call
+from gnndist.benchmarks.timing import TimingStats, median_seconds, run_timed, time_call
 
 
 def test_time_call_runs_warmup_untimed_then_times_every_repeat():
@@ -22,3 +22,8 @@ def test_timing_stats_are_the_median_and_inclusive_quartiles():
     assert TimingStats.of([0.5]) == TimingStats(0.5, 0.5, 0.5, 0.5, 1)
     with pytest.raises(ValueError, match="at least one timed run"):
         TimingStats.of([])
+
+
+def test_run_timed_returns_the_result_wall_and_cpu_seconds():
+    result, seconds, cpu_seconds = run_timed(lambda: (time.sleep(0.02), 7)[1], "cpu")
+    assert result == 7 and 0.02 <= seconds < 1.0 and 0.0 <= cpu_seconds < seconds
