@@ -70,6 +70,24 @@ def install_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def read_meta_json(directory: Path, meta_file: str, *, kind: str) -> Any:
+    """The parsed ``directory/meta_file`` of a folder gnndist wrote (``kind``: "Partition directory").
+
+    Raises:
+        FileNotFoundError: the folder or its meta file is missing.
+        ValueError: the meta file is not valid JSON.
+    """
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{kind} {directory} does not exist")
+    path = directory / meta_file
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {directory} is not a complete {kind[0].lower() + kind[1:]}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {error}") from error
+
+
 def check_replaceable(directory: Path, force: bool, *, kind: str, ours: str, is_ours: Callable[[Path], bool], flag: str = "--force") -> None:
     """Raises unless the folder ``directory`` may be written: absent, or (with ``force``) empty or one gnndist wrote.
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 import torch
 
 import gnndist
-from gnndist.io import fsync_dir, install_dir, write_synced
+from gnndist.io import check_replaceable, fsync_dir, install_dir, write_synced
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
@@ -140,19 +140,9 @@ def is_export_directory(directory: Path) -> bool:
 
 
 def check_export_target(directory: Path, force: bool) -> None:
-    """Raises unless ``directory`` may be written: absent, or (with ``force``) empty or an export gnndist wrote.
-
-    Raises:
-        FileExistsError: naming ``directory`` and why it is kept (``--force`` never deletes a user's folder).
-    """
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise FileExistsError(f"Output {directory} exists and is not a directory; choose another --out")
-    if not force:
-        raise FileExistsError(f"Output folder {directory} already exists; pass --force to replace it")
-    if any(directory.iterdir()) and not is_export_directory(directory):
-        raise FileExistsError(f"Refusing to replace {directory}: it is not empty and not a prediction export gnndist wrote (no gnndist {META_FILE}); choose another --out")
+    """Raises unless ``directory`` may be written: absent, or (with ``force``) empty or an export gnndist wrote
+    (the rule of :func:`gnndist.io.check_replaceable`: ``--force`` never deletes a user's folder)."""
+    check_replaceable(directory, force, kind="Output folder", ours="a prediction export gnndist wrote", is_ours=is_export_directory)
 
 
 def write_predictions(directory: str | os.PathLike, predictions: Sequence["Prediction"], meta: dict[str, Any], *, force: bool = False) -> Path:

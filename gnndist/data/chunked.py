@@ -37,7 +37,7 @@ import torch
 
 import gnndist
 from gnndist.graph import NODE_FIELDS, ArrayStream, Graph, fingerprint_fields
-from gnndist.io import check_replaceable, fsync_dir, install_dir, write_synced
+from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, write_synced
 
 FORMAT = "gnndist-chunked-graph"
 FORMAT_VERSION = 1
@@ -253,16 +253,8 @@ class ChunkedGraph:
     def open(cls, path: str | os.PathLike, *, verify: bool = True) -> "ChunkedGraph":
         """Reads and validates ``path/meta.json``; ``verify`` checks each chunk file's sha256 when it is read."""
         directory = Path(path)
-        if not directory.is_dir():
-            raise FileNotFoundError(f"Chunked graph folder {directory} does not exist")
-        meta_path = directory / META_FILE
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{meta_path} is missing: {directory} is not a complete chunked graph folder")
-        try:
-            values = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{meta_path} is not valid JSON (truncated or corrupted?): {error}") from error
-        return cls(directory, ChunkedMeta.from_dict(values, meta_path), verify=verify)
+        values = read_meta_json(directory, META_FILE, kind="Chunked graph folder")
+        return cls(directory, ChunkedMeta.from_dict(values, directory / META_FILE), verify=verify)
 
     def _load(self, folder: str, file: str, checksums: dict[str, str], dtype: np.dtype, shape: tuple[int, ...], verify: bool) -> np.ndarray:
         """Memory-maps ``folder/file`` and checks it against ``meta.json`` (checksum listed, sha256 when ``verify``, dtype, shape)."""

@@ -30,7 +30,7 @@ from safetensors.torch import save as save_safetensors
 import gnndist
 from gnndist.graph import Graph
 from gnndist.io import check_replaceable as check_replaceable_dir
-from gnndist.io import fsync_dir, install_dir, write_synced
+from gnndist.io import fsync_dir, install_dir, read_meta_json, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
 from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
@@ -253,16 +253,7 @@ def load_meta(directory: str | os.PathLike) -> PartitionMeta:
         ValueError: ``meta.json`` is not valid JSON, lacks keys, or has a newer format version.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"Partition directory {directory} does not exist")
-    path = directory / META_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {directory} is not a complete partition directory")
-    try:
-        values = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {error}") from error
-    return PartitionMeta.from_dict(values, path)
+    return PartitionMeta.from_dict(read_meta_json(directory, META_FILE, kind="Partition directory"), directory / META_FILE)
 
 
 def _listed_path(directory: Path, relative: str, meta: PartitionMeta) -> Path:
