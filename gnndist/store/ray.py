@@ -12,6 +12,7 @@ its node lost) is replaced by :meth:`StoreSet.revive` when the job recovers its 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -52,10 +53,19 @@ class RayHandle(StoreHandle):
     def _submit(self, method: str, local_ids: np.ndarray) -> RayPending:
         return RayPending(getattr(self.actor, method).remote(local_ids))
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Kills the store and waits (up to ``timeout_s``) until it is gone: ``ray.kill`` only asks, and a
+        request sent meanwhile could still be answered (retried requests make that window wider)."""
         import ray
 
         ray.kill(self.actor, no_restart=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                ray.get(self.actor.ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                return
+            time.sleep(0.05)
 
 
 def start_stores(sources: Sequence[Part | PartLoader], *, placement_group: Any = None, timeout_s: float = 600.0, max_restarts: int = STORE_MAX_RESTARTS) -> list[RayHandle]:
