@@ -66,6 +66,32 @@ def fingerprint_fields(values: dict[str, int | ArrayStream | None]) -> str:
     return digest.hexdigest()[:16]
 
 
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """What a driver needs to know of a graph without holding it: sizes, widths, label kind, fingerprint.
+
+    A loaded :class:`Graph` gives it with :meth:`Graph.info`; a chunked folder gives it from its ``meta.json``
+    (:meth:`gnndist.data.chunked.ChunkedGraph.info`), so a job on a chunked graph never loads the graph.
+
+    Attributes:
+        num_nodes, num_edges: sizes.
+        num_features: input width (0 without features).
+        num_classes: output width for node classification (0 without labels).
+        fingerprint: :meth:`Graph.fingerprint` of the graph.
+        has_labels: the graph has node labels ``y``.
+        multilabel: the labels are multi-hot rows (float ``y``).
+    """
+
+    num_nodes: int
+    num_edges: int
+    num_features: int
+    num_classes: int
+    fingerprint: str
+    has_labels: bool
+    multilabel: bool
+
+
 @dataclass(eq=False)
 class Graph:
     """A directed graph stored as CSR over incoming edges (row = destination), so aggregation pulls.
@@ -353,6 +379,10 @@ class Graph:
         weight = self.edge_weight[keep] if self.edge_weight is not None else None
         node_data = {k: v[nodes] for k, v in self.node_data().items()}
         return Graph.from_edge_index(torch.stack([src[keep], dst[keep]]), nodes.numel(), edge_weight=weight, num_classes=self.num_classes or None, **node_data)
+
+    def info(self) -> GraphInfo:
+        """Sizes, widths and fingerprint of this graph (the fingerprint hashes every tensor: computed once per call)."""
+        return GraphInfo(self.num_nodes, self.num_edges, self.num_features, self.num_classes, self.fingerprint(), self.y is not None, self.y is not None and self.y.is_floating_point())
 
     def fingerprint(self) -> str:
         """A sha256 over structure, node data and ``num_classes``: the identity of a graph for partition directories and checkpoints."""

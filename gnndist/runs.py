@@ -95,8 +95,8 @@ def read_run(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = 
     else:  # an unfinished run: the widths come from the dataset
         from gnndist.modes.base import JobData
 
-        graph = JobData(config).graph
-        num_features, num_classes = graph.num_features, graph.num_classes
+        info = JobData(config).info
+        num_features, num_classes = info.num_features, info.num_classes
     spec = ModelSpec.from_config(config, num_features, num_classes)
     model_state = found.load_states()[0]["model"]
     return TrainedRun(run_dir, config, spec, model_state, found.path, found.meta.graph_fingerprint, summary)

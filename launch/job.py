@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from gnndist.config import JobConfig
+from gnndist.graph import GraphInfo
 from gnndist.launch.rundir import RunDirectory
 from gnndist.memory import peak_resident_bytes
 from gnndist.modes import resolve_mode
@@ -33,39 +34,57 @@ def versions() -> dict[str, str]:
     return {"gnndist": gnndist.__version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "ray": ray.__version__, "python": platform.python_version()}
 
 
-def prepare_partition(config: JobConfig, graph, run_path: Path, *, force: bool = False, progress: bool = True) -> Path:
-    """Partitions ``graph`` into ``partition.dir`` (default: a folder keyed by graph, method and options,
-    beside the run directory ``run_path``), reusing a matching directory; prints the quality report."""
+def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force: bool = False, progress: bool = True, tasks: bool = True) -> Path:
+    """Partitions the job's graph into ``partition.dir`` (default: a folder keyed by graph, method and options,
+    beside the run directory ``run_path``), reusing a matching directory; prints the quality report.
+
+    With ``tasks``, a chunked dataset is partitioned by Ray tasks that read its chunks (Ray must be running):
+    the driver holds no more than the assignment vector. Otherwise the graph is loaded and partitioned here.
+    """
     from gnndist.partition import partition_graph, partition_key
     from gnndist.partitioners import resolve_partitioner
 
     cfg = config.partition
     partitioner = resolve_partitioner(cfg.method, **cfg.options)
-    key = partition_key(graph.fingerprint(), partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
+    key = partition_key(data.info.fingerprint, partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
     directory = Path(cfg.dir) if cfg.dir else run_path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
-    meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
+    options = dict(seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
+    if tasks and data.chunked is not None:
+        from gnndist.partition.chunked_pipeline import partition_chunked
+
+        meta, reused = partition_chunked(data.chunked.directory, partitioner, cfg.parts, directory, **options)
+    else:
+        meta, reused = partition_graph(data.graph, partitioner, cfg.parts, directory, **options)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
     return directory
 
 
-def aggregation_backends(spec, graph) -> dict[str, str]:
+def aggregation_backends(data: JobData) -> dict[str, str]:
     """The backend every reducer runs on the whole graph on this machine (``auto`` resolved), recorded in
-    ``summary.json`` and in the checkpoints' identity."""
+    ``summary.json`` and in the checkpoints' identity. A chunked graph is judged by its in-degrees alone
+    (what the choice depends on), counted chunk by chunk, so the graph is never loaded."""
     from gnndist.aggregation import REDUCERS, auto_choices
     from gnndist.block import Block
 
+    spec = data.spec
     if spec.aggregation != "auto":
         return {reduce: spec.aggregation for reduce in REDUCERS}
     table = spec.resolve_aggregation().table
-    return auto_choices(Block.from_graph(graph), table)
+    block = Block.from_graph(data.graph) if data.chunked is None else Block.degrees_only(torch.from_numpy(data.chunked.in_degrees()))
+    return auto_choices(block, table)
+
+
+def start_ray(config: JobConfig, stack: contextlib.ExitStack) -> None:
+    """Connects to Ray (embedded or ``cluster.address``); ``stack`` disconnects."""
+    cluster = config.cluster
+    stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, config.partition.parts * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
 
 
 def start_workers(config: JobConfig, stack: contextlib.ExitStack) -> WorkerGroup:
-    """Connects to Ray (embedded or ``cluster.address``) and starts one worker per part, joined in a
-    torch.distributed group; ``stack`` shuts both down."""
+    """Starts one worker per part on the connected Ray (:func:`start_ray`), joined in a torch.distributed
+    group; ``stack`` shuts them down."""
     cluster, workers = config.cluster, config.partition.parts
-    stack.enter_context(ray_cluster(cluster.address, num_cpus=max(os.cpu_count() or 1, workers * cluster.cpus_per_worker), timeout_s=cluster.timeout_s, runtime_env=cluster.runtime_env))
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // workers) if cluster.address is None else config.train.num_threads
     group = WorkerGroup(
         workers,
@@ -85,8 +104,10 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
     """Prepares what ``mode`` needs (a partition directory, Ray workers) and starts its trainer; ``stack`` closes it all."""
     config = data.config
     group = None
+    if mode.distributed:  # before partitioning: a chunked graph is partitioned by Ray tasks
+        start_ray(config, stack)
     if mode.partitioned:
-        data.partition_dir = prepare_partition(config, data.graph, run_dir.path, force=force, progress=progress)
+        data.partition_dir = prepare_partition(config, data, run_dir.path, force=force, progress=progress, tasks=mode.distributed)
     if mode.distributed:
         group = start_workers(config, stack)
         data.sources = part_sources(config, data.partition_dir)
@@ -115,13 +136,13 @@ def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
     return [PartSource(rank, object_ref=ray.put(load_part(directory, rank)), book_ref=book_ref) for rank in parts]
 
 
-def summarize(config: JobConfig, graph, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
+def summarize(config: JobConfig, graph: GraphInfo, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
     final = result.final
     epoch_times = sorted(m.epoch_time_s for m in result.history)
     return {
         "mode": config.mode,
         "dataset": config.dataset.name,
-        "graph": {"num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_features": graph.num_features, "num_classes": graph.num_classes, "fingerprint": graph.fingerprint()},
+        "graph": {"num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_features": graph.num_features, "num_classes": graph.num_classes, "fingerprint": graph.fingerprint},
         "model": config.model.name,
         "epochs": len(result.history),
         "final": final.to_dict(),
@@ -301,9 +322,8 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
         torch.set_num_threads(config.train.num_threads)
     mode = resolve_mode(config.mode)
     data = JobData(config)
-    graph = data.graph
-    aggregation = aggregation_backends(data.spec, graph)
-    identity = JobIdentity.of(config, graph, aggregation)
+    aggregation = aggregation_backends(data)
+    identity = JobIdentity.of(config, data.info.fingerprint, aggregation)
     checkpoints = CheckpointStore(config.checkpoint.dir or run_dir.path / "checkpoints", identity, keep=config.checkpoint.keep)
     resume_from = resume_checkpoint(checkpoints, identity, config.train.epochs) if resume else None
     if not resume and checkpoints.paths():
@@ -322,7 +342,7 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             memory = {"driver_peak_bytes": peak_resident_bytes(), **(trainer.memory() if hasattr(trainer, "memory") else {})}
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
-    summary = summarize(config, graph, result, run_dir, setup_time)
+    summary = summarize(config, data.info, result, run_dir, setup_time)
     summary["aggregation"] = {"name": config.aggregation.name, "selection": config.aggregation.selection, "backends": aggregation}
     last = checkpoints.paths()
     summary["checkpoint"] = {"dir": str(checkpoints.directory), "last": str(last[-1]) if last else None, "resumed_from_epoch": resume_from.epoch if resume_from else None}

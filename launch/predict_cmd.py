@@ -52,7 +52,7 @@ def predict(
     import torch
 
     from gnndist.graph import Graph
-    from gnndist.launch.job import part_sources, prepare_partition, start_workers
+    from gnndist.launch.job import part_sources, prepare_partition, start_ray, start_workers
     from gnndist.modes.base import JobData
     from gnndist.runs import check_export_target, read_run, write_predictions
     from gnndist.train.metrics import SplitCounts
@@ -65,9 +65,10 @@ def predict(
     layers = output_layers(what, layer, spec.layers)
     target = Path(out) if out else run_dir / (f"predictions-{what}" + (f"-layer{layers}" if what == "embeddings" else ""))
     check_export_target(target, force)  # before any work: a refused folder costs nothing
-    graph: Graph = JobData(config).graph
-    if graph.fingerprint() != run.graph_fingerprint:
-        raise ValueError(f"Checkpoint {run.checkpoint} was trained on graph {run.graph_fingerprint}; dataset {config.dataset.name!r} now gives graph {graph.fingerprint()} (the data changed)")
+    data = JobData(config)
+    graph: Graph = data.graph
+    if data.info.fingerprint != run.graph_fingerprint:
+        raise ValueError(f"Checkpoint {run.checkpoint} was trained on graph {run.graph_fingerprint}; dataset {config.dataset.name!r} now gives graph {data.info.fingerprint} (the data changed)")
     single = single or (parts is None and config.mode == "single")
     if single:
         predictions = [predict_whole_graph(graph, spec, run.model_state, layers)]
@@ -77,7 +78,8 @@ def predict(
             config.partition.dir = None
             config.partition.parts = parts
         with contextlib.ExitStack() as stack:
-            directory = prepare_partition(config, graph, run_dir, progress=progress)
+            start_ray(config, stack)
+            directory = prepare_partition(config, data, run_dir, progress=progress)
             group = start_workers(config, stack)
             predictions = predict_parts(group, part_sources(config, directory), spec, run.model_state, layers)
     meta: dict[str, Any] = {"run": str(run_dir.resolve()), "checkpoint": str(run.checkpoint.resolve()), "what": what, "layer": layers, "num_layers": spec.layers, "model": spec.name, "dataset": config.dataset.name}

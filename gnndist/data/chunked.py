@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 import gnndist
-from gnndist.graph import NODE_FIELDS, ArrayStream, Graph, fingerprint_fields
+from gnndist.graph import NODE_FIELDS, ArrayStream, Graph, GraphInfo, fingerprint_fields
 from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, write_synced
 
 FORMAT = "gnndist-chunked-graph"
@@ -256,6 +256,20 @@ class ChunkedGraph:
         values = read_meta_json(directory, META_FILE, kind="Chunked graph folder")
         return cls(directory, ChunkedMeta.from_dict(values, directory / META_FILE), verify=verify)
 
+    def info(self) -> GraphInfo:
+        """Sizes, widths and fingerprint from ``meta.json`` alone (no chunk is read)."""
+        x, y = self.node_fields.get("x"), self.node_fields.get("y")
+        num_features = 0 if x is None else int(np.prod(x.row_shape, dtype=np.int64))
+        multilabel = y is not None and y.dtype.kind == "f"
+        return GraphInfo(self.num_nodes, self.meta.num_edges, num_features, self.num_classes, self.meta.fingerprint, y is not None, multilabel)
+
+    def in_degrees(self) -> np.ndarray:
+        """``[num_nodes]`` int64 in-degree of every node, counted chunk by chunk (memory: one chunk + O(num_nodes))."""
+        counts = np.zeros(self.num_nodes, np.int64)
+        for block in self.edge_blocks():
+            counts += np.bincount(block.dst, minlength=self.num_nodes)
+        return counts
+
     def _load(self, folder: str, file: str, checksums: dict[str, str], dtype: np.dtype, shape: tuple[int, ...], verify: bool) -> np.ndarray:
         """Memory-maps ``folder/file`` and checks it against ``meta.json`` (checksum listed, sha256 when ``verify``, dtype, shape)."""
         label = f"chunk {folder}/{file}"
@@ -344,6 +358,12 @@ class ChunkedGraph:
         return graph
 
 
+def open_chunked(path: str, *, root: str | None = None, verify: bool = True) -> ChunkedGraph:
+    """The chunked folder of the ``chunked:PATH`` dataset, opened (``meta.json`` read; no chunk loaded); arguments as :func:`chunked`."""
+    directory = Path(root) / path if root is not None and not Path(path).is_absolute() else Path(path)
+    return ChunkedGraph.open(directory, verify=verify)
+
+
 def chunked(path: str, *, root: str | None = None, verify: bool = True) -> Graph:
     """The ``chunked:PATH`` dataset: the whole graph of a chunked folder (relative ``path`` resolves against ``root``).
 
@@ -352,18 +372,10 @@ def chunked(path: str, *, root: str | None = None, verify: bool = True) -> Graph
         root: folder that a relative ``path`` is relative to.
         verify: check every chunk's sha256 (reads each file twice).
     """
-    directory = Path(root) / path if root is not None and not Path(path).is_absolute() else Path(path)
-    return ChunkedGraph.open(directory, verify=verify).to_graph()
+    return open_chunked(path, root=root, verify=verify).to_graph()
 
 
 # ---------------------------------------------------------------------- the fingerprint, from chunks
-def _in_degrees(graph: ChunkedGraph) -> np.ndarray:
-    counts = np.zeros(graph.num_nodes, np.int64)
-    for block in graph.edge_blocks():
-        counts += np.bincount(block.dst, minlength=graph.num_nodes)
-    return counts
-
-
 def _csr_column(graph: ChunkedGraph, indptr: np.ndarray, column: str, budget: int, report: Progress | None = None) -> Iterator[np.ndarray]:
     """``column`` ("src" or "weight") of every edge in CSR order (by destination, then source; ties in chunk order), in pieces.
 
@@ -400,7 +412,7 @@ def chunked_fingerprint(graph: ChunkedGraph, budget: int = FINGERPRINT_EDGES, re
 
     ``report("fingerprint", edges_hashed, num_edges)`` is called after each destination range.
     """
-    indptr = np.concatenate([[0], np.cumsum(_in_degrees(graph))])
+    indptr = np.concatenate([[0], np.cumsum(graph.in_degrees())])
     num_edges = int(indptr[-1])
     values: dict[str, Any] = {field.name: None for field in fields(Graph)}
     values["indptr"] = ArrayStream(np.dtype(np.int64), indptr.shape, (indptr,))

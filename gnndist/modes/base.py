@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
-    from gnndist.graph import Graph
+    from gnndist.data.chunked import ChunkedGraph
+    from gnndist.graph import Graph, GraphInfo
     from gnndist.models import ModelSpec
     from gnndist.runtime import WorkerGroup
     from gnndist.train.fullgraph import PartSource
@@ -31,21 +32,36 @@ class JobData:
     sources: "list[PartSource] | None" = None
 
     @functools.cached_property
+    def chunked(self) -> "ChunkedGraph | None":
+        """The dataset's chunked folder, opened (``meta.json`` only), for a ``chunked:PATH`` dataset; else None."""
+        from gnndist.data.chunked import open_chunked
+        from gnndist.data.registry import split_spec
+
+        kind, path = split_spec(self.config.dataset.name)
+        return open_chunked(path, **self.config.dataset.options()) if kind == "chunked" else None
+
+    @functools.cached_property
     def graph(self) -> "Graph":
-        """The whole graph, loaded on first use (only single-process modes need it)."""
+        """The whole graph, loaded on first use: only single-process modes (and jobs on a dataset that is not
+        chunked, to partition it) need it; a distributed job on a chunked dataset never loads it."""
         from gnndist.data import load_dataset
 
         return load_dataset(self.config.dataset.name, **self.config.dataset.options())
+
+    @functools.cached_property
+    def info(self) -> "GraphInfo":
+        """Sizes, widths and fingerprint of the dataset: from ``meta.json`` for a chunked dataset, else from the loaded graph."""
+        return self.chunked.info() if self.chunked is not None else self.graph.info()
 
     @functools.cached_property
     def spec(self) -> "ModelSpec":
         """The model and optimizer every process builds (built once here: a model that does not fit fails before any worker starts)."""
         from gnndist.models import ModelSpec
 
-        graph = self.graph
-        if graph.x is None or graph.y is None:
+        info = self.info
+        if info.num_features == 0 or not info.has_labels:
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
-        spec = ModelSpec.from_config(self.config, graph.num_features, graph.num_classes)
+        spec = ModelSpec.from_config(self.config, info.num_features, info.num_classes)
         spec.check()
         return spec
 

@@ -34,7 +34,6 @@ from gnndist.io import fsync_dir, install_dir, write_synced
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
-    from gnndist.graph import Graph
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -94,13 +93,13 @@ class JobIdentity:
     graph_fingerprint: str
 
     @classmethod
-    def of(cls, config: "JobConfig", graph: "Graph", aggregation_backends: dict[str, str] | None = None) -> "JobIdentity":
-        """The identity of ``config`` on ``graph``; ``aggregation_backends`` (what ``auto`` resolved to on
+    def of(cls, config: "JobConfig", graph_fingerprint: str, aggregation_backends: dict[str, str] | None = None) -> "JobIdentity":
+        """The identity of ``config`` on the graph of ``graph_fingerprint``; ``aggregation_backends`` (what ``auto`` resolved to on
         this machine) is part of it, since backends differ in their last bits."""
         identity = config_identity(config)
         if aggregation_backends is not None:
             identity["aggregation"] = {**identity["aggregation"], "backends": aggregation_backends}
-        return cls(identity, graph.fingerprint())
+        return cls(identity, graph_fingerprint)
 
     @property
     def config_fingerprint(self) -> str:

@@ -17,7 +17,7 @@ SMALL = ["dataset.num_nodes=200", "dataset.feature_dim=8", "model.hidden=8"]
 @pytest.fixture
 def identity():
     config = load_config(None, SMALL)
-    return JobIdentity.of(config, load_dataset(config.dataset.name, **config.dataset.options()))
+    return JobIdentity.of(config, load_dataset(config.dataset.name, **config.dataset.options()).fingerprint())
 
 
 def trained_state(seed=0):
