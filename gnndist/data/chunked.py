@@ -22,7 +22,6 @@ folder is renamed into place; an error or Ctrl-C removes the temp folder. Readin
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ import torch
 
 import gnndist
 from gnndist.graph import NODE_FIELDS, ArrayStream, Graph, GraphInfo, fingerprint_fields
-from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, write_synced
+from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 
 FORMAT = "gnndist-chunked-graph"
 FORMAT_VERSION = 1
@@ -222,14 +221,6 @@ def check_chunked_replaceable(directory: Path, force: bool, *, flag: str = "--fo
 
 
 # ---------------------------------------------------------------------- reading
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class ChunkedGraph:
     """A chunked graph folder opened for reading: ``meta`` plus chunk readers; nothing is loaded up front.
 
@@ -279,7 +270,7 @@ class ChunkedGraph:
         if not path.is_file():
             raise FileNotFoundError(f"{label} is missing ({path})")
         if verify:
-            actual = _sha256_file(path)
+            actual = sha256_file(path)
             if actual != checksums[file]:
                 raise ValueError(f"{label}: sha256 mismatch (expected {checksums[file]}, got {actual}): the file is corrupted or was modified")
         try:

@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 import gnndist
 from gnndist.graph import Graph
 from gnndist.io import check_replaceable as check_replaceable_dir
-from gnndist.io import fsync_dir, install_dir, read_meta_json, write_synced
+from gnndist.io import fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
 from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
@@ -271,20 +270,17 @@ def _check_digest(path: Path, relative: str, meta: PartitionMeta, digest: str) -
         raise ValueError(f"Checksum mismatch for {path}: expected sha256 {meta.files[relative]}, got {digest} (the file is corrupted or was modified)")
 
 
-def _read_checked(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> bytes:
-    path = _listed_path(directory, relative, meta)
-    data = path.read_bytes()
-    if verify:
-        _check_digest(path, relative, meta, hashlib.sha256(data).hexdigest())
-    return data
-
-
 def _load_tensors(directory: Path, relative: str, meta: PartitionMeta, verify: bool) -> dict[str, torch.Tensor]:
-    data = _read_checked(directory, relative, meta, verify)
+    """The tensors of a listed safetensors file, checked against its sha256 in blocks and read tensor by tensor
+    with ``safe_open``: no in-memory copy of the whole file, so loading a part peaks at ~1x its size, not 2x."""
+    path = _listed_path(directory, relative, meta)
+    if verify:
+        _check_digest(path, relative, meta, sha256_file(path))
     try:
-        return load_safetensors(data)
+        with safe_open(path, framework="pt") as file:
+            return {name: file.get_tensor(name) for name in file.keys()}
     except SafetensorError as error:
-        raise ValueError(f"{directory / relative} is not a readable safetensors file: {error}") from error
+        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
 
 
 def _require(present: Collection[str], names: tuple[str, ...], path: Path) -> None:
@@ -297,25 +293,13 @@ def _require(present: Collection[str], names: tuple[str, ...], path: Path) -> No
 def load_book(directory: str | os.PathLike, *, verify: bool = True) -> PartitionBook:
     """Loads the partition book: its two ``[num_nodes]`` int64 arrays and nothing more.
 
-    Every mini-batch worker holds it, so it is read without an in-memory copy of the file: the
-    checksum is computed in chunks and the arrays are read with safetensors' ``safe_open``.
+    Every mini-batch worker holds it; it is read like a part (:func:`_load_tensors`, no copy of the file).
     """
     directory = Path(directory)
     meta = load_meta(directory)
-    path = _listed_path(directory, BOOK_FILE, meta)
-    if verify:
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 22), b""):
-                digest.update(chunk)
-        _check_digest(path, BOOK_FILE, meta, digest.hexdigest())
-    try:
-        with safe_open(path, framework="pt") as file:
-            _require(set(file.keys()), ("node_part", "local_id"), path)
-            node_part, local_id = file.get_tensor("node_part"), file.get_tensor("local_id")
-    except SafetensorError as error:
-        raise ValueError(f"{path} is not a readable safetensors file: {error}") from error
-    return PartitionBook(node_part, local_id, meta.num_parts)
+    tensors = _load_tensors(directory, BOOK_FILE, meta, verify)
+    _require(tensors, ("node_part", "local_id"), directory / BOOK_FILE)
+    return PartitionBook(tensors["node_part"], tensors["local_id"], meta.num_parts)
 
 
 def load_part(directory: str | os.PathLike, part_id: int, *, verify: bool = True) -> Part:
@@ -337,7 +321,10 @@ def load_part(directory: str | os.PathLike, part_id: int, *, verify: bool = True
     folder = part_folder(part_id)
     info_path = directory / folder / PART_INFO
     try:
-        info = json.loads(_read_checked(directory, f"{folder}/{PART_INFO}", meta, verify))
+        path = _listed_path(directory, f"{folder}/{PART_INFO}", meta)
+        if verify:
+            _check_digest(path, f"{folder}/{PART_INFO}", meta, sha256_file(path))
+        info = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{info_path} is not valid JSON: {error}") from error
     missing = [key for key in PART_INFO_KEYS if key not in info]
