@@ -95,7 +95,8 @@ def test_existing_directory_needs_force_and_ray(ray_session, tmp_path):
 
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("damage", ["missing", "corrupted"])
-def test_bad_chunk_is_named_and_nothing_is_left(ray_session, tmp_path, damage):
+@pytest.mark.parametrize("method", ["range", "parallel"])  # the chunk fails in the route wave, or in the partitioner's bucketing
+def test_bad_chunk_is_named_and_nothing_is_left(ray_session, tmp_path, damage, method):
     from gnndist.partition.chunked_pipeline import partition_chunked
 
     folder = chunks_of(tmp_path, sbm(False))
@@ -107,8 +108,8 @@ def test_bad_chunk_is_named_and_nothing_is_left(ray_session, tmp_path, damage):
         array[::7] = (array[::7] + 1) % 300
         np.save(bad, array)
     error = FileNotFoundError if damage == "missing" else ValueError
-    with pytest.raises(error, match=r"edges-00002/src\.npy"):
-        partition_chunked(folder, "range", 3, tmp_path / "parts")
+    with pytest.raises(error, match=r"edge chunk edges-00002.*: chunk edges-00002/src\.npy"):
+        partition_chunked(folder, method, 3, tmp_path / "parts")
     assert not (tmp_path / "parts").exists() and leftovers(tmp_path) == []
 
 
@@ -159,3 +160,20 @@ def test_out_of_memory_tasks_are_named_by_their_range(ray_session, tmp_path):
     with pytest.raises(MemoryError, match=r"partitioner Greedy \(in-memory, whole graph\): cannot allocate 1 TiB"):
         partition_chunked(folder, Greedy(), 3, tmp_path / "parts")
     assert not (tmp_path / "parts").exists() and leftovers(tmp_path) == []
+
+
+def test_partition_command_on_a_chunked_folder_uses_tasks(ray_session, tmp_path, monkeypatch, capsys):
+    from gnndist.launch import cli, partition_cmd
+
+    folder = chunks_of(tmp_path, sbm(False))
+
+    def no_whole_graph(*args, **kwargs):
+        raise AssertionError("the command loaded the whole graph")
+
+    monkeypatch.setattr(ChunkedGraph, "to_graph", no_whole_graph)
+    argv = ["partition", f"chunked:{folder}", "--method", "parallel", "--parts", "2", "--out", str(tmp_path / "parts"), "-o", "tasks=2", "-o", "refine_rounds=1"]
+    assert partition_cmd.run(cli.parse_args(cli.build_parser(), argv)) == 0
+    printed = capsys.readouterr()
+    assert "Partition quality: parallel, 2 parts, 300 nodes" in printed.out and "largest task peak" in printed.out
+    assert "as Ray tasks" in printed.err
+    assert load_meta(tmp_path / "parts").options["tasks"] == 2
