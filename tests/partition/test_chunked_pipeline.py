@@ -108,7 +108,7 @@ def test_bad_chunk_is_named_and_nothing_is_left(ray_session, tmp_path, damage, m
         array[::7] = (array[::7] + 1) % 300
         np.save(bad, array)
     error = FileNotFoundError if damage == "missing" else ValueError
-    with pytest.raises(error, match=r"edge chunk edges-00002.*: chunk edges-00002/src\.npy"):
+    with pytest.raises(error, match=r"chunk edges-00002/src\.npy"):  # in the task that loads the graph (range) or buckets the chunk (parallel)
         partition_chunked(folder, method, 3, tmp_path / "parts")
     assert not (tmp_path / "parts").exists() and leftovers(tmp_path) == []
 
