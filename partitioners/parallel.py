@@ -109,14 +109,16 @@ def _refine(indptr, nbrs, start, order, assignment, local_part, quota, excess): 
 
 
 @compiled
-def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, priority):  # pragma: no cover - compiled
+def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, salt):  # pragma: no cover - compiled
     """One size-constrained label-propagation clustering sweep: each node joins the neighbouring cluster it has
-    most edges to (ties: the lower ``priority``), if that beats its own and the cluster stays within ``bound`` nodes.
+    most edges to (ties: the lower seeded hash ``(c ^ salt) * golden``), if that beats its own and the cluster stays within ``bound`` nodes.
 
     ``sizes`` (``[num_nodes]``, cluster sizes of the snapshot) is updated as nodes of this range move.
     """
     weight = np.zeros(sizes.size, np.int64)
     touched = np.empty(sizes.size, np.int64)
+    golden = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing: a seeded pseudo-random rank per cluster
+    salt = np.uint64(salt)
     for v in order:
         current = local_cluster[v]
         k = 0
@@ -132,7 +134,7 @@ def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, 
             c = touched[j]
             if c == current or sizes[c] + 1 > bound:
                 continue
-            if weight[c] > weight[best] or (best != current and weight[c] == weight[best] and priority[c] < priority[best]):
+            if weight[c] > weight[best] or (best != current and weight[c] == weight[best] and (np.uint64(c) ^ salt) * golden < (np.uint64(best) ^ salt) * golden):
                 best = c
         if best != current:
             local_cluster[v] = best
@@ -154,10 +156,27 @@ def bucket_edges(src: np.ndarray, dst: np.ndarray, bounds: np.ndarray) -> list[t
     keep = src != dst
     node = np.concatenate([dst[keep], src[keep]])
     nbr = np.concatenate([src[keep], dst[keep]])
-    order = np.argsort(node, kind="stable")
-    node, nbr = node[order], nbr[order]
-    cuts = np.searchsorted(node, bounds)
-    return [(node[cuts[r]:cuts[r + 1]], nbr[cuts[r]:cuts[r + 1]]) for r in range(bounds.size - 1)]
+    pieces = []
+    for r in range(bounds.size - 1):  # one comparison pass per range is cheaper than sorting the pairs
+        mine = (node >= bounds[r]) & (node < bounds[r + 1])
+        pieces.append((node[mine], nbr[mine]))
+    return pieces
+
+
+@compiled
+def _group(node, nbr, lo, size):  # pragma: no cover - compiled
+    """Counting sort of ``(node, nbr)`` pairs by ``node - lo``: ``(indptr [size + 1], neighbours)``."""
+    indptr = np.zeros(size + 1, np.int64)
+    for v in node:
+        indptr[v - lo + 1] += 1
+    for i in range(size):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    grouped = np.empty(nbr.size, np.int64)
+    for e in range(node.size):
+        grouped[fill[node[e] - lo]] = nbr[e]
+        fill[node[e] - lo] += 1
+    return indptr, grouped
 
 
 def range_csr(pieces: Iterable[tuple[np.ndarray, np.ndarray]], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +184,7 @@ def range_csr(pieces: Iterable[tuple[np.ndarray, np.ndarray]], lo: int, hi: int)
     pieces = list(pieces)
     node = np.concatenate([p[0] for p in pieces] or [np.empty(0, np.int64)])
     nbr = np.concatenate([p[1] for p in pieces] or [np.empty(0, np.int64)])
-    order = np.argsort(node, kind="stable")
-    indptr = np.zeros(hi - lo + 1, np.int64)
-    np.cumsum(np.bincount(node - lo, minlength=hi - lo), out=indptr[1:])
-    return indptr, nbr[order]
+    return _group(node, nbr, lo, hi - lo)
 
 
 def stream_order(seed: int, index: int, size: int) -> np.ndarray:
@@ -212,41 +228,44 @@ def run_step(step: Step, indptr: np.ndarray, nbrs: np.ndarray, snapshot: np.ndar
     local = np.array(snapshot[step.lo:step.hi], dtype=np.int64)
     if step.kind == "cluster":
         sizes = np.bincount(snapshot, minlength=snapshot.size)
-        priority = np.random.default_rng(step.salt).permutation(snapshot.size)
-        return _cluster(indptr, nbrs, step.lo, step.nodes, snapshot, local, sizes, step.bound, priority)
+        return _cluster(indptr, nbrs, step.lo, step.nodes, snapshot, local, sizes, step.bound, step.salt)
     if step.kind == "stream":
         return _stream(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity, float(step.num_tasks), step.fennel, step.alpha, step.gamma)
     return _refine(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.quota, step.excess.copy())
 
 
-def coarse_edges(lo: int, indptr: np.ndarray, nbrs: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(keys, counts)``: the range's neighbour entries between different clusters, as sorted ``c_node * N + c_nbr`` keys with multiplicities."""
-    n = clusters.size
-    node = np.repeat(np.arange(lo, lo + indptr.size - 1), np.diff(indptr))
-    keys = clusters[node] * n + clusters[nbrs]
-    keys = keys[clusters[node] != clusters[nbrs]]
-    return np.unique(keys, return_counts=True)
+def dense_clusters(clusters: np.ndarray) -> np.ndarray:
+    """Cluster ids renumbered ``0..C-1`` in increasing order of the original ids (O(num_nodes), no sort)."""
+    present = np.zeros(clusters.size, np.int64)
+    present[clusters] = 1
+    return (np.cumsum(present) - 1)[clusters]
 
 
-def coarse_partition(pieces: list[tuple[np.ndarray, np.ndarray]], clusters: np.ndarray, num_parts: int, seed: int, imbalance: float) -> np.ndarray:
+def coarse_edges(lo: int, indptr: np.ndarray, nbrs: np.ndarray, dense: np.ndarray) -> Any:
+    """The range's neighbour entries between clusters (``dense`` ids) summed per cluster pair: a ``[C, C]`` scipy CSR matrix."""
+    import scipy.sparse as sp
+
+    size = int(dense.max()) + 1
+    rows = np.repeat(dense[lo:lo + indptr.size - 1], np.diff(indptr))
+    matrix = sp.csr_matrix((np.ones(rows.size, np.int64), (rows, dense[nbrs])), shape=(size, size))  # sums duplicates
+    matrix.setdiag(0)
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def coarse_partition(pieces: list[Any], dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> np.ndarray:
     """Partitions the cluster graph (clusters weighted by size, edges by the entries between them) with METIS; returns every node's part."""
     from gnndist.partitioners.adjacency import SymmetricAdjacency
     from gnndist.partitioners.multilevel import metis_part_graph
 
-    n = clusters.size
-    ids, dense, sizes = np.unique(clusters, return_inverse=True, return_counts=True)
-    keys = np.concatenate([p[0] for p in pieces] or [np.empty(0, np.int64)])
-    counts = np.concatenate([p[1] for p in pieces] or [np.empty(0, np.int64)])
-    keys, inverse = np.unique(keys, return_inverse=True)
-    weights = np.bincount(inverse, weights=counts).astype(np.int64)
-    rows, cols = np.searchsorted(ids, keys // n), np.searchsorted(ids, keys % n)
-    indptr = np.zeros(ids.size + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=ids.size), out=indptr[1:])
+    sizes = np.bincount(dense)
     if num_parts == 1:
-        return np.zeros(n, np.int64)
-    if ids.size <= num_parts:  # too few clusters to split: every cluster its own part
+        return np.zeros(dense.size, np.int64)
+    if sizes.size <= num_parts:  # too few clusters to split: every cluster its own part
         return dense.astype(np.int64)
-    adjacency = SymmetricAdjacency(indptr, cols.astype(np.int64), weights)
+    matrix = sum(pieces[1:], pieces[0]).tocsr()
+    matrix.sort_indices()
+    adjacency = SymmetricAdjacency(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data.astype(np.int64))
     parts = metis_part_graph(adjacency, sizes[:, None].astype(np.int64), num_parts, recursive=num_parts <= 8, seed=seed, imbalance=imbalance)
     return parts[dense]
 
@@ -333,16 +352,16 @@ def _remote_tasks() -> tuple[Any, ...]:
 
         @ray.remote
         @measured
-        def range_coarse_edges(index: int, lo: int, clusters: np.ndarray, scratch: str) -> dict:
+        def range_coarse_edges(index: int, lo: int, dense: np.ndarray, scratch: str) -> dict:
             indptr = np.load(_range_file(Path(scratch), index, "indptr"), allow_pickle=False)
             nbrs = np.load(_range_file(Path(scratch), index, "nbrs"), allow_pickle=False)
-            return {"edges": coarse_edges(lo, indptr, nbrs, clusters)}
+            return {"edges": coarse_edges(lo, indptr, nbrs, dense)}
 
         @ray.remote
         @measured
-        def coarse_task(pieces: list, clusters: np.ndarray, num_parts: int, seed: int, imbalance: float) -> dict:
+        def coarse_task(pieces: list, dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> dict:
             edges = [done["edges"] for done in ray.get(pieces)]
-            return {"part": coarse_partition(edges, clusters, num_parts, seed, imbalance)}
+            return {"part": coarse_partition(edges, dense, num_parts, seed, imbalance)}
 
         _REMOTES.extend([bucket_chunk, build_range, range_step, range_coarse_edges, coarse_task])
     return tuple(_REMOTES)
@@ -443,8 +462,9 @@ class ParallelPartitioner(Partitioner):
             return [run_step(step, *csrs[step.index], snapshot) for step in steps]  # all from the same snapshot
 
         def coarse(clusters: np.ndarray) -> np.ndarray:
-            pieces = [coarse_edges(int(bounds[r]), *csrs[r], clusters) for r in range(bounds.size - 1)]
-            return coarse_partition(pieces, clusters, num_parts, seed, self.imbalance)
+            dense = dense_clusters(clusters)
+            pieces = [coarse_edges(int(bounds[r]), *csrs[r], dense) for r in range(bounds.size - 1)]
+            return coarse_partition(pieces, dense, num_parts, seed, self.imbalance)
 
         return self._drive(schedule, n, seed, run_round, coarse)
 
@@ -481,7 +501,7 @@ class ParallelPartitioner(Partitioner):
                 return [done["part"] for done in tasks.wait(refs)]
 
             def coarse(clusters: np.ndarray) -> np.ndarray:
-                shared = ray.put(clusters)
+                shared = ray.put(dense_clusters(clusters))
                 pieces = [tasks.submit(range_coarse_edges, f"{labels[r]} (cluster graph)", r, int(bounds[r]), shared, work, max_retries=0) for r in range(bounds.size - 1)]
                 label = f"cluster graph of {n} nodes (METIS, {num_parts} parts)"
                 (done,) = tasks.wait([tasks.submit(coarse_task, label, pieces, shared, num_parts, seed, self.imbalance, max_retries=0)])
