@@ -343,7 +343,7 @@ def partition_chunked(
             edges_cut=totals["edges_cut"],
             undirected_edges_cut=sum(info["undirected_edges_cut"] for info in halo_infos),
             owned_edges=torch.from_numpy(totals["owned_edges"]),
-            train_nodes=None if totals["train_nodes"] is None else torch.from_numpy(totals["train_nodes"]),
+            train_nodes=None if totals["train_nodes"] is None else torch.tensor(totals["train_nodes"]),
             exchange_counts=counts,
             feature_width=feature_width,
             vertex_cut_replication_factor=vertex_cut,
