@@ -185,6 +185,7 @@ PARTITIONERS: Registry[Any] = Registry(
         "kaminpar": "gnndist.partitioners.multilevel:KaMinParPartitioner",
         "ldg": "gnndist.partitioners.streaming:LDGPartitioner",
         "fennel": "gnndist.partitioners.streaming:FennelPartitioner",
+        "parallel": "gnndist.partitioners.parallel:ParallelPartitioner",
         "hdrf": "gnndist.partitioners.vertex_cut:HDRFPartitioner",
     },
     entry_point_group="gnndist.partitioners",

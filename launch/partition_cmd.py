@@ -2,7 +2,9 @@
 
 The grammar of ``gnndist train``: the flags are shorthands for config keys (``--parts 4`` is
 ``partition.parts=4``), and the one job config they build is what gets partitioned. The argparse
-namespace stops here: ``run`` turns the config into plain arguments of :func:`gnndist.partition.partition_graph`.
+namespace stops here: ``run`` turns the config into plain arguments of :func:`gnndist.partition.partition_graph`,
+or, for a ``chunked:PATH`` dataset, of :func:`gnndist.partition.chunked_pipeline.partition_chunked` (Ray tasks;
+the command never loads the graph).
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("No output directory: pass --out DIR (or partition.dir=DIR, or set partition.dir in the config)")
     return partition_to_directory(
         config.dataset.name, config.dataset.options(), section.method, section.options, section.parts, Path(section.dir),
-        halo_hops=section.halo_hops, seed=config.train.seed, force=args.force, feature_width=args.feature_width,
+        halo_hops=section.halo_hops, seed=config.train.seed, force=args.force, feature_width=args.feature_width, cluster=config.cluster,
     )
 
 
@@ -97,24 +99,54 @@ def partition_to_directory(
     seed: int,
     force: bool,
     feature_width: int | None,
+    cluster: Any = None,
 ) -> int:
-    """The command's steps, with a status line per step and a progress bar while writing parts."""
-    from gnndist.data import load_dataset
-    from gnndist.partition import partition_graph
+    """The command's steps, with a status line per step and a progress bar while writing parts.
+
+    A ``chunked:PATH`` dataset is partitioned by Ray tasks (:func:`gnndist.partition.chunked_pipeline.partition_chunked`
+    on ``cluster.address``, or an embedded Ray): this process never loads the graph.
+    """
+    from gnndist.data.registry import split_spec
     from gnndist.partition.format import check_replaceable
     from gnndist.partitioners import resolve_partitioner
 
     partitioner = resolve_partitioner(method, **partitioner_options)  # a bad name or option fails before loading data
     check_replaceable(out, force, flag="--force")
-    status(f"loading dataset {dataset_name} ...")
-    start = time.perf_counter()
-    graph = load_dataset(dataset_name, **dataset_options)
-    status(f"loaded {graph} in {time.perf_counter() - start:.1f} s")
-    status(f"partitioning with {partitioner.method_name} into {num_parts} parts, then writing parts with {halo_hops}-hop halos ...")
-    meta, _ = partition_graph(graph, partitioner, num_parts, out, seed=seed, halo_hops=halo_hops, force=force, feature_width=feature_width, progress=True)
+    name, arg = split_spec(dataset_name)
+    arguments = dict(seed=seed, halo_hops=halo_hops, force=force, feature_width=feature_width, progress=True)
+    if name == "chunked" and arg is not None:
+        meta = _partition_chunked(arg, dataset_options, partitioner, num_parts, out, cluster, arguments)
+    else:
+        from gnndist.data import load_dataset
+        from gnndist.partition import partition_graph
+
+        status(f"loading dataset {dataset_name} ...")
+        start = time.perf_counter()
+        graph = load_dataset(dataset_name, **dataset_options)
+        status(f"loaded {graph} in {time.perf_counter() - start:.1f} s")
+        status(f"partitioning with {partitioner.method_name} into {num_parts} parts, then writing parts with {halo_hops}-hop halos ...")
+        meta, _ = partition_graph(graph, partitioner, num_parts, out, **arguments)
     print(meta.quality.table())
     print(f"wrote {out}")
     return 0
+
+
+def _partition_chunked(path: str, dataset_options: dict[str, Any], partitioner: Any, num_parts: int, out: Path, cluster: Any, arguments: dict[str, Any]) -> Any:
+    """Partitions a chunked folder with Ray tasks (an embedded Ray unless ``cluster.address`` names one)."""
+    from gnndist.data.chunked import ChunkedGraph
+    from gnndist.partition.chunked_pipeline import partition_chunked
+    from gnndist.runtime import ray_cluster
+
+    root = dataset_options.get("root")
+    folder = Path(root) / path if root is not None and not Path(path).is_absolute() else Path(path)
+    meta = ChunkedGraph.open(folder).meta  # a missing or foreign folder fails before Ray starts
+    address = None if cluster is None else cluster.address
+    status(f"partitioning the chunked graph {folder} ({meta.num_nodes:,} nodes, {meta.num_edges:,} edges, {len(meta.edge_chunks)} edge chunks) "
+           f"with {partitioner.method_name} into {num_parts} parts as Ray tasks ({'embedded Ray' if address is None else address}) ...")
+    runtime_env = None if cluster is None else cluster.runtime_env
+    with ray_cluster(address, runtime_env=runtime_env):
+        partition, _ = partition_chunked(folder, partitioner, num_parts, out, **arguments)
+    return partition
 
 
 def status(message: str) -> None:

@@ -171,22 +171,15 @@ def save_partition(
     quality = QualityReport.compute(graph, result, plan=plan, feature_width=feature_width)
     fingerprint = graph.fingerprint()
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = new_temp_dir(directory)
     report, close = _progress_callback(progress, result.num_parts)
     try:
-        files = {}
-        book = PartitionBook.from_assignment(result.node_part, result.num_parts)
-        files[BOOK_FILE] = write_synced(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))
+        files: dict[str, str] = {}
+        files.update(write_book(tmp, result.node_part, result.num_parts))
         for part in iter_parts(graph, result, halo_hops=halo_hops, plan=plan):
             part_id = part.part_id
-            folder = part_folder(part_id)
-            (tmp / folder).mkdir()
-            files[f"{folder}/{PART_TENSORS}"] = write_synced(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))
-            info = {key: getattr(part, key) for key in PART_INFO_KEYS}
-            files[f"{folder}/{PART_INFO}"] = write_synced(tmp / folder / PART_INFO, json.dumps(info).encode())
-            fsync_dir(tmp / folder)
+            (tmp / part_folder(part_id)).mkdir()
+            files.update(write_part(tmp, part))
             del part
             if report is not None:
                 report(part_id + 1, result.num_parts)
@@ -205,15 +198,44 @@ def save_partition(
             files=files,
             gnndist_version=gnndist.__version__,
         )
-        write_synced(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
-        fsync_dir(tmp)
-        _move_into_place(tmp, directory, force)
+        install_partition(tmp, directory, meta, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         close()
     return meta
+
+
+def new_temp_dir(directory: Path, kind: str = "tmp") -> Path:
+    """A fresh hidden folder beside ``directory`` (``.NAME.KIND-PID-RANDOM``), for output that is renamed into place later."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".{directory.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def write_book(tmp: Path, node_part: torch.Tensor, num_parts: int) -> dict[str, str]:
+    """Writes the partition book of ``node_part`` into the temp directory; returns ``{file: sha256}``."""
+    book = PartitionBook.from_assignment(node_part, num_parts)
+    return {BOOK_FILE: write_synced(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))}
+
+
+def write_part(tmp: Path, part: Part) -> dict[str, str]:
+    """Writes one part's files into its (existing) folder of the temp directory; returns ``{relative path: sha256}``."""
+    folder = part_folder(part.part_id)
+    files = {f"{folder}/{PART_TENSORS}": write_synced(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))}
+    info = {key: getattr(part, key) for key in PART_INFO_KEYS}
+    files[f"{folder}/{PART_INFO}"] = write_synced(tmp / folder / PART_INFO, json.dumps(info).encode())
+    fsync_dir(tmp / folder)
+    return files
+
+
+def install_partition(tmp: Path, directory: Path, meta: PartitionMeta, force: bool) -> None:
+    """Writes ``meta.json`` into the finished temp directory and installs it at ``directory`` atomically."""
+    write_synced(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
+    fsync_dir(tmp)
+    _move_into_place(tmp, directory, force)
 
 
 def is_partition_directory(directory: Path) -> bool:

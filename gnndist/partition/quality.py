@@ -43,6 +43,8 @@ class QualityReport:
         feature_width: row width used for the exchange prediction.
         exchange_bytes_per_layer: ``sum(halo_nodes) * feature_width * 4`` (fp32 rows, one direction).
         partition_time_s, peak_memory_bytes, memory_increase_bytes: cost of the partitioner.
+        partition_task_peak_bytes: for a partition built by Ray tasks (``partition_chunked``), the largest
+            peak RSS of any of its tasks; None for a partition built in one process.
     """
 
     method: str
@@ -68,6 +70,7 @@ class QualityReport:
     partition_time_s: float
     peak_memory_bytes: int
     memory_increase_bytes: int
+    partition_task_peak_bytes: int | None = None
 
     @classmethod
     def compute(cls, graph: Graph, result: "PartitionResult", *, plan: ExchangePlan | None = None, feature_width: int | None = None) -> "QualityReport":
@@ -93,36 +96,68 @@ class QualityReport:
         lo, hi = torch.minimum(src[cut], dst[cut]), torch.maximum(src[cut], dst[cut])
         undirected_edges_cut = int(torch.unique(lo * graph.num_nodes + hi).numel())
         del src, dst, cut, lo, hi
-        owned_nodes = torch.bincount(node_part, minlength=num_parts)
         owned_edges = torch.zeros(num_parts, dtype=torch.long).index_add_(0, node_part, graph.in_degrees())
         train_nodes = None
         if graph.train_mask is not None:
             train_nodes = torch.bincount(node_part[graph.train_mask], minlength=num_parts)
-        halo_nodes = plan.halo_counts()
+        return cls.from_counts(
+            result,
+            num_edges=graph.num_edges,
+            edges_cut=edges_cut,
+            undirected_edges_cut=undirected_edges_cut,
+            owned_edges=owned_edges,
+            train_nodes=train_nodes,
+            exchange_counts=plan.counts,
+            feature_width=feature_width,
+            vertex_cut_replication_factor=None if result.edge_part is None else vertex_cut_replication(graph, result.edge_part, num_parts),
+        )
+
+    @classmethod
+    def from_counts(
+        cls,
+        result: "PartitionResult",
+        *,
+        num_edges: int,
+        edges_cut: int,
+        undirected_edges_cut: int,
+        owned_edges: Tensor,
+        train_nodes: Tensor | None,
+        exchange_counts: Tensor,
+        feature_width: int,
+        vertex_cut_replication_factor: float | None = None,
+        partition_task_peak_bytes: int | None = None,
+    ) -> "QualityReport":
+        """The report from counts already summed over the graph (by :meth:`compute`, or by the tasks of
+        ``partition_chunked``, which never hold the graph); ``exchange_counts`` is ``ExchangePlan.counts``."""
+        node_part, num_parts = result.node_part, result.num_parts
+        num_nodes = node_part.numel()
+        owned_nodes = torch.bincount(node_part, minlength=num_parts)
+        halo_nodes = exchange_counts.sum(dim=0)
         return cls(
             method=result.method,
             num_parts=num_parts,
             seed=result.seed,
-            num_nodes=graph.num_nodes,
-            num_edges=graph.num_edges,
+            num_nodes=num_nodes,
+            num_edges=num_edges,
             edges_cut=edges_cut,
-            edge_cut_fraction=edges_cut / graph.num_edges if graph.num_edges else 0.0,
+            edge_cut_fraction=edges_cut / num_edges if num_edges else 0.0,
             undirected_edges_cut=undirected_edges_cut,
             owned_nodes=owned_nodes.tolist(),
             owned_edges=owned_edges.tolist(),
             train_nodes=None if train_nodes is None else train_nodes.tolist(),
             halo_nodes=halo_nodes.tolist(),
-            send_rows=plan.counts.sum(dim=1).tolist(),
-            replication_factor=(graph.num_nodes + int(halo_nodes.sum())) / graph.num_nodes,
-            vertex_cut_replication_factor=None if result.edge_part is None else vertex_cut_replication(graph, result.edge_part, num_parts),
+            send_rows=exchange_counts.sum(dim=1).tolist(),
+            replication_factor=(num_nodes + int(halo_nodes.sum())) / num_nodes,
+            vertex_cut_replication_factor=vertex_cut_replication_factor,
             node_balance=_balance(owned_nodes),
             edge_balance=_balance(owned_edges),
             train_balance=None if train_nodes is None else _balance(train_nodes),
             feature_width=feature_width,
-            exchange_bytes_per_layer=plan.bytes_per_layer(feature_width),
+            exchange_bytes_per_layer=int(exchange_counts.sum()) * feature_width * 4,
             partition_time_s=result.time_s,
             peak_memory_bytes=result.peak_memory_bytes,
             memory_increase_bytes=result.memory_increase_bytes,
+            partition_task_peak_bytes=partition_task_peak_bytes,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,8 +166,10 @@ class QualityReport:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "QualityReport":
         """Rebuilds a report from :meth:`to_dict` output; missing or unknown keys are a ValueError."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        missing, unknown = sorted(names - set(values)), sorted(set(values) - names)
+        fields = dataclasses.fields(cls)
+        names = {field.name for field in fields}
+        optional = {field.name for field in fields if field.default is not dataclasses.MISSING}  # added later: older files lack them
+        missing, unknown = sorted(names - optional - set(values)), sorted(set(values) - names)
         if missing or unknown:
             raise ValueError(f"Quality report keys do not match: missing {missing}, unknown {unknown}")
         return cls(**values)
@@ -156,7 +193,8 @@ class QualityReport:
             f"replication factor: {self.replication_factor:.3f}"
             + ("" if self.vertex_cut_replication_factor is None else f" (vertex cut: {self.vertex_cut_replication_factor:.3f})"),
             f"exchange per full-graph layer: {_human_bytes(self.exchange_bytes_per_layer)} at width {self.feature_width} (fp32)",
-            f"partitioning: {self.partition_time_s:.2f} s, peak memory {_human_bytes(self.peak_memory_bytes)} (+{_human_bytes(self.memory_increase_bytes)})",
+            f"partitioning: {self.partition_time_s:.2f} s, peak memory {_human_bytes(self.peak_memory_bytes)} (+{_human_bytes(self.memory_increase_bytes)})"
+            + ("" if self.partition_task_peak_bytes is None else f", largest task peak {_human_bytes(self.partition_task_peak_bytes)}"),
         ]
         return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from gnndist.partition import (
 )
 from gnndist.partitioners import available_partitioners, resolve_partitioner
 
-METHODS = ["fennel", "hdrf", "kahip", "kaminpar", "ldg", "metis", "random", "range"]
+METHODS = ["fennel", "hdrf", "kahip", "kaminpar", "ldg", "metis", "parallel", "random", "range"]
 
 
 def seeded_sbm() -> Graph:

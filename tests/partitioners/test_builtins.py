@@ -12,7 +12,7 @@ from gnndist.graph import Graph
 from gnndist.partition import QualityReport
 from gnndist.partitioners import available_partitioners, resolve_partitioner
 
-BUILT_INS = ["fennel", "hdrf", "kahip", "kaminpar", "ldg", "metis", "random", "range"]
+BUILT_INS = ["fennel", "hdrf", "kahip", "kaminpar", "ldg", "metis", "parallel", "random", "range"]
 MULTILEVEL = ["metis", "kahip", "kaminpar"]
 RANDOM_CUT_4 = 0.75  # expected cut fraction of a random 4-way split
 

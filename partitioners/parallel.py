@@ -1,0 +1,518 @@
+"""Parallel streaming partitioner (``parallel``): LDG or Fennel over node ranges in synchronised rounds, then
+size-constrained label propagation; runs as Ray tasks over a chunked graph, or in one process on a ``Graph``.
+
+The nodes are cut into ``tasks`` contiguous ranges. A bucketing pass routes every edge, in both directions
+(the undirected view), to the range of its node, so each range holds the neighbour lists of its own nodes
+(~ 2E / tasks entries). Then:
+
+* **Streaming** (``rounds`` rounds): every range streams the next slice of its nodes (a seeded permutation
+  of the range) and puts each node in the part with the best LDG score (Stanton & Kliot, 2012) or Fennel
+  score (Tsourakakis et al., 2014), seeing the parts of all nodes placed in earlier rounds plus its own
+  placements of this round. Between rounds the assignment vector and the part sizes are synchronised:
+  each range works on the same snapshot, as in parallel restreaming (Nishimura & Ugander, 2013). While it
+  streams, a range counts its own placements ``tasks`` times in the size penalty (all ranges fill the parts
+  at once) and never exceeds its share of each part's remaining capacity.
+* **Refinement** (``refine_rounds`` rounds): label propagation with size constraints (as in ParHIP,
+  Meyerhenke et al., 2017): every node moves to the part holding most of its neighbours, if strictly more
+  than its own part holds, within the range's share of each part's free capacity, so no part ever exceeds
+  ``capacity = ceil((1 + imbalance) * num_nodes / num_parts)``.
+
+The result depends on the seed and the options only (``tasks`` is an option, not the cluster size): each
+round works on the synchronised snapshot, so task scheduling cannot change it, and the in-memory path
+(:meth:`ParallelPartitioner._assign`) runs the very same functions one range after another, giving the
+same assignment as the Ray path. The driver holds the ``[num_nodes]`` assignment and the part sizes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+
+import numpy as np
+import torch
+
+from gnndist.graph import Graph
+from gnndist.memory import PeakMemory
+from gnndist.partitioners.base import Partitioner, PartitionResult, fill_empty_parts
+from gnndist.partitioners.jit import compiled
+
+if TYPE_CHECKING:
+    from gnndist.data.chunked import ChunkedGraph
+    from gnndist.runtime.tasks import TaskGroup
+
+OBJECTIVES = ("ldg", "fennel")
+
+
+# ---------------------------------------------------------------------- kernels (numba: per-node loops)
+@compiled
+def _stream(indptr, nbrs, start, order, assignment, local_part, sizes, quota, capacity, num_tasks, fennel, alpha, gamma):  # pragma: no cover - compiled
+    """Places the range's nodes ``order`` (local ids) one by one; ``local_part`` (the range's parts) is updated in place."""
+    num_parts = sizes.size
+    added = np.zeros(num_parts, np.int64)
+    counts = np.zeros(num_parts, np.float64)
+    for v in order:
+        for e in range(indptr[v], indptr[v + 1]):
+            i = nbrs[e] - start
+            p = local_part[i] if 0 <= i < local_part.size else assignment[nbrs[e]]
+            if p >= 0:
+                counts[p] += 1.0
+        best = -1
+        best_score = -np.inf
+        best_size = np.inf
+        for q in range(num_parts):
+            if added[q] >= quota[q]:
+                continue
+            size = sizes[q] + added[q] * num_tasks  # every range is filling the parts at the same time
+            if fennel:
+                score = counts[q] - alpha * gamma * size ** (gamma - 1.0)
+            else:
+                score = counts[q] * (1.0 - size / capacity)
+            if score > best_score or (score == best_score and size < best_size):
+                best, best_score, best_size = q, score, size
+        if best < 0:  # every share used up (rounding): the least filled part
+            best = int(np.argmin(sizes + added * num_tasks))
+        local_part[v] = best
+        added[best] += 1
+        counts[:] = 0.0
+    return local_part
+
+
+@compiled
+def _refine(indptr, nbrs, start, order, assignment, local_part, quota, excess):  # pragma: no cover - compiled
+    """One label-propagation sweep over the range (``order``): moves within ``quota`` arrivals per part.
+
+    A node of a part over capacity (``excess[p]`` > 0: this range's share of the overflow) moves to the
+    best other part with room even without a gain, until the range's share of the overflow is gone.
+    """
+    num_parts = quota.size
+    moved_in = np.zeros(num_parts, np.int64)
+    counts = np.zeros(num_parts, np.int64)
+    for v in order:
+        for e in range(indptr[v], indptr[v + 1]):
+            i = nbrs[e] - start
+            counts[local_part[i] if 0 <= i < local_part.size else assignment[nbrs[e]]] += 1
+        current = local_part[v]
+        forced = excess[current] > 0
+        best = -1 if forced else current
+        for q in range(num_parts):
+            if q != current and moved_in[q] < quota[q] and (best < 0 or counts[q] > counts[best]):
+                best = q
+        if best >= 0 and best != current:
+            local_part[v] = best
+            moved_in[best] += 1
+            if forced:
+                excess[current] -= 1
+        counts[:] = 0
+    return local_part
+
+
+@compiled
+def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, salt):  # pragma: no cover - compiled
+    """One size-constrained label-propagation clustering sweep: each node joins the neighbouring cluster it has
+    most edges to (ties: the lower seeded hash ``(c ^ salt) * golden``), if that beats its own and the cluster stays within ``bound`` nodes.
+
+    ``sizes`` (``[num_nodes]``, cluster sizes of the snapshot) is updated as nodes of this range move.
+    """
+    weight = np.zeros(sizes.size, np.int64)
+    touched = np.empty(sizes.size, np.int64)
+    golden = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing: a seeded pseudo-random rank per cluster
+    salt = np.uint64(salt)
+    for v in order:
+        current = local_cluster[v]
+        k = 0
+        for e in range(indptr[v], indptr[v + 1]):
+            i = nbrs[e] - start
+            c = local_cluster[i] if 0 <= i < local_cluster.size else clusters[nbrs[e]]
+            if weight[c] == 0:
+                touched[k] = c
+                k += 1
+            weight[c] += 1
+        best = current
+        for j in range(k):
+            c = touched[j]
+            if c == current or sizes[c] + 1 > bound:
+                continue
+            if weight[c] > weight[best] or (best != current and weight[c] == weight[best] and (np.uint64(c) ^ salt) * golden < (np.uint64(best) ^ salt) * golden):
+                best = c
+        if best != current:
+            local_cluster[v] = best
+            sizes[current] -= 1
+            sizes[best] += 1
+        for j in range(k):
+            weight[touched[j]] = 0
+    return local_cluster
+
+
+# ---------------------------------------------------------------------- the steps, shared by both paths
+def range_bounds(num_nodes: int, num_ranges: int) -> np.ndarray:
+    """``[num_ranges + 1]`` starts of the node ranges (contiguous, sizes differing by at most one)."""
+    return np.array([num_nodes * r // num_ranges for r in range(num_ranges + 1)], np.int64)
+
+
+def bucket_edges(src: np.ndarray, dst: np.ndarray, bounds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Both directions of the edges ``src -> dst`` (self loops dropped) as ``(node, neighbour)`` pairs, split by the range of ``node``."""
+    keep = src != dst
+    node = np.concatenate([dst[keep], src[keep]])
+    nbr = np.concatenate([src[keep], dst[keep]])
+    pieces = []
+    for r in range(bounds.size - 1):  # one comparison pass per range is cheaper than sorting the pairs
+        mine = (node >= bounds[r]) & (node < bounds[r + 1])
+        pieces.append((node[mine], nbr[mine]))
+    return pieces
+
+
+@compiled
+def _group(node, nbr, lo, size):  # pragma: no cover - compiled
+    """Counting sort of ``(node, nbr)`` pairs by ``node - lo``: ``(indptr [size + 1], neighbours)``."""
+    indptr = np.zeros(size + 1, np.int64)
+    for v in node:
+        indptr[v - lo + 1] += 1
+    for i in range(size):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    grouped = np.empty(nbr.size, np.int64)
+    for e in range(node.size):
+        grouped[fill[node[e] - lo]] = nbr[e]
+        fill[node[e] - lo] += 1
+    return indptr, grouped
+
+
+def range_csr(pieces: Iterable[tuple[np.ndarray, np.ndarray]], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(indptr [hi - lo + 1], neighbours)`` of the range's nodes from its bucketed pairs (neighbour order does not matter)."""
+    pieces = list(pieces)
+    node = np.concatenate([p[0] for p in pieces] or [np.empty(0, np.int64)])
+    nbr = np.concatenate([p[1] for p in pieces] or [np.empty(0, np.int64)])
+    return _group(node, nbr, lo, hi - lo)
+
+
+def stream_order(seed: int, index: int, size: int) -> np.ndarray:
+    """The seeded order in which range ``index`` streams (and refines) its ``size`` nodes (local ids)."""
+    return np.random.default_rng([seed, index]).permutation(size).astype(np.int64)
+
+
+def shares(free: np.ndarray, num_tasks: int) -> np.ndarray:
+    """``[num_tasks, P]``: ``free[q]`` (clipped at 0) split between the tasks, the remainder to the first ones (so they sum to it)."""
+    free = np.maximum(free, 0)
+    base, rest = free // num_tasks, free % num_tasks
+    return base[None, :] + (np.arange(num_tasks)[:, None] < rest[None, :])
+
+
+@dataclass(frozen=True)
+class Step:
+    """One round for one range: what a task needs besides the range's CSR and the synchronised snapshot.
+
+    ``kind``: ``"cluster"`` (the snapshot holds clusters), ``"stream"`` or ``"refine"`` (it holds parts).
+    """
+
+    kind: str
+    index: int  # the range
+    lo: int
+    hi: int
+    nodes: np.ndarray  # local ids to visit, in order
+    sizes: np.ndarray  # part sizes of the snapshot (stream, refine)
+    quota: np.ndarray  # this range's share of each part's free capacity (stream, refine)
+    excess: np.ndarray  # this range's share of each part's overflow (refine)
+    capacity: float
+    num_tasks: int
+    fennel: bool
+    alpha: float
+    gamma: float
+    bound: int  # largest cluster (cluster)
+    salt: int  # seeds the cluster tie-break priorities (cluster)
+
+
+def run_step(step: Step, indptr: np.ndarray, nbrs: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
+    """The range's new parts (or clusters) after ``step``: its slice of ``snapshot``, updated."""
+    local = np.array(snapshot[step.lo:step.hi], dtype=np.int64)
+    if step.kind == "cluster":
+        sizes = np.bincount(snapshot, minlength=snapshot.size)
+        return _cluster(indptr, nbrs, step.lo, step.nodes, snapshot, local, sizes, step.bound, step.salt)
+    if step.kind == "stream":
+        return _stream(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity, float(step.num_tasks), step.fennel, step.alpha, step.gamma)
+    return _refine(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.quota, step.excess.copy())
+
+
+def dense_clusters(clusters: np.ndarray) -> np.ndarray:
+    """Cluster ids renumbered ``0..C-1`` in increasing order of the original ids (O(num_nodes), no sort)."""
+    present = np.zeros(clusters.size, np.int64)
+    present[clusters] = 1
+    return (np.cumsum(present) - 1)[clusters]
+
+
+def coarse_edges(lo: int, indptr: np.ndarray, nbrs: np.ndarray, dense: np.ndarray) -> Any:
+    """The range's neighbour entries between clusters (``dense`` ids) summed per cluster pair: a ``[C, C]`` scipy CSR matrix."""
+    import scipy.sparse as sp
+
+    size = int(dense.max()) + 1
+    rows = np.repeat(dense[lo:lo + indptr.size - 1], np.diff(indptr))
+    matrix = sp.csr_matrix((np.ones(rows.size, np.int64), (rows, dense[nbrs])), shape=(size, size))  # sums duplicates
+    matrix.setdiag(0)
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def coarse_partition(pieces: list[Any], dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> np.ndarray:
+    """Partitions the cluster graph (clusters weighted by size, edges by the entries between them) with METIS; returns every node's part."""
+    from gnndist.partitioners.adjacency import SymmetricAdjacency
+    from gnndist.partitioners.multilevel import metis_part_graph
+
+    sizes = np.bincount(dense)
+    if num_parts == 1:
+        return np.zeros(dense.size, np.int64)
+    if sizes.size <= num_parts:  # too few clusters to split: every cluster its own part
+        return dense.astype(np.int64)
+    matrix = sum(pieces[1:], pieces[0]).tocsr()
+    matrix.sort_indices()
+    adjacency = SymmetricAdjacency(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data.astype(np.int64))
+    parts = metis_part_graph(adjacency, sizes[:, None].astype(np.int64), num_parts, recursive=num_parts <= 8, seed=seed, imbalance=imbalance)
+    return parts[dense]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The rounds of one partitioning and the steps of each, from the synchronised snapshot."""
+
+    bounds: np.ndarray
+    num_parts: int
+    capacity: int
+    fennel: bool
+    alpha: float
+    gamma: float
+    bound: int
+    seed: int
+
+    def steps(self, snapshot: np.ndarray, kind: str, round_index: int, count: int) -> list[Step]:
+        """One step per range for round ``round_index`` of the ``count`` rounds of ``kind``."""
+        num_tasks = self.bounds.size - 1
+        if kind == "cluster":
+            sizes = quotas = excess = np.zeros((num_tasks, self.num_parts), np.int64)
+        else:
+            sizes = np.bincount(snapshot[snapshot >= 0], minlength=self.num_parts)
+            quotas = shares(self.capacity - sizes, num_tasks)
+            excess = shares(sizes - self.capacity, num_tasks)
+        steps = []
+        for r in range(num_tasks):
+            lo, hi = int(self.bounds[r]), int(self.bounds[r + 1])
+            order = stream_order(self.seed, r, hi - lo)
+            nodes = order[order.size * round_index // count:order.size * (round_index + 1) // count] if kind == "stream" else order
+            salt = int(np.random.default_rng([self.seed, 1 << 20, round_index]).integers(1 << 62))
+            steps.append(Step(kind, r, lo, hi, nodes, sizes if kind != "cluster" else sizes[r], quotas[r], excess[r], float(self.capacity), num_tasks, self.fennel, self.alpha, self.gamma, self.bound, salt))
+        return steps
+
+
+# ---------------------------------------------------------------------- Ray tasks (the chunked path)
+def _range_file(scratch: Path, index: int, what: str) -> Path:
+    return scratch / f"range-{index:05d}-{what}.npy"
+
+
+def _remote_tasks() -> tuple[Any, ...]:
+    """The Ray tasks, defined on first use (importing ``gnndist.partitioners`` does not import Ray)."""
+    if not _REMOTES:
+        import ray
+
+        from gnndist.runtime.tasks import measured
+
+        @ray.remote
+        @measured
+        def bucket_chunk(folder: str, chunk: int, bounds: np.ndarray, scratch: str) -> dict:
+            from gnndist.data.chunked import ChunkedGraph
+
+            block = ChunkedGraph.open(folder).edge_chunk(chunk)  # verifies the chunk's sha256
+            for index, (node, nbr) in enumerate(bucket_edges(np.asarray(block.src), np.asarray(block.dst), bounds)):
+                np.save(Path(scratch) / f"bucket-c{chunk:05d}-r{index:05d}-node.npy", node)
+                np.save(Path(scratch) / f"bucket-c{chunk:05d}-r{index:05d}-nbr.npy", nbr)
+            return {}
+
+        @ray.remote
+        @measured
+        def build_range(index: int, lo: int, hi: int, num_chunks: int, scratch: str) -> dict:
+            folder = Path(scratch)
+            pieces = []
+            for chunk in range(num_chunks):
+                stem = folder / f"bucket-c{chunk:05d}-r{index:05d}"
+                pieces.append((np.load(f"{stem}-node.npy", allow_pickle=False), np.load(f"{stem}-nbr.npy", allow_pickle=False)))
+            indptr, nbrs = range_csr(pieces, lo, hi)
+            del pieces
+            np.save(_range_file(folder, index, "indptr"), indptr)
+            np.save(_range_file(folder, index, "nbrs"), nbrs)
+            for chunk in range(num_chunks):
+                for what in ("node", "nbr"):
+                    (folder / f"bucket-c{chunk:05d}-r{index:05d}-{what}.npy").unlink()
+            return {"entries": int(nbrs.size)}
+
+        @ray.remote
+        @measured
+        def range_step(step: Step, assignment: np.ndarray, scratch: str) -> dict:
+            folder = Path(scratch)
+            indptr = np.load(_range_file(folder, step.index, "indptr"), mmap_mode="r", allow_pickle=False)
+            nbrs = np.load(_range_file(folder, step.index, "nbrs"), mmap_mode="r", allow_pickle=False)
+            return {"part": run_step(step, np.asarray(indptr), np.asarray(nbrs), assignment)}
+
+        @ray.remote
+        @measured
+        def range_coarse_edges(index: int, lo: int, dense: np.ndarray, scratch: str) -> dict:
+            indptr = np.load(_range_file(Path(scratch), index, "indptr"), allow_pickle=False)
+            nbrs = np.load(_range_file(Path(scratch), index, "nbrs"), allow_pickle=False)
+            return {"edges": coarse_edges(lo, indptr, nbrs, dense)}
+
+        @ray.remote
+        @measured
+        def coarse_task(pieces: list, dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> dict:
+            edges = [done["edges"] for done in ray.get(pieces)]
+            return {"part": coarse_partition(edges, dense, num_parts, seed, imbalance)}
+
+        _REMOTES.extend([bucket_chunk, build_range, range_step, range_coarse_edges, coarse_task])
+    return tuple(_REMOTES)
+
+
+_REMOTES: list[Any] = []
+
+
+# ---------------------------------------------------------------------- the partitioner
+INITIALS = ("coarse", "stream")
+
+
+@dataclass
+class ParallelPartitioner(Partitioner):
+    """Parallel partitioning over node ranges in synchronised rounds: an initial assignment, then size-constrained label propagation.
+
+    Args:
+        imbalance: parts hold at most ``ceil((1 + imbalance) * num_nodes / num_parts)`` nodes (default 0.05).
+        tasks: node ranges = tasks per round (default 8); part of the result's identity, not the cluster size.
+        initial: ``"coarse"`` (default): ``cluster_rounds`` rounds of size-constrained label-propagation
+            clustering (clusters of at most ``capacity / (4 * tasks)`` nodes), then METIS on the cluster graph
+            in one task (ParHIP's scheme with one level); ``"stream"``: ``rounds`` synchronised rounds of
+            streaming LDG or Fennel (``objective``, ``gamma``).
+        cluster_rounds: clustering rounds (default 4).
+        rounds: streaming rounds (default 4).
+        refine_rounds: label-propagation refinement rounds (default 4).
+        objective: streaming score, ``"ldg"`` (default) or ``"fennel"``.
+        gamma: Fennel's size exponent (default 1.5); alpha is ``sqrt(num_parts) * m / num_nodes ** gamma``.
+    """
+
+    name: ClassVar[str] = "parallel"
+
+    imbalance: float = 0.05
+    tasks: int = 8
+    initial: str = "coarse"
+    cluster_rounds: int = 4
+    rounds: int = 4
+    refine_rounds: int = 4
+    objective: str = "ldg"
+    gamma: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not self.imbalance >= 0:
+            raise ValueError(f"Expected imbalance >= 0 (got {self.imbalance})")
+        for option, least in (("tasks", 1), ("cluster_rounds", 1), ("rounds", 1), ("refine_rounds", 0)):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"Expected {option} to be an integer >= {least} (got {value!r})")
+        if self.initial not in INITIALS:
+            raise ValueError(f"Expected initial in {list(INITIALS)} (got {self.initial!r})")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Expected objective in {list(OBJECTIVES)} (got {self.objective!r})")
+        if not self.gamma > 1:
+            raise ValueError(f"Expected gamma > 1 (got {self.gamma})")
+
+    def _schedule(self, num_nodes: int, num_parts: int, num_entries: int, seed: int) -> Schedule:
+        num_tasks = min(self.tasks, num_nodes)
+        fennel = self.objective == "fennel"
+        capacity = math.ceil((1.0 + self.imbalance) * num_nodes / num_parts)
+        return Schedule(
+            bounds=range_bounds(num_nodes, num_tasks),
+            num_parts=num_parts,
+            capacity=capacity,
+            fennel=fennel,
+            alpha=math.sqrt(num_parts) * max(num_entries / 2, 1) / num_nodes**self.gamma if fennel else 0.0,
+            gamma=float(self.gamma),
+            bound=max(1, capacity // (4 * num_tasks)),  # all ranges may fill one cluster at once: at most a quarter part
+            seed=seed,
+        )
+
+    def _drive(self, schedule: Schedule, num_nodes: int, seed: int, run_round: Callable[[list[Step], np.ndarray], list[np.ndarray]], coarse: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """The rounds, each from a synchronised snapshot; ``run_round`` runs one round's steps (tasks or a loop)."""
+
+        def rounds(snapshot: np.ndarray, kind: str, count: int) -> np.ndarray:
+            for index in range(count):
+                steps = schedule.steps(snapshot, kind, index, count)
+                for step, local in zip(steps, run_round(steps, snapshot)):
+                    snapshot[step.lo:step.hi] = local
+            return snapshot
+
+        if self.initial == "coarse":
+            clusters = rounds(np.arange(num_nodes, dtype=np.int64), "cluster", self.cluster_rounds)
+            assignment = np.array(coarse(clusters), dtype=np.int64)  # a writable copy (a task result is read-only)
+        else:
+            assignment = rounds(np.full(num_nodes, -1, np.int64), "stream", self.rounds)
+        return rounds(assignment, "refine", self.refine_rounds)
+
+    def _assign(self, graph: Graph, num_parts: int, *, seed: int) -> np.ndarray:
+        """The in-memory path: the same steps as the Ray tasks, one range after another."""
+        n = graph.num_nodes
+        bounds = range_bounds(n, min(self.tasks, n))
+        pairs = bucket_edges(graph.indices.numpy(), graph.dst().numpy(), bounds)
+        csrs = [range_csr([pairs[r]], int(bounds[r]), int(bounds[r + 1])) for r in range(bounds.size - 1)]
+        del pairs
+        schedule = self._schedule(n, num_parts, sum(int(c[1].size) for c in csrs), seed)
+
+        def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
+            return [run_step(step, *csrs[step.index], snapshot) for step in steps]  # all from the same snapshot
+
+        def coarse(clusters: np.ndarray) -> np.ndarray:
+            dense = dense_clusters(clusters)
+            pieces = [coarse_edges(int(bounds[r]), *csrs[r], dense) for r in range(bounds.size - 1)]
+            return coarse_partition(pieces, dense, num_parts, seed, self.imbalance)
+
+        return self._drive(schedule, n, seed, run_round, coarse)
+
+    def assign_chunked(self, graph: "ChunkedGraph", num_parts: int, *, seed: int, tasks: "TaskGroup", scratch: Path) -> PartitionResult:
+        """The Ray path over a chunked folder (called by ``partition_chunked``): bucketing, range CSRs, then every round as tasks.
+
+        ``scratch`` is an empty folder every task can read and write; the driver holds the ``[num_nodes]``
+        snapshot (assignment or clusters) and the part sizes.
+        """
+        import ray
+
+        n = graph.num_nodes
+        if not 1 <= num_parts <= n:
+            raise ValueError(f"Expected num_parts in [1, {n}] (got {num_parts})")
+        bucket_chunk, build_range, range_step, range_coarse_edges, coarse_task = _remote_tasks()
+        started = time.perf_counter()
+        with PeakMemory() as memory:
+            folder, work = str(graph.directory), str(scratch)
+            bounds = range_bounds(n, min(self.tasks, n))
+            tasks.wait([
+                tasks.submit(bucket_chunk, f"edge chunk {chunk.name} (bucketing)", folder, index, bounds, work, max_retries=0)
+                for index, chunk in enumerate(graph.meta.edge_chunks)
+            ])
+            labels = [f"node range {int(bounds[r])}..{int(bounds[r + 1])}" for r in range(bounds.size - 1)]
+            built = tasks.wait([
+                tasks.submit(build_range, labels[r], r, int(bounds[r]), int(bounds[r + 1]), len(graph.meta.edge_chunks), work, max_retries=0)
+                for r in range(bounds.size - 1)
+            ])
+            schedule = self._schedule(n, num_parts, sum(b["entries"] for b in built), seed)
+
+            def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
+                shared = ray.put(snapshot)
+                refs = [tasks.submit(range_step, f"{labels[step.index]} ({step.kind})", step, shared, work, max_retries=0) for step in steps]
+                return [done["part"] for done in tasks.wait(refs)]
+
+            def coarse(clusters: np.ndarray) -> np.ndarray:
+                shared = ray.put(dense_clusters(clusters))
+                pieces = [tasks.submit(range_coarse_edges, f"{labels[r]} (cluster graph)", r, int(bounds[r]), shared, work, max_retries=0) for r in range(bounds.size - 1)]
+                label = f"cluster graph of {n} nodes (METIS, {num_parts} parts)"
+                (done,) = tasks.wait([tasks.submit(coarse_task, label, pieces, shared, num_parts, seed, self.imbalance, max_retries=0)])
+                return done["part"]
+
+            assignment = self._drive(schedule, n, seed, run_round, coarse)
+            for r in range(bounds.size - 1):
+                for what in ("indptr", "nbrs"):
+                    _range_file(scratch, r, what).unlink()
+        node_part = fill_empty_parts(torch.from_numpy(assignment), num_parts)  # as Partitioner.partition does
+        return PartitionResult(
+            node_part=node_part, num_parts=num_parts, method=self.method_name, options=self.options(), seed=seed,
+            time_s=time.perf_counter() - started, peak_memory_bytes=max(memory.peak_bytes, tasks.peak_bytes), memory_increase_bytes=memory.increase_bytes,
+        )
