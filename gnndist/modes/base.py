@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from gnndist.graph import Graph
     from gnndist.models import ModelSpec
     from gnndist.runtime import WorkerGroup
+    from gnndist.tasks.base import Task, TaskGraph
     from gnndist.train.fullgraph import PartSource
     from gnndist.train.loop import EpochTrainer
 
@@ -31,11 +32,28 @@ class JobData:
     sources: "list[PartSource] | None" = None
 
     @functools.cached_property
-    def graph(self) -> "Graph":
-        """The whole graph, loaded on first use (only single-process modes need it)."""
+    def task(self) -> "Task":
+        """What the job learns (``task`` section)."""
+        from gnndist.tasks import resolve_task
+
+        return resolve_task(self.config.task)
+
+    @functools.cached_property
+    def prepared(self) -> "TaskGraph":
+        """The dataset, loaded on first use, as the task prepares it (link prediction: its edge split)."""
         from gnndist.data import load_dataset
 
-        return load_dataset(self.config.dataset.name, **self.config.dataset.options())
+        return self.task.prepare(load_dataset(self.config.dataset.name, **self.config.dataset.options()), self.config.train.seed)
+
+    @property
+    def graph(self) -> "Graph":
+        """The graph every mode trains on (partitioned, fingerprinted for partitions and checkpoints)."""
+        return self.prepared.graph
+
+    @property
+    def targets(self):
+        """The task's targets beyond the graph (``TaskGraph.targets``), handed to every trainer."""
+        return self.prepared.targets
 
     @functools.cached_property
     def spec(self) -> "ModelSpec":
@@ -43,7 +61,7 @@ class JobData:
         from gnndist.models import ModelSpec
 
         graph = self.graph
-        if graph.x is None or graph.y is None:
+        if graph.x is None or (self.task.needs_labels and graph.y is None):
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
         spec = ModelSpec.from_config(self.config, graph.num_features, graph.num_classes)
         spec.check()
@@ -58,11 +76,13 @@ class Mode(abc.ABC):
         partitioned: the job partitions the graph (or reuses a partition directory) before ``start``.
         distributed: the job starts Ray and one worker per part (a ``WorkerGroup`` joined in a
             torch.distributed group) before ``start``.
+        tasks: the tasks (``task.name``) the mode trains.
     """
 
     name: ClassVar[str]
     partitioned: ClassVar[bool] = False
     distributed: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...]] = ("node",)
 
     @abc.abstractmethod
     def start(self, group: "WorkerGroup | None", data: JobData) -> "EpochTrainer":

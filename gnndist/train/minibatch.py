@@ -49,8 +49,9 @@ from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, Store
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
-from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import ModelState, evaluate_whole_graph, node_loss
+from gnndist.tasks.node import accuracy_evaluation
+from gnndist.train.metrics import EpochMetrics, SplitCounts, node_loss
+from gnndist.train.single import ModelState, evaluate_whole_graph
 
 if TYPE_CHECKING:
     from gnndist.config import CacheConfig, SamplingConfig, TrainConfig
@@ -534,7 +535,7 @@ class MiniBatchWorkerTrainer(ModelState):
         if evaluate:
             start = time.perf_counter()
             self.comm.stats.reset()
-            result["accuracies"] = self.evaluate_counts().accuracies()
+            result["evaluation"] = accuracy_evaluation(self.evaluate_counts().accuracies())
             result["eval_time_s"] = time.perf_counter() - start
             result["eval_bytes"] = self.comm.stats.bytes_sent
         return result
