@@ -46,10 +46,10 @@ from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
+from gnndist.tasks.node import accuracy_evaluation
 from gnndist.train.collective import all_reduce_gradients, evaluate_counts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
-from gnndist.tasks.node import accuracy_evaluation
 from gnndist.train.metrics import EpochMetrics, SplitCounts, node_loss
 from gnndist.train.single import ModelState, evaluate_whole_graph
 
