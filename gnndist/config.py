@@ -103,7 +103,8 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    """What the run learns. ``name`` selects the task; the other keys are link prediction's (an error with ``node``)."""
+    """What the run learns. ``name`` selects the task; the other keys are link prediction's (a value other than
+    the default is an error with ``node``; a written ``config.yaml`` holds every key at its default)."""
 
     name: str = Field("node", description="Task: node (classification on the dataset's labels and masks) or link (link prediction)")
     split: list[float] = Field(default_factory=lambda: [0.85, 0.05, 0.10], description="link: train/val/test fractions of the undirected edges (sum <= 1, test > 0); val/test edges leave the message-passing graph")
@@ -138,7 +139,8 @@ class TaskConfig(Section):
     @model_validator(mode="after")
     def _check_options(self) -> "TaskConfig":
         accepted = accepted_options(TASKS.get(self.name), 0) or []
-        foreign = sorted(key for key in self.model_fields_set - {"name"} if key not in accepted)
+        fields = type(self).model_fields
+        foreign = sorted(key for key in self.model_fields_set - {"name"} if key not in accepted and getattr(self, key) != fields[key].get_default(call_default_factory=True))
         if foreign:
             raise ValueError(f"task.{foreign[0]} does not apply to task.name={self.name!r} (its options: {', '.join(accepted) or 'none'})")
         _check_options(TASKS, self.name, self.options())
