@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from gnndist.comm import Communicator
     from gnndist.graph import Graph
-    from gnndist.partition import Part
+    from gnndist.partition import Part, PartitionBook
     from gnndist.train.metrics import EpochMetrics
 
 
@@ -75,11 +75,14 @@ class Task(abc.ABC):
         headline: the metric that picks the best epoch (``val_<headline>``) and heads the summary.
         needs_labels: the dataset must have labels ``y``.
         decoder: the registered decoder on top of the encoder's rows (``gnndist.registry.DECODERS``), or None.
+        extra_hops: halo rings a mini-batch worker's sampling graph needs beyond the model's layers (seed nodes
+            may lie that far from its owned nodes).
     """
 
     name: ClassVar[str]
     headline: ClassVar[str]
     needs_labels: ClassVar[bool] = False
+    extra_hops: ClassVar[int] = 0
     decoder: str | None = None
 
     def prepare(self, graph: "Graph", seed: int) -> TaskGraph:
@@ -98,3 +101,34 @@ class Task(abc.ABC):
     def part(self, part: "Part", source: Any, targets: Any, comm: "Communicator", device: "torch.device", seed: int) -> Objective:
         """The objective of a distributed worker holding the owned rows of ``part`` (in local id order);
         ``source`` (a ``PartSource``) loads the partition book when the task needs it."""
+
+    @abc.abstractmethod
+    def minibatch(self, part: "Part", book: "PartitionBook | None", targets: Any, device: "torch.device", seed: int, rank: int) -> "BatchObjective":
+        """The mini-batch objective of a worker training on ``part`` (rank 0 of one part: the single-process reference)."""
+
+
+class BatchObjective(abc.ABC):
+    """A mini-batch trainer's share of a task: its training items (nodes, edges), the seed nodes of a batch
+    of them, and the batch's summed loss.
+
+    Attributes:
+        items: ``[n]`` this trainer's training items; the seed loader shuffles and batches them.
+        items_name: what an item is, for messages ("training nodes").
+    """
+
+    items: "Tensor"
+    items_name: ClassVar[str]
+
+    def attach(self, local: Any) -> None:
+        """Binds the worker's sampling graph (a ``LocalGraph``), once it is built; default: nothing to bind."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Restarts the objective's random stream for ``epoch`` (negatives); default: none."""
+
+    @abc.abstractmethod
+    def seed_nodes(self, items: "Tensor") -> tuple["Tensor", Any]:
+        """``(distinct seed node ids to sample around, the batch's target)`` of a batch of ``items``."""
+
+    @abc.abstractmethod
+    def loss(self, model: "torch.nn.Module", h: "Tensor", target: Any) -> tuple["Tensor", int]:
+        """``(summed loss, items)`` of a batch from the model's output rows ``h`` of its seed nodes."""

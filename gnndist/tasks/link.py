@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
+from gnndist.device import to_device
 from gnndist.graph import Graph
 from gnndist.partition import Part, PartitionBook
 from gnndist.registry import DECODERS, NEGATIVE_SAMPLERS
 from gnndist.seeding import Stream, generator
-from gnndist.tasks.base import Evaluation, Objective, Task, TaskGraph
+from gnndist.tasks.base import BatchObjective, Evaluation, Objective, Task, TaskGraph
 from gnndist.tasks.ranking import hits_at_k, mean_reciprocal_rank, roc_auc
 
 SPLITS = ("train", "val", "test")
@@ -113,6 +114,7 @@ class LinkTask(Task):
 
     name: ClassVar[str] = "link"
     headline: ClassVar[str] = "auc"
+    extra_hops: ClassVar[int] = 1  # a pair's source is a neighbour of the owned destination: sampled around too
 
     def __init__(self, split: Sequence[float] = (0.85, 0.05, 0.10), negatives: int = 1, negative_sampler: str = "uniform", decoder: str = "dot", hits_k: int = 50):
         check_split(split)
@@ -144,6 +146,11 @@ class LinkTask(Task):
         book = source.load_book()
         mine = lambda pos: book.node_part.index_select(0, pos[1]) == part.part_id  # noqa: E731
         return LinkObjective(self, targets, PartRows(book, part, comm, device), mine, seed, comm)
+
+
+    def minibatch(self, part: Part, book: PartitionBook | None, targets: LinkSplit, device: torch.device, seed: int, rank: int) -> "LinkBatches":
+        mine = torch.arange(targets.train.size(1)) if book is None else (book.node_part.index_select(0, targets.train[1]) == part.part_id).nonzero().flatten()
+        return LinkBatches(self, targets.train[:, mine], device, seed, rank)
 
 
 def check_split(split: Sequence[float]) -> None:
@@ -246,3 +253,66 @@ class LinkObjective(Objective):
             values[f"{name}_hits@{self.task.hits_k}"] = None if empty else hits_at_k(pos, neg, self.task.hits_k)
             values[f"{name}_mrr"] = None if empty else mean_reciprocal_rank(pos, neg)
         return Evaluation(values)
+
+
+@dataclass(frozen=True)
+class LinkBatch:
+    """A batch's pairs as positions among its seed nodes: ``src``, ``dst`` ``[B]`` and the negatives' ``neg_dst`` ``[B, k]``."""
+
+    src: Tensor
+    dst: Tensor
+    neg_dst: Tensor
+
+
+class LinkBatches(BatchObjective):
+    """Mini-batches of training pairs: the seeds are their endpoints and their negatives' destinations.
+
+    Negatives are drawn (``task.negative_sampler``, stream ``(seed, rank, NEGATIVE, epoch)``) among the nodes
+    the worker can sample around: its owned nodes and their neighbours (ring 1 of its sampling graph, built
+    one hop deeper for link tasks). A mini-batch worker has no sampling graph around the rest of the graph,
+    so unlike full-graph training its negatives do not reach every node.
+
+    Args:
+        task: the link task (negatives per pair, sampler, decoder).
+        pairs: ``[2, P]`` global ids of this worker's training pairs (its owned destinations).
+    """
+
+    items_name = "training edges"
+
+    def __init__(self, task: LinkTask, pairs: Tensor, device: torch.device, seed: int, rank: int):
+        self.task, self.pairs, self.device, self.seed, self.rank = task, pairs, device, seed, rank
+        self.items = torch.arange(pairs.size(1))
+        self.set_epoch(0)
+
+    def attach(self, local: Any) -> None:
+        self.known, self.position = torch.sort(local.global_ids)
+        self.num_candidates = local.num_owned + (local.ring_sizes[0] if local.ring_sizes else 0)
+        self.candidate_degree = local.in_degree[: self.num_candidates]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = generator(self.seed, self.rank, Stream.NEGATIVE, epoch)
+
+    def _local(self, global_ids: Tensor) -> Tensor:
+        at = torch.searchsorted(self.known, global_ids).clamp_(max=self.known.numel() - 1)
+        missing = self.known[at] != global_ids
+        if bool(missing.any()):
+            raise ValueError(f"Node {int(global_ids[missing][0])} of a training pair is not in the worker's sampling graph (is the graph directed? link tasks expect both directions of an edge)")
+        return self.position[at]
+
+    def seed_nodes(self, items: Tensor) -> tuple[Tensor, LinkBatch]:
+        src, dst = self.pairs[:, items]
+        k, count = self.task.negatives, items.numel()
+        negatives = self.task.sample(count, k, self.candidate_degree, self.generator)  # local ids: candidates are 0..n-1
+        nodes, inverse = torch.unique(torch.cat([self._local(src), self._local(dst), negatives.flatten()]), return_inverse=True)
+        inverse = to_device(inverse, self.device)
+        return nodes, LinkBatch(inverse[:count], inverse[count : 2 * count], inverse[2 * count :].view(count, k))
+
+    def loss(self, model: torch.nn.Module, h: Tensor, target: LinkBatch) -> tuple[Tensor, int]:
+        """``BCE(pos) + BCE(neg) / k`` summed over the batch: divided by a step's pairs it is the full-graph loss's form."""
+        k = target.neg_dst.size(1)
+        h_src = h.index_select(0, target.src)
+        pos_logits = model.decode(h_src, h.index_select(0, target.dst))
+        neg_logits = model.decode(h_src.repeat_interleave(k, dim=0), h.index_select(0, target.neg_dst.flatten()))
+        pos_loss = F.binary_cross_entropy_with_logits(pos_logits, torch.ones_like(pos_logits), reduction="sum")
+        neg_loss = F.binary_cross_entropy_with_logits(neg_logits, torch.zeros_like(neg_logits), reduction="sum")
+        return pos_loss + neg_loss / k, target.src.numel()

@@ -9,8 +9,8 @@ from torch import Tensor
 from gnndist.comm import Communicator
 from gnndist.device import to_device
 from gnndist.graph import Graph
-from gnndist.partition import Part
-from gnndist.tasks.base import Evaluation, Objective, Task
+from gnndist.partition import Part, PartitionBook
+from gnndist.tasks.base import BatchObjective, Evaluation, Objective, Task
 from gnndist.train.metrics import Masks, SplitCounts, node_loss
 
 
@@ -34,6 +34,12 @@ class NodeTask(Task):
 
     def part(self, part: Part, source: Any, targets: Any, comm: Communicator, device: torch.device, seed: int) -> "PartNodes":
         return PartNodes(part, comm, device)
+
+    def minibatch(self, part: Part, book: PartitionBook | None, targets: Any, device: torch.device, seed: int, rank: int) -> "NodeBatches":
+        if part.y is None:
+            raise ValueError(f"Part {part.part_id} has no node features 'x' or labels 'y'")
+        train_mask = part.train_mask[: part.num_owned] if part.train_mask is not None else torch.zeros(part.num_owned, dtype=torch.bool)
+        return NodeBatches(train_mask.nonzero().flatten(), to_device(part.y[: part.num_owned], device))
 
 
 class WholeGraphNodes(Objective):
@@ -75,3 +81,23 @@ class PartNodes(Objective):
 
     def evaluate(self, model: torch.nn.Module, h: Tensor) -> Evaluation:
         return accuracy_evaluation(SplitCounts.of(h, self.y, self.masks).summed(self.comm).accuracies())
+
+
+class NodeBatches(BatchObjective):
+    """Mini-batches of training nodes: the seeds are the nodes, the target their labels.
+
+    Args:
+        items: ``[n]`` ids of the training nodes (the ids the sampler takes).
+        y: labels of every id, on the training device.
+    """
+
+    items_name = "training nodes"
+
+    def __init__(self, items: Tensor, y: Tensor):
+        self.items, self.y = items, y
+
+    def seed_nodes(self, items: Tensor) -> tuple[Tensor, Tensor]:
+        return items, self.y.index_select(0, to_device(items, self.y.device))
+
+    def loss(self, model: torch.nn.Module, h: Tensor, target: Tensor) -> tuple[Tensor, int]:
+        return node_loss(h, target, reduction="sum"), target.size(0)
