@@ -211,8 +211,7 @@ class BenchWorker:
         return self.trainer.train_epoch(epoch, evaluate)
 
     def evaluate(self) -> dict[str, float | None]:
-        train, val, test = self.trainer.evaluate_counts().accuracies()
-        return {"train_acc": train, "val_acc": val, "test_acc": test}
+        return self.trainer.evaluate().values
 
     def peak_rss(self) -> int:
         return peak_resident_bytes()

@@ -52,8 +52,7 @@ class GnndistContender:
         return {"bytes": peak_cuda_bytes(self.device) if self.device.type == "cuda" else None}
 
     def evaluate(self) -> dict[str, float | None]:
-        train, val, test = self.trainer.evaluate()
-        return {"train_acc": train, "val_acc": val, "test_acc": test}
+        return self.trainer.evaluate().values
 
     def breakdown(self, epoch: int) -> dict[str, Any]:
         return profile_breakdown(self.trainer, epoch)

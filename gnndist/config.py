@@ -1,6 +1,6 @@
 """The job config: one pydantic tree, loaded from YAML, overridable as ``section.key=value``, validated once.
 
-Every name that selects a pluggable part (``mode``, ``model.name``, ``dataset.name``, ``partition.method``,
+Every name that selects a pluggable part (``mode``, ``task.name``, ``task.decoder``, ``task.negative_sampler``, ``model.name``, ``dataset.name``, ``partition.method``,
 ``comm.strategy``, ``cache.policy``, ``aggregation.name``) is checked against its registry in
 :mod:`gnndist.registry` when the config is built, and every options mapping against the parameters of
 the part it configures, so a bad job fails before anything starts. This module imports no torch: the
@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gnndist.registry import AGGREGATIONS, CACHES, MODELS, MODES, PARTITIONERS, STRATEGIES, Registry
+from gnndist.registry import AGGREGATIONS, CACHES, DECODERS, MODELS, MODES, NEGATIVE_SAMPLERS, PARTITIONERS, STRATEGIES, TASKS, Registry, accepted_options
 
 NOT_IDENTITY = {"identity": False}
 PATH = {"path": True}
@@ -100,6 +100,56 @@ class ModelConfig(Section):
     def options(self) -> dict[str, Any]:
         """Model-specific constructor options."""
         return {"heads": self.heads} if self.name == "gat" else {}
+
+
+class TaskConfig(Section):
+    """What the run learns. ``name`` selects the task; the other keys are link prediction's (a value other than
+    the default is an error with ``node``; a written ``config.yaml`` holds every key at its default)."""
+
+    name: str = Field("node", description="Task: node (classification on the dataset's labels and masks) or link (link prediction)")
+    split: list[float] = Field(default_factory=lambda: [0.85, 0.05, 0.10], description="link: train/val/test fractions of the undirected edges (sum <= 1, test > 0); val/test edges leave the message-passing graph")
+    negatives: int = Field(1, ge=1, description="link: negative edges per positive edge (training and the fixed evaluation sets)")
+    negative_sampler: str = Field("uniform", description="link: how training negatives' destinations are drawn: uniform, degree (degree-biased)")
+    decoder: str = Field("dot", description="link: edge scorer on the encoder's rows (width model.hidden): dot, mlp")
+    hits_k: int = Field(50, ge=1, description="link: K of Hits@K (OGB's definition)")
+
+    @field_validator("name")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        return _known(TASKS, name)
+
+    @field_validator("decoder")
+    @classmethod
+    def _known_decoder(cls, decoder: str) -> str:
+        return _known(DECODERS, decoder)
+
+    @field_validator("negative_sampler")
+    @classmethod
+    def _known_sampler(cls, sampler: str) -> str:
+        return _known(NEGATIVE_SAMPLERS, sampler)
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, split: list[float]) -> list[float]:
+        from gnndist.tasks.link import check_split
+
+        check_split(split)
+        return split
+
+    @model_validator(mode="after")
+    def _check_options(self) -> "TaskConfig":
+        accepted = accepted_options(TASKS.get(self.name), 0) or []
+        fields = type(self).model_fields
+        foreign = sorted(key for key in self.model_fields_set - {"name"} if key not in accepted and getattr(self, key) != fields[key].get_default(call_default_factory=True))
+        if foreign:
+            raise ValueError(f"task.{foreign[0]} does not apply to task.name={self.name!r} (its options: {', '.join(accepted) or 'none'})")
+        _check_options(TASKS, self.name, self.options())
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The task's constructor options: the keys its factory takes."""
+        accepted = accepted_options(TASKS.get(self.name), 0) or []
+        return {key: getattr(self, key) for key in accepted if key in type(self).model_fields}
 
 
 class TrainConfig(Section):
@@ -242,6 +292,7 @@ class JobConfig(Section):
     """A whole training job (see docs/architecture.md, 'Job config and run directory')."""
 
     mode: str = Field("fullgraph", description="single: one process (the reference); local: every part in one process; fullgraph/minibatch: one Ray worker per part")
+    task: TaskConfig = Field(default_factory=TaskConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

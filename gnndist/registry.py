@@ -1,7 +1,7 @@
 """One registry mechanism for every pluggable part, and the catalogue of gnndist's built-ins.
 
-Every pluggable kind (training modes, models, datasets, partitioners, communication strategies, cache
-policies, aggregation backends) is a :class:`Registry`: names map to factories, resolved the same way
+Every pluggable kind (training modes, tasks, models, link decoders, negative samplers, datasets, partitioners,
+communication strategies, cache policies, aggregation backends) is a :class:`Registry`: names map to factories, resolved the same way
 (``resolve(name, **options)``), listed by ``available()``. Built-ins are declared here as
 ``"module:attribute"`` strings and imported on first use, so that listing or validating names (the job
 config does both) imports no torch or PyG. Third-party components register with ``REGISTRY.register(name)``
@@ -210,6 +210,21 @@ CACHES: Registry[Any] = Registry(
         "presample": "gnndist.cache.policies:PresampleCache",
         "lru": "gnndist.cache.policies:LRUCache",
     },
+)
+
+TASKS: Registry[Any] = Registry(
+    "task",
+    {"node": "gnndist.tasks.node:NodeTask", "link": "gnndist.tasks.link:LinkTask"},
+)
+
+DECODERS: Registry[Any] = Registry(
+    "decoder",
+    {"dot": "gnndist.models.decoders:DotDecoder", "mlp": "gnndist.models.decoders:MLPDecoder"},
+)
+
+NEGATIVE_SAMPLERS: Registry[Any] = Registry(
+    "negative sampler",
+    {"uniform": "gnndist.tasks.negatives:uniform", "degree": "gnndist.tasks.negatives:degree"},
 )
 
 AGGREGATIONS: Registry[Any] = Registry(

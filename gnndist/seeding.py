@@ -22,6 +22,8 @@ class Stream(IntEnum):
     DROPOUT = 4
     BOUNDARY_SAMPLE = 5
     QUANTIZE = 6
+    NEGATIVE = 7
+    LINK_SPLIT = 8
 
 
 def mix_seed(seed: int, key: int) -> int:

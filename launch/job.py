@@ -18,6 +18,7 @@ from gnndist.launch.rundir import RunDirectory
 from gnndist.memory import peak_resident_bytes
 from gnndist.modes import resolve_mode
 from gnndist.modes.base import JobData, Mode
+from gnndist.registry import TASKS
 from gnndist.runtime import WorkerGroup, ray_cluster
 from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointStore, JobIdentity, collect_states, restore_states
 from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recovery
@@ -104,6 +105,10 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
     """Prepares what ``mode`` needs (a partition directory, Ray workers) and starts its trainer; ``stack`` closes it all."""
     config = data.config
     group = None
+    if config.task.name not in mode.tasks:
+        from gnndist.config import ConfigError
+
+        raise ConfigError(f"task.name={config.task.name!r} is not supported by mode={config.mode!r} (it trains: {', '.join(mode.tasks)})")
     if mode.distributed:  # before partitioning: a chunked graph is partitioned by Ray tasks
         start_ray(config, stack)
     if mode.partitioned:
@@ -146,7 +151,7 @@ def summarize(config: JobConfig, graph: GraphInfo, result: FitResult, run_dir: R
         "model": config.model.name,
         "epochs": len(result.history),
         "final": final.to_dict(),
-        "best": {"epoch": result.best_epoch, "val_acc": result.best_val_acc, "test_acc": result.test_acc_at_best_val},
+        "best": {"epoch": result.best_epoch, f"val_{result.headline}": result.best_val, f"test_{result.headline}": result.test_at_best_val},
         "timing": {"setup_s": setup_time_s, "train_s": result.wall_time_s, "median_epoch_s": epoch_times[len(epoch_times) // 2]},
         "run_dir": str(run_dir.path),
         "versions": versions(),
@@ -174,6 +179,8 @@ def _memory_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         return []
     gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
     parts = [f"driver {gib(memory['driver_peak_bytes'])}"]
+    if memory.get("partition_task_peak_bytes"):
+        parts.append(f"partition task max {gib(memory['partition_task_peak_bytes'])}")
     for key, name in (("worker_peak_bytes", "workers"), ("store_peak_bytes", "stores")):
         known = [n for n in memory.get(key) or [] if n is not None]
         if known:
@@ -189,17 +196,26 @@ def _aggregation_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return [("aggregation", f"{aggregation['name']} ({chosen})")]
 
 
+def _headline_rows(final: dict[str, Any], headline: str, pct) -> list[tuple[str, str]]:
+    """The final epoch's metrics: train/val/test accuracy (node runs), val/test of every link metric."""
+    if headline == "acc":
+        return [("final train / val / test", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))} / {pct(final.get('test_acc'))}")]
+    names = [key.removeprefix("val_") for key in final if key.startswith("val_")]
+    return [(f"final val / test {name}", f"{pct(final.get(f'val_{name}'))} / {pct(final.get(f'test_{name}'))}") for name in names]
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     final, best = summary["final"], summary["best"]
     pct = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    headline = "acc" if "val_acc" in best else next(key for key in best if key.startswith("val_")).removeprefix("val_")
     rows = [
         ("mode / model", f"{summary['mode']} / {summary['model']}"),
         ("dataset", f"{summary['dataset']} ({summary['graph']['num_nodes']} nodes, {summary['graph']['num_edges']} edges)"),
         ("epochs", str(summary["epochs"])),
         ("final loss", f"{final['loss']:.4f}"),
-        ("final train / val / test", f"{pct(final.get('train_acc'))} / {pct(final.get('val_acc'))} / {pct(final.get('test_acc'))}"),
-        ("best val (epoch)", f"{pct(best['val_acc'])} ({best['epoch']})"),
-        ("test at best val", pct(best["test_acc"])),
+        *_headline_rows(final, headline, pct),
+        (f"best val{'' if headline == 'acc' else ' ' + headline} (epoch)", f"{pct(best[f'val_{headline}'])} ({best['epoch']})"),
+        (f"test{'' if headline == 'acc' else ' ' + headline} at best val", pct(best[f"test_{headline}"])),
         *_aggregation_rows(summary),
         ("median epoch time", f"{summary['timing']['median_epoch_s'] * 1000:.1f} ms"),
         ("total train time", f"{summary['timing']['train_s']:.1f} s"),
@@ -230,7 +246,7 @@ def train_with_checkpoints(config: JobConfig, trainer, run_dir: RunDirectory, ch
     """The epoch loop with checkpoints every ``checkpoint.every`` epochs and at the end, and recovery from
     failed workers (restart, reload the last checkpoint, go on) up to ``checkpoint.max_failures`` times."""
     epochs, every = config.train.epochs, config.checkpoint.every
-    result, start_epoch = FitResult(), 0
+    result, start_epoch = FitResult(headline=TASKS.get(config.task.name).headline), 0
     if resume_from is not None:
         restore_states(trainer, resume_from.load_states())
         start_epoch = resume_from.epoch
@@ -340,6 +356,10 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             if recoveries:  # restarted workers may run elsewhere now
                 workers = record_workers(trainer, run_dir, progress=False)
             memory = {"driver_peak_bytes": peak_resident_bytes(), **(trainer.memory() if hasattr(trainer, "memory") else {})}
+            if data.partition_dir is not None:  # the largest Ray task of the partitioning (None when it ran in this process)
+                from gnndist.partition import load_meta
+
+                memory["partition_task_peak_bytes"] = load_meta(data.partition_dir).quality.partition_task_peak_bytes
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, data.info, result, run_dir, setup_time)

@@ -51,8 +51,10 @@ def _cell(value, kind: str) -> str:
 
 
 def metrics_table(records: list[dict]) -> str:
-    """One row per epoch: loss, accuracies (%), epoch time (ms), bytes sent (MiB)."""
+    """One row per epoch: loss, accuracies (%) (and link prediction's AUC), epoch time (ms), bytes sent (MiB)."""
     columns = [("epoch", "epoch", None), ("loss", "loss", "f"), ("train %", "train_acc", "pct"), ("val %", "val_acc", "pct"), ("test %", "test_acc", "pct"), ("epoch ms", "epoch_time_s", "ms"), ("sent MiB", "bytes_sent", "mib")]
+    if any("val_auc" in r for r in records):  # link prediction: its headline metric beside (empty) accuracies
+        columns[5:5] = [("val auc %", "val_auc", "pct"), ("test auc %", "test_auc", "pct")]
     rows = [[str(r["epoch"]) if key == "epoch" else _cell(r.get(key), kind) for _, key, kind in columns] for r in records]
     widths = [max(len(title), *(len(row[i]) for row in rows)) for i, (title, _, _) in enumerate(columns)]
     lines = ["  ".join(title.rjust(w) for (title, _, _), w in zip(columns, widths))]

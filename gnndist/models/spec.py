@@ -16,13 +16,15 @@ class ModelSpec:
 
     Attributes:
         name: registered model name, or ``package.module:Class``.
-        num_features, num_classes: input and output widths (from the dataset).
+        num_features, num_classes: input and output widths (from the dataset; the task's output width, e.g.
+            ``hidden`` for link prediction).
         hidden, layers, dropout: model shape; ``options`` further constructor options (``heads``).
         aggregation: aggregation backend name (``auto`` or a backend).
         aggregation_rankings: the measured selection table ``auto`` follows (``aggregation.selection``,
             read once by the driver); None: the built-in ranking.
         lr, weight_decay: Adam settings.
         seed: fixes the initial parameters (every worker builds the same model).
+        decoder: the link decoder paired with the model (``gnndist.registry.DECODERS``), or None (node tasks).
     """
 
     name: str
@@ -37,11 +39,16 @@ class ModelSpec:
     weight_decay: float = 5e-4
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    decoder: str | None = None
 
     @classmethod
     def from_config(cls, config: "JobConfig", num_features: int, num_classes: int) -> "ModelSpec":
-        """The spec of ``config`` for a dataset of ``num_features`` inputs and ``num_classes`` outputs."""
+        """The spec of ``config`` for a dataset of ``num_features`` inputs and ``num_classes`` classes (the
+        output width is the task's: ``num_classes`` for node classification, ``model.hidden`` for links)."""
+        from gnndist.tasks import resolve_task
+
         model, train = config.model, config.train
+        task = resolve_task(config.task)
         rankings = None
         if config.aggregation.selection is not None:
             from gnndist.aggregation.selection import SelectionTable
@@ -50,7 +57,7 @@ class ModelSpec:
         return cls(
             name=model.name,
             num_features=num_features,
-            num_classes=num_classes,
+            num_classes=task.output_width(num_classes, model.hidden),
             hidden=model.hidden,
             layers=model.layers,
             dropout=model.dropout,
@@ -60,6 +67,7 @@ class ModelSpec:
             weight_decay=train.weight_decay,
             seed=train.seed,
             options=model.options(),
+            decoder=task.decoder,
         )
 
     def build_model(self) -> "torch.nn.Module":
@@ -88,15 +96,18 @@ class ModelSpec:
             offered["aggregation"] = self.resolve_aggregation()
         torch.manual_seed(self.seed)
         model = factory(**{key: value for key, value in offered.items() if accepted is None or key in accepted})
-        if isinstance(model, Layerwise):
-            return model
-        from gnndist.models.adapter import PyGLayers
+        if not isinstance(model, Layerwise):
+            from gnndist.models.adapter import PyGLayers
 
-        adapted = PyGLayers(model, self.name)
-        if adapted.num_layers != self.layers:  # mini-batch samples one hop per layer: the counts must agree
-            raise ValueError(f"model.name={self.name!r} has {adapted.num_layers} layers but model.layers={self.layers}: set model.layers={adapted.num_layers}, or let the class take num_layers")
-        self._check_widths(adapted)
-        return adapted
+            model = PyGLayers(model, self.name)
+            if model.num_layers != self.layers:  # mini-batch samples one hop per layer: the counts must agree
+                raise ValueError(f"model.name={self.name!r} has {model.num_layers} layers but model.layers={self.layers}: set model.layers={model.num_layers}, or let the class take num_layers")
+            self._check_widths(model)
+        if self.decoder is None:
+            return model
+        from gnndist.models.decoders import with_decoder
+
+        return with_decoder(model, self.decoder, self.num_classes)
 
     def check(self) -> None:
         """Builds the model once and drops it, so that a model that does not fit fails where the job starts

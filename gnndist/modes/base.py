@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from gnndist.graph import Graph, GraphInfo
     from gnndist.models import ModelSpec
     from gnndist.runtime import WorkerGroup
+    from gnndist.tasks.base import Task, TaskGraph
     from gnndist.train.fullgraph import PartSource
     from gnndist.train.loop import EpochTrainer
 
@@ -32,21 +33,43 @@ class JobData:
     sources: "list[PartSource] | None" = None
 
     @functools.cached_property
+    def task(self) -> "Task":
+        """What the job learns (``task`` section)."""
+        from gnndist.tasks import resolve_task
+
+        return resolve_task(self.config.task)
+
+    @functools.cached_property
     def chunked(self) -> "ChunkedGraph | None":
         """The dataset's chunked folder, opened (``meta.json`` only), for a ``chunked:PATH`` dataset; else None."""
         from gnndist.data.chunked import open_chunked
         from gnndist.data.registry import split_spec
 
         kind, path = split_spec(self.config.dataset.name)
-        return open_chunked(path, **self.config.dataset.options()) if kind == "chunked" else None
+        if kind != "chunked":
+            return None
+        if self.task.name != "node":
+            raise ValueError(f"task.name={self.task.name!r} prepares its own graph (an edge split) and needs a dataset loaded in memory; dataset.name={self.config.dataset.name!r} is chunked (task.name=node trains on it)")
+        return open_chunked(path, **self.config.dataset.options())
 
     @functools.cached_property
-    def graph(self) -> "Graph":
-        """The whole graph, loaded on first use: only single-process modes (and jobs on a dataset that is not
-        chunked, to partition it) need it; a distributed job on a chunked dataset never loads it."""
+    def prepared(self) -> "TaskGraph":
+        """The dataset, loaded on first use, as the task prepares it (link prediction: its edge split). Only
+        single-process modes, and jobs on a dataset that is not chunked (to partition it), load it: a
+        distributed job on a chunked dataset never does."""
         from gnndist.data import load_dataset
 
-        return load_dataset(self.config.dataset.name, **self.config.dataset.options())
+        return self.task.prepare(load_dataset(self.config.dataset.name, **self.config.dataset.options()), self.config.train.seed)
+
+    @property
+    def graph(self) -> "Graph":
+        """The graph every mode trains on (partitioned, fingerprinted for partitions and checkpoints)."""
+        return self.prepared.graph
+
+    @property
+    def targets(self):
+        """The task's targets beyond the graph (``TaskGraph.targets``), handed to every trainer."""
+        return self.prepared.targets
 
     @functools.cached_property
     def info(self) -> "GraphInfo":
@@ -59,7 +82,7 @@ class JobData:
         from gnndist.models import ModelSpec
 
         info = self.info
-        if info.num_features == 0 or not info.has_labels:
+        if info.num_features == 0 or (self.task.needs_labels and not info.has_labels):
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
         spec = ModelSpec.from_config(self.config, info.num_features, info.num_classes)
         spec.check()
@@ -74,11 +97,13 @@ class Mode(abc.ABC):
         partitioned: the job partitions the graph (or reuses a partition directory) before ``start``.
         distributed: the job starts Ray and one worker per part (a ``WorkerGroup`` joined in a
             torch.distributed group) before ``start``.
+        tasks: the tasks (``task.name``) the mode trains.
     """
 
     name: ClassVar[str]
     partitioned: ClassVar[bool] = False
     distributed: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...]] = ("node",)
 
     @abc.abstractmethod
     def start(self, group: "WorkerGroup | None", data: JobData) -> "EpochTrainer":

@@ -12,7 +12,8 @@ class FullGraphMode(Mode):
     name = "fullgraph"
     partitioned = True
     distributed = True
+    tasks = ("node", "link")
 
     def start(self, group, data: JobData) -> GroupTrainer:
         comm = data.config.comm
-        return start_fullgraph(group, data.sources, data.spec, comm.strategy, comm.options)
+        return start_fullgraph(group, data.sources, data.spec, comm.strategy, comm.options, data.task, data.targets)

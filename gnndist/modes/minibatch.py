@@ -13,6 +13,7 @@ class MiniBatchMode(Mode):
     name = "minibatch"
     partitioned = True
     distributed = True
+    tasks = ("node", "link")
 
     def start(self, group, data: JobData) -> GroupTrainer:
-        return start_minibatch(group, data.sources, data.spec, data.config.train, data.config.cache, sampling=data.config.sampling)
+        return start_minibatch(group, data.sources, data.spec, data.config.train, data.config.cache, sampling=data.config.sampling, task=data.task, targets=data.targets)

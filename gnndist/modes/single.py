@@ -10,6 +10,7 @@ class SingleMode(Mode):
     """One process, the whole graph: the oracle every distributed mode is tested against."""
 
     name = "single"
+    tasks = ("node", "link")
 
     def start(self, group, data: JobData) -> SingleProcessTrainer:
-        return SingleProcessTrainer(data.graph, data.spec, resolve_device(data.config.train.device))
+        return SingleProcessTrainer(data.graph, data.spec, resolve_device(data.config.train.device), data.task, data.targets)

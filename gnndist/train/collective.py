@@ -50,9 +50,7 @@ def infer(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, l
 
 def evaluate_counts(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, y: Tensor, masks: Masks, comm: Communicator) -> SplitCounts:
     """Correct predictions and totals per split of exact full-neighbourhood inference, summed over workers."""
-    counts = SplitCounts.of(infer(model, x, block, exchange), y, masks)
-    stacked = comm.all_reduce_sum(torch.stack([counts.correct, counts.total]))
-    return SplitCounts(stacked[0], stacked[1])
+    return SplitCounts.of(infer(model, x, block, exchange), y, masks).summed(comm)
 
 
 def all_reduce_gradients(model: torch.nn.Module, comm: Communicator, extra: Sequence[Tensor] = (), *, count_bytes: bool = False) -> Tensor:

@@ -21,10 +21,12 @@ from gnndist.device import to_device, worker_device
 from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook, load_book, load_part
 from gnndist.seeding import dropout_seed
-from gnndist.train.collective import all_reduce_gradients, evaluate_counts, halo_forward
+from gnndist.tasks import resolve_task
+from gnndist.tasks.base import Evaluation, Task
+from gnndist.train.collective import all_reduce_gradients, halo_forward, infer
 from gnndist.train.driver import GroupTrainer
-from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import ModelState, node_loss
+from gnndist.train.metrics import EpochMetrics, SplitCounts, node_loss
+from gnndist.train.single import ModelState
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class FullGraphWorkerTrainer(ModelState):
         source: where to load the part from.
         model_spec: model and optimizer settings (identical on every worker).
         strategy: communication strategy name; ``strategy_options`` its options.
+        task: what is learnt (default: node classification); ``targets`` its targets (``Task.prepare``).
     """
 
-    def __init__(self, context, source: PartSource, model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None):
+    def __init__(self, context, source: PartSource, model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None, task: Task | None = None, targets: Any = None):
         self.context = context
         self.part = part = source.load()
         if part.part_id != context.rank:
@@ -75,17 +78,11 @@ class FullGraphWorkerTrainer(ModelState):
         self.block = part.block().to(device)
         num_src = self.block.num_src
         self.x = to_device(part.x[:num_src], device)
-        self.y = to_device(part.y[: part.num_owned], device)
-        owned = lambda mask: None if mask is None else to_device(mask[: part.num_owned], device)  # noqa: E731
-        self.masks = (owned(part.train_mask), owned(part.val_mask), owned(part.test_mask))
         self.comm = Communicator()
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.strategy = resolve_strategy(strategy, **(strategy_options or {}))
         self.strategy.setup(self.route, self.comm, self.block, rank=context.rank, seed=model_spec.seed)
-        train_count = torch.tensor([float(self.masks[0].sum()) if self.masks[0] is not None else 0.0], dtype=torch.float64, device=device)
-        self.num_train_global = float(self.comm.all_reduce_sum(train_count))
-        if self.num_train_global == 0:
-            raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
+        self.objective = (task or resolve_task()).part(part, source, targets, self.comm, device, model_spec.seed)
         self.grad_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
@@ -96,9 +93,7 @@ class FullGraphWorkerTrainer(ModelState):
         block = self.strategy.begin_epoch(epoch)
         self.model.train()
         self.optimizer.zero_grad()
-        logits = halo_forward(self.model, self.x, block, self.strategy.exchange)
-        train_mask = self.masks[0]
-        loss = node_loss(logits[train_mask], self.y[train_mask], reduction="sum") / self.num_train_global
+        loss = self.objective.loss(self.model, halo_forward(self.model, self.x, block, self.strategy.exchange), epoch)
         loss.backward()
         halo_bytes, halo_seconds = self.comm.stats.bytes_sent, self.comm.stats.seconds
         (total_loss,) = all_reduce_gradients(self.model, self.comm, [loss]).tolist()
@@ -113,13 +108,13 @@ class FullGraphWorkerTrainer(ModelState):
             "grad_bytes": self.grad_bytes,
         }
         if evaluate:
-            counts = self.evaluate_counts()
-            result["accuracies"] = counts.accuracies()
+            result["evaluation"] = self.evaluate()
         return result
 
-    def evaluate_counts(self) -> SplitCounts:
-        """Exact-exchange inference on the whole part; correct/total per split, summed over workers."""
-        return evaluate_counts(self.model, self.x, self.block, lambda layer, h: exchange_halo(h, self.route, self.comm), self.y, self.masks, self.comm)
+    def evaluate(self) -> Evaluation:
+        """The task's metrics of exact-exchange inference on the whole part, reduced over workers."""
+        h = infer(self.model, self.x, self.block, lambda layer, h: exchange_halo(h, self.route, self.comm))
+        return self.objective.evaluate(self.model, h)
 
     def state_dict(self) -> dict[str, Any]:
         """Model and optimizer (identical on every rank), this rank's strategy state and RNG states."""
@@ -137,7 +132,7 @@ class FullGraphWorkerTrainer(ModelState):
 
 
 def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
-    """Combines the workers' results of one epoch (loss and accuracies are already global)."""
+    """Combines the workers' results of one epoch (loss and evaluation are already global)."""
     first = results[0]
     bytes_per_worker = [r["bytes_sent"] for r in results]
     metrics = EpochMetrics(
@@ -153,16 +148,18 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
             **{k: v for k, v in first.items() if k.startswith("sample_") or k.startswith("cache_")},
         },
     )
-    if "accuracies" in first:
-        metrics.train_acc, metrics.val_acc, metrics.test_acc = first["accuracies"]
+    if "evaluation" in first:
+        first["evaluation"].apply(metrics)
     return metrics
 
 
-def start_fullgraph(group, sources: Sequence[PartSource], model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None) -> GroupTrainer:
+def start_fullgraph(
+    group, sources: Sequence[PartSource], model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None, task: Task | None = None, targets: Any = None
+) -> GroupTrainer:
     """Builds a :class:`FullGraphWorkerTrainer` on every worker of ``group`` (``sources[rank]`` its part); returns the driver."""
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
-    group.setup(FullGraphWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, strategy=strategy, strategy_options=strategy_options)
+    group.setup(FullGraphWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, strategy=strategy, strategy_options=strategy_options, task=task, targets=targets)
     return GroupTrainer(group, epoch_metrics)
 
 

@@ -19,10 +19,14 @@ class EpochTrainer(Protocol):
 
 @dataclass
 class FitResult:
+    """Epochs trained so far and the best one by ``val_<headline>`` (the task's headline metric: ``acc``
+    for node classification, ``auc`` for link prediction)."""
+
     history: list[EpochMetrics] = field(default_factory=list)
+    headline: str = "acc"
     best_epoch: int | None = None
-    best_val_acc: float | None = None
-    test_acc_at_best_val: float | None = None
+    best_val: float | None = None
+    test_at_best_val: float | None = None
     wall_time_s: float = 0.0
 
     @property
@@ -30,15 +34,16 @@ class FitResult:
         return self.history[-1]
 
     def record(self, metrics: EpochMetrics) -> None:
-        """Appends one epoch and updates the best validation accuracy."""
+        """Appends one epoch and updates the best validation value of the headline metric."""
         self.history.append(metrics)
-        if metrics.val_acc is not None and (self.best_val_acc is None or metrics.val_acc > self.best_val_acc):
-            self.best_epoch, self.best_val_acc, self.test_acc_at_best_val = metrics.epoch, metrics.val_acc, metrics.test_acc
+        val = metrics.get(f"val_{self.headline}")
+        if val is not None and (self.best_val is None or val > self.best_val):
+            self.best_epoch, self.best_val, self.test_at_best_val = metrics.epoch, val, metrics.get(f"test_{self.headline}")
 
     def truncate(self, epochs: int) -> None:
         """Forgets epochs ``>= epochs`` (training goes back to a checkpoint) and recomputes the best."""
         kept = [m for m in self.history if m.epoch < epochs]
-        self.history, self.best_epoch, self.best_val_acc, self.test_acc_at_best_val = [], None, None, None
+        self.history, self.best_epoch, self.best_val, self.test_at_best_val = [], None, None, None
         for metrics in kept:
             self.record(metrics)
 
@@ -69,9 +74,9 @@ def fit(
         metrics = trainer.train_epoch(epoch, evaluate=evaluate)
         result.record(metrics)
         if show_bar:
-            bar.set_postfix(_progress_fields(metrics))
+            bar.set_postfix(_progress_fields(metrics, result.headline))
         elif progress:
-            fields = "  ".join(f"{name} {value}" for name, value in _progress_fields(metrics).items())
+            fields = "  ".join(f"{name} {value}" for name, value in _progress_fields(metrics, result.headline).items())
             print(f"{description} epoch {epoch + 1}/{epochs}  {fields}  {metrics.epoch_time_s:.2f} s", flush=True)
         if on_epoch is not None:
             on_epoch(metrics)
@@ -80,8 +85,9 @@ def fit(
     return result
 
 
-def _progress_fields(metrics: EpochMetrics) -> dict[str, str]:
+def _progress_fields(metrics: EpochMetrics, headline: str) -> dict[str, str]:
     fields = {"loss": f"{metrics.loss:.4f}"}
-    if metrics.val_acc is not None:
-        fields["val"] = f"{metrics.val_acc:.3f}"
+    val = metrics.get(f"val_{headline}")
+    if val is not None:
+        fields["val" if headline == "acc" else f"val {headline}"] = f"{val:.3f}"
     return fields

@@ -4,15 +4,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 Masks = tuple[Tensor | None, Tensor | None, Tensor | None]
 """The train, val and test masks of the rows a trainer evaluates (None: no such split)."""
 
 
+def node_loss(logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy for single-label ``y``, binary cross-entropy for multi-label (float) ``y``."""
+    if y.is_floating_point():
+        return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
+    return F.cross_entropy(logits, y, reduction=reduction)
+
+
 @dataclass
 class EpochMetrics:
-    """What one epoch produced. ``extra`` holds mode-specific numbers (time splits, cache hit rate, ...)."""
+    """What one epoch produced. ``extra`` holds mode- and task-specific numbers (time splits, cache hit rate,
+    link prediction's ``val_auc``, ``test_hits@50``, ...)."""
 
     epoch: int
     loss: float
@@ -34,6 +43,12 @@ class EpochMetrics:
         names = {f.name for f in fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in record.items() if k in names}, extra={k: v for k, v in record.items() if k not in names})
 
+    def get(self, name: str) -> float | None:
+        """The value of metric ``name``: a field (``val_acc``) or a key of ``extra`` (``val_auc``); None when absent."""
+        if name != "extra" and hasattr(self, name):
+            return getattr(self, name)
+        return self.extra.get(name)
+
 
 @dataclass
 class SplitCounts:
@@ -52,6 +67,11 @@ class SplitCounts:
                 correct[i] = (predicted[mask] == y[mask]).sum()
                 total[i] = mask.sum()
         return cls(correct, total)
+
+    def summed(self, comm) -> "SplitCounts":
+        """The counts summed over the workers of ``comm`` (one all-reduce)."""
+        stacked = comm.all_reduce_sum(torch.stack([self.correct, self.total]))
+        return SplitCounts(stacked[0], stacked[1])
 
     def accuracies(self) -> tuple[float | None, float | None, float | None]:
         return tuple(float(c / t) if t > 0 else None for c, t in zip(self.correct, self.total))  # type: ignore[return-value]

@@ -46,11 +46,14 @@ from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
-from gnndist.train.collective import all_reduce_gradients, evaluate_counts
+from gnndist.tasks import resolve_task
+from gnndist.tasks.base import BatchObjective, Evaluation, Task
+from gnndist.tasks.node import NodeBatches, NodeTask
+from gnndist.train.collective import all_reduce_gradients, infer
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
-from gnndist.train.metrics import EpochMetrics, SplitCounts
-from gnndist.train.single import ModelState, evaluate_whole_graph, node_loss
+from gnndist.train.metrics import EpochMetrics
+from gnndist.train.single import ModelState, evaluate_whole_graph
 
 if TYPE_CHECKING:
     from gnndist.config import CacheConfig, SamplingConfig, TrainConfig
@@ -60,18 +63,18 @@ SAMPLER_THREADS = 1  # torch threads of the sampler and the prefetch thread: the
 
 @dataclass(eq=False)
 class PreparedBatch:
-    """A sampled batch with its input features and labels, ready to train on.
+    """A sampled batch with its input features and the task's target, ready to train on.
 
     Attributes:
         batch: the sampled blocks (local ids).
         x: ``[num_input, F]`` features of ``batch.input_nodes``.
-        y: ``[B]`` labels of the seeds.
+        target: what the task's batch loss scores the seeds' output rows against (node: ``[B]`` labels).
         sample_s, fetch_s: seconds spent sampling and gathering features.
     """
 
     batch: SampledBatch
     x: Tensor
-    y: Tensor
+    target: Any
     sample_s: float
     fetch_s: float
 
@@ -168,12 +171,15 @@ def worker_batch_sizes(batch_size: int, train_counts: Sequence[int]) -> list[int
     return [-(-batch_size * n // total) for n in train_counts]
 
 
-def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterator[PreparedBatch], step_seeds: Sequence[int], comm: Communicator | None) -> tuple[float, int, StepTimes]:
+def run_steps(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, objective: BatchObjective, batches: Iterator[PreparedBatch], step_seeds: Sequence[int], comm: Communicator | None
+) -> tuple[float, int, StepTimes]:
     """Trains one epoch of ``len(step_seeds)`` steps; returns ``(mean step loss, local seeds, times)``.
 
-    Step ``s`` divides the summed loss of this worker's seeds by ``step_seeds[s]`` (the seeds of all
-    workers), so the all-reduced gradient is that of the global batch's mean loss. A worker without a
-    batch for step ``s`` contributes zero gradients. ``comm`` None: a single process, nothing reduced.
+    Step ``s`` divides the summed loss of this worker's seeds (the task's items: nodes, edges) by
+    ``step_seeds[s]`` (the seeds of all workers), so the all-reduced gradient is that of the global
+    batch's mean loss. A worker without a batch for step ``s`` contributes zero gradients. ``comm`` None:
+    a single process, nothing reduced.
     """
     times = StepTimes()
     total_loss, local_seeds = torch.zeros((), dtype=torch.float64, device=next(model.parameters()).device), 0  # read once, at the end: no host sync per step
@@ -186,10 +192,9 @@ def run_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches:
         if prepared is not None:
             times.sample_s += prepared.sample_s
             times.fetch_s += prepared.fetch_s
-            logits = model(prepared.x, prepared.batch.blocks)
-            loss_sum = node_loss(logits, prepared.y, reduction="sum")
+            loss_sum, seeds = objective.loss(model, model(prepared.x, prepared.batch.blocks), prepared.target)
             (loss_sum / global_seeds).backward()
-            local_seeds += prepared.y.size(0)
+            local_seeds += seeds
             step_loss = loss_sum.detach()
         else:
             step_loss = torch.zeros((), device=next(model.parameters()).device)
@@ -232,6 +237,7 @@ class MiniBatchTrainer(ModelState):
             raise ValueError(f"Expected 'batch_size' in [1, {train_ids.numel()}] (the training nodes) (got {train.batch_size})")
         self.model, self.optimizer = model_spec.build()
         self.sampler = NeighborSampler.from_graph(graph, list(train.fanouts), replace=train.replace, seed=stream_seed(model_spec.seed, 0, Stream.SAMPLER), num_threads=SAMPLER_THREADS)
+        self.objective = NodeBatches(train_ids, graph.y)
         self.loader = SeedLoader(train_ids, train.batch_size, seed=stream_seed(model_spec.seed, 0, Stream.LOADER))
         self.step_seeds = global_step_seeds([train_ids.numel()], [train.batch_size])
         self.pipeline = BatchPipeline(self._prepare, train.prefetch, SAMPLER_THREADS)
@@ -242,14 +248,14 @@ class MiniBatchTrainer(ModelState):
         batch = self.sampler.sample(seeds)
         sampled = time.perf_counter()
         x = self.graph.x.index_select(0, batch.input_nodes)
-        return PreparedBatch(batch, x, self.graph.y.index_select(0, seeds), sampled - start, time.perf_counter() - sampled)
+        return PreparedBatch(batch, x, self.objective.seed_nodes(seeds)[1], sampled - start, time.perf_counter() - sampled)
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         torch.manual_seed(dropout_seed(self.model_spec.seed, epoch))
         self.sampler.set_epoch(epoch)
         start, start_cpu = time.perf_counter(), time.process_time()
         self.model.train()
-        loss, seeds, times = run_steps(self.model, self.optimizer, self.pipeline(self.loader.batches(epoch)), self.step_seeds, None)
+        loss, seeds, times = run_steps(self.model, self.optimizer, self.objective, self.pipeline(self.loader.batches(epoch)), self.step_seeds, None)
         epoch_time = time.perf_counter() - start
         extra = {"seeds": seeds, "steps": len(self.step_seeds), "seeds_per_s": seeds / epoch_time, "cpu_s": time.process_time() - start_cpu, **_time_fields(times)}
         metrics = EpochMetrics(epoch=epoch, loss=loss, epoch_time_s=epoch_time, extra=extra)
@@ -268,7 +274,8 @@ class MiniBatchTrainer(ModelState):
 class PartBatches:
     """One part's mini-batch data path: seeds, sampling, and features of owned and remote input nodes.
 
-    A composition: seeds are the part's owned training nodes; sampling runs on the part's
+    A composition: seeds come from the task's items (the part's owned training nodes, or the training
+    edges whose destination it owns, ``objective``); sampling runs on the part's
     :class:`~gnndist.sampling.local_graph.LocalGraph` (extended through the owners' graph stores at
     start-up until the sampler never leaves it); owned feature rows come from memory, remote rows
     from a :class:`~gnndist.cache.CachedFeatureStore` in front of the owners' feature stores
@@ -288,6 +295,8 @@ class PartBatches:
         device: where batches are trained (what :meth:`prepare` returns lives there).
         sampling_device, cache_device: ``auto``, ``cpu`` or ``cuda``: where the sampler's graph and the
             feature rows (owned and cached) live (see :func:`gnndist.device.placement`).
+        objective: the task's mini-batch objective (default: node classification of the part's training
+            nodes); ``extra_hops`` rings its seeds need beyond the sampler's hops.
     """
 
     def __init__(
@@ -308,14 +317,16 @@ class PartBatches:
         device: torch.device | str = "cpu",
         sampling_device: str = "auto",
         cache_device: str = "auto",
+        objective: BatchObjective | None = None,
+        extra_hops: int = 0,
     ):
-        if part.x is None or part.y is None:
+        if part.x is None:
             raise ValueError(f"Part {part.part_id} has no node features 'x' or labels 'y'")
         self.part_id = part.part_id
         self.fanouts = list(fanouts)
         self.seed, self.rank, self.replace, self.sampler_threads = seed, rank, replace, sampler_threads
         self.client = StoreClient(stores) if stores else None
-        self.local = build_local_graph(part, len(self.fanouts), self.client, book)
+        self.local = build_local_graph(part, len(self.fanouts) + extra_hops, self.client, book)
         self.num_owned = part.num_owned
         self.device = device = torch.device(device)
         local_bytes = sum(t.numel() * t.element_size() for t in (self.local.indptr, self.local.indices, self.local.in_degree))
@@ -323,10 +334,10 @@ class PartBatches:
         x_owned = part.x[: part.num_owned].contiguous()
         self.feature_device = placement(cache_device, device, x_owned.numel() * x_owned.element_size(), key="cache.device")
         self.x_owned = to_device(x_owned, self.feature_device)
-        self.y_owned = to_device(part.y[: part.num_owned], device)
-        train_mask = part.train_mask[: part.num_owned] if part.train_mask is not None else torch.zeros(part.num_owned, dtype=torch.bool)
-        self.train_ids = train_mask.nonzero().flatten()
-        self.loader = SeedLoader(self.train_ids, batch_size, seed=stream_seed(seed, rank, Stream.LOADER)) if self.train_ids.numel() else None
+        self.objective = objective if objective is not None else NodeTask().minibatch(part, book, None, device, seed, rank)
+        self.objective.attach(self.local)
+        items = self.objective.items
+        self.loader = SeedLoader(items, batch_size, seed=stream_seed(seed, rank, Stream.LOADER)) if items.numel() else None
         self.sampler = self._sampler(Stream.SAMPLER)
         policy = resolve_cache(cache, capacity=cache_capacity, **(cache_options or {})) if isinstance(cache, str) else cache
         remote_rows = self._remote_rows(book)
@@ -361,21 +372,23 @@ class PartBatches:
         )
 
     def batches(self, epoch: int) -> Iterator[Tensor]:
-        """This part's seed batches of ``epoch`` (none without training nodes); restarts the sampler's stream."""
+        """This part's batches of items of ``epoch`` (none without training items); restarts the sampler's and the objective's streams."""
         self.sampler.set_epoch(epoch)
+        self.objective.set_epoch(epoch)
         return self.loader.batches(epoch) if self.loader is not None else iter(())
 
-    def prepare(self, seeds: Tensor) -> PreparedBatch:
-        """Samples the blocks of ``seeds`` and gathers their input features and the seeds' labels, all on
-        ``device`` (host-to-GPU copies are pinned and asynchronous: in the prefetch thread they overlap
-        the training of the batch before)."""
+    def prepare(self, items: Tensor) -> PreparedBatch:
+        """Samples the blocks of the seed nodes of ``items`` and gathers their input features and the batch's
+        target, all on ``device`` (host-to-GPU copies are pinned and asynchronous: in the prefetch thread
+        they overlap the training of the batch before)."""
         start = time.perf_counter()
+        seeds, target = self.objective.seed_nodes(items)
         batch = self.sampler.sample(seeds)
         sampled = time.perf_counter()
         x = to_device(self.features(batch.input_nodes), self.device)
         if batch.seeds.device != self.device:
             batch = batch.to(self.device)
-        return PreparedBatch(batch, x, self.y_owned.index_select(0, to_device(seeds, self.device)), sampled - start, time.perf_counter() - sampled)
+        return PreparedBatch(batch, x, target, sampled - start, time.perf_counter() - sampled)
 
     def features(self, nodes: Tensor) -> Tensor:
         """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache (on ``feature_device``)."""
@@ -411,8 +424,9 @@ class PartBatches:
         sampler = self._sampler(Stream.PRESAMPLE, torch.device("cpu"))  # an estimate, computed once on the host
         for epoch in range(epochs):
             sampler.set_epoch(epoch)
-            for seeds in self.loader.batches(epoch):
-                batch = sampler.sample(seeds)
+            self.objective.set_epoch(epoch)  # training sets it again: its batches stay the same
+            for items in self.loader.batches(epoch):
+                batch = sampler.sample(self.objective.seed_nodes(items)[0])
                 log_missed = torch.zeros(local.num_local, dtype=torch.float64)  # log P(node not drawn in this batch)
                 for block, fanout in zip(batch.blocks, reversed(self.fanouts)):
                     frontier = batch.input_nodes[: block.num_dst]
@@ -446,7 +460,8 @@ def _draw_probability(degree: Tensor, fanout: int, replace: bool) -> Tensor:
 
 
 class MiniBatchWorkerTrainer(ModelState):
-    """Trains one part inside a worker: seed batches from its owned training nodes, gradients all-reduced every step.
+    """Trains one part inside a worker: batches of its training items (owned training nodes, or training edges
+    whose destination it owns), gradients all-reduced every step.
 
     Args:
         context: the worker's rank and world size (rank = part id).
@@ -454,9 +469,21 @@ class MiniBatchWorkerTrainer(ModelState):
         model_spec: model and optimizer settings (identical on every worker).
         train, cache: the ``train`` (batches, fanouts, prefetch) and ``cache`` sections (identical on every worker).
         stores: one store handle per part, in part order (see :func:`~gnndist.store.start_stores`).
+        task: what is learnt (default: node classification); ``targets`` its targets (``Task.prepare``).
     """
 
-    def __init__(self, context, source: PartSource, model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", stores: Sequence[Any], sampling: "SamplingConfig | None" = None):
+    def __init__(
+        self,
+        context,
+        source: PartSource,
+        model_spec: ModelSpec,
+        train: "TrainConfig",
+        cache: "CacheConfig",
+        stores: Sequence[Any],
+        sampling: "SamplingConfig | None" = None,
+        task: Task | None = None,
+        targets: Any = None,
+    ):
         self.context = context
         self.device = device = worker_device(context.device)
         part = source.load()
@@ -467,23 +494,26 @@ class MiniBatchWorkerTrainer(ModelState):
         check_layers(train.fanouts, model_spec.layers)
         self.model_spec = model_spec
         self.comm = Communicator()
-        num_train = int(part.train_mask[: part.num_owned].sum()) if part.train_mask is not None else 0
+        task = task or resolve_task()
+        book = source.load_book()
+        objective = task.minibatch(part, book, targets, device, model_spec.seed, context.rank)
+        num_train, name = objective.items.numel(), objective.items_name
         counts = torch.zeros(context.world_size, dtype=torch.float64, device=device)
         counts[context.rank] = num_train
         self.train_counts = [int(c) for c in self.comm.all_reduce_sum(counts).tolist()]
         total = sum(self.train_counts)
         if total == 0:
-            raise ValueError("No part has training nodes ('train_mask' is empty everywhere)")
+            raise ValueError(f"No part has {name}" + (" ('train_mask' is empty everywhere)" if task.needs_labels else ""))
         if train.batch_size > total:
-            raise ValueError(f"Expected 'batch_size' in [1, {total}] (the training nodes of all parts) (got {train.batch_size})")
+            raise ValueError(f"Expected 'batch_size' in [1, {total}] (the {name} of all parts) (got {train.batch_size})")
         if num_train == 0:
-            warnings.warn(f"Part {part.part_id} has no training nodes: its worker takes zero-weight steps (and still serves its features)", UserWarning, stacklevel=2)
+            warnings.warn(f"Part {part.part_id} has no {name}: its worker takes zero-weight steps (and still serves its features)", UserWarning, stacklevel=2)
         self.batch_sizes = worker_batch_sizes(train.batch_size, self.train_counts)
         self.step_seeds = global_step_seeds(self.train_counts, self.batch_sizes)
         self.data = PartBatches(
             part,
             stores,
-            book=source.load_book(),
+            book=book,
             fanouts=train.fanouts,
             batch_size=max(self.batch_sizes[context.rank], 1),
             seed=model_spec.seed,
@@ -496,13 +526,14 @@ class MiniBatchWorkerTrainer(ModelState):
             device=device,
             sampling_device=(sampling.device if sampling is not None else "auto"),
             cache_device=cache.device,
+            objective=objective,
+            extra_hops=task.extra_hops,
         )
         self.model, self.optimizer = model_spec.build(device)
         self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.eval_block = self.data.local.owned_block().to(device)
-        owned = lambda mask: None if mask is None else to_device(mask[: part.num_owned], device)  # noqa: E731
-        self.masks = (owned(part.train_mask), owned(part.val_mask), owned(part.test_mask))
+        self.evaluation = task.part(part, source, targets, self.comm, device, model_spec.seed)
         self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
@@ -512,7 +543,7 @@ class MiniBatchWorkerTrainer(ModelState):
         self.data.reset_stats()
         start, start_cpu = time.perf_counter(), time.process_time()
         self.model.train()
-        loss, seeds, times = run_steps(self.model, self.optimizer, self.pipeline(self.data.batches(epoch)), self.step_seeds, self.comm)
+        loss, seeds, times = run_steps(self.model, self.optimizer, self.data.objective, self.pipeline(self.data.batches(epoch)), self.step_seeds, self.comm)
         epoch_time, cpu_time = time.perf_counter() - start, time.process_time() - start_cpu
         cache = self.data.cache.stats
         grad_bytes = self.comm.stats.bytes_sent  # run_steps counts the all-reduced bytes
@@ -534,18 +565,19 @@ class MiniBatchWorkerTrainer(ModelState):
         if evaluate:
             start = time.perf_counter()
             self.comm.stats.reset()
-            result["accuracies"] = self.evaluate_counts().accuracies()
+            result["evaluation"] = self.evaluate()
             result["eval_time_s"] = time.perf_counter() - start
             result["eval_bytes"] = self.comm.stats.bytes_sent
         return result
 
     @torch.no_grad()
-    def evaluate_counts(self) -> SplitCounts:
-        """Full-neighbourhood inference on the owned rows, halo rows of every layer (and of the input) from their owners; summed over workers."""
+    def evaluate(self) -> Evaluation:
+        """The task's metrics of full-neighbourhood inference on the owned rows, halo rows of every layer (and
+        of the input) from their owners; reduced over workers."""
         exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
         x_owned = to_device(self.data.x_owned, self.device)
         x = torch.cat([x_owned, exchange(0, x_owned)])
-        return evaluate_counts(self.model, x, self.eval_block, exchange, self.data.y_owned, self.masks, self.comm)
+        return self.evaluation.evaluate(self.model, infer(self.model, x, self.eval_block, exchange))
 
 
 def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
@@ -574,7 +606,16 @@ def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochM
 
 
 def start_minibatch(
-    group, sources: Sequence[PartSource], model_spec: ModelSpec, train: "TrainConfig", cache: "CacheConfig", *, stores: Sequence[Any] | None = None, sampling: "SamplingConfig | None" = None
+    group,
+    sources: Sequence[PartSource],
+    model_spec: ModelSpec,
+    train: "TrainConfig",
+    cache: "CacheConfig",
+    *,
+    stores: Sequence[Any] | None = None,
+    sampling: "SamplingConfig | None" = None,
+    task: Task | None = None,
+    targets: Any = None,
 ) -> GroupTrainer:
     """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and a trainer on
     every worker; returns the driver, which stops the stores it started when shut down."""
@@ -582,11 +623,11 @@ def start_minibatch(
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
     if stores is not None:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling)
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling, task=task, targets=targets)
         return GroupTrainer(group, minibatch_epoch_metrics)
     started = StoreSet(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0))
     try:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started.handles, sampling=sampling)
+        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started.handles, sampling=sampling, task=task, targets=targets)
     except BaseException:
         started.stop()
         raise

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
 from gnndist.block import Block
@@ -12,14 +12,9 @@ from gnndist.device import to_device
 from gnndist.graph import Graph
 from gnndist.models import ModelSpec
 from gnndist.seeding import dropout_seed
+from gnndist.tasks import resolve_task
+from gnndist.tasks.base import Evaluation, Task
 from gnndist.train.metrics import EpochMetrics, Masks, SplitCounts
-
-
-def node_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for single-label ``y``, binary cross-entropy for multi-label (float) ``y``."""
-    if y.is_floating_point():
-        return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
-    return F.cross_entropy(logits, y, reduction=reduction)
 
 
 class ModelState:
@@ -50,39 +45,38 @@ class SingleProcessTrainer(ModelState):
     """Full-graph training of one model on the whole graph in this process.
 
     Args:
-        graph: validated Graph with features, labels and a train mask.
+        graph: validated Graph with features (and what the task needs: labels and a train mask for ``node``).
         spec: the model and optimizer to build (the same every distributed worker builds).
         device: where the model, the structure and the node data live (``gnndist.device.resolve_device``).
+        task: what is learnt (default: node classification); ``targets`` its targets beyond the graph
+            (``Task.prepare``; None for node classification).
     """
 
-    def __init__(self, graph: Graph, spec: ModelSpec, device: torch.device | str = "cpu"):
-        if graph.x is None or graph.y is None:
-            raise ValueError("Training needs node features 'x' and labels 'y'")
-        if graph.train_mask is None or not bool(graph.train_mask.any()):
-            raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
+    def __init__(self, graph: Graph, spec: ModelSpec, device: torch.device | str = "cpu", task: Task | None = None, targets: Any = None):
         self.graph, self.spec, self.device = graph, spec, torch.device(device)
+        self.objective = (task or resolve_task()).whole_graph(graph, targets, self.device, spec.seed)
+        if graph.x is None:
+            raise ValueError("Training needs node features 'x'")
         self.model, self.optimizer = spec.build(self.device)
         self.block = Block.from_graph(graph).to(self.device)
-        self.x, self.y = to_device(graph.x, self.device), to_device(graph.y, self.device)
-        self.masks: Masks = tuple(None if mask is None else to_device(mask, self.device) for mask in (graph.train_mask, graph.val_mask, graph.test_mask))
-        self.train_index = self.masks[0].nonzero().flatten()  # index_select: cheaper than a mask, forward and backward
-        self.train_labels = self.y[self.train_index]
+        self.x = to_device(graph.x, self.device)
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         torch.manual_seed(dropout_seed(self.spec.seed, epoch))
         start = time.perf_counter()
         self.model.train()
         self.optimizer.zero_grad()
-        logits = self.model(self.x, self.block)
-        loss = node_loss(logits.index_select(0, self.train_index), self.train_labels)
+        loss = self.objective.loss(self.model, self.model(self.x, self.block), epoch)
         loss.backward()
         self.optimizer.step()
         loss_value = loss.item()  # the one host sync of a step: the metric the driver reports
         metrics = EpochMetrics(epoch=epoch, loss=loss_value, epoch_time_s=time.perf_counter() - start)
         if evaluate:
-            metrics.train_acc, metrics.val_acc, metrics.test_acc = self.evaluate()
+            self.evaluate().apply(metrics)
         return metrics
 
-    def evaluate(self) -> tuple[float | None, float | None, float | None]:
-        """Accuracy on train/val/test with the model in eval mode (no dropout)."""
-        return evaluate_whole_graph(self.model, self.x, self.block, self.y, self.masks)
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """The task's metrics with the model in eval mode (no dropout), every layer over all in-edges."""
+        self.model.eval()
+        return self.objective.evaluate(self.model, self.model(self.x, self.block))

@@ -36,7 +36,7 @@ def kipf_welling_test_accuracy(graph, seeds=range(10)) -> float:
     for seed in seeds:
         spec = ModelSpec(name="gcn", num_features=graph.num_features, num_classes=graph.num_classes, hidden=16, layers=2, dropout=0.5, aggregation="csr_spmm", lr=0.01, weight_decay=5e-4, seed=seed)
         trainer = SingleProcessTrainer(graph, spec)
-        accuracies.append(fit(trainer, 200, progress=False).test_acc_at_best_val)
+        accuracies.append(fit(trainer, 200, progress=False).test_at_best_val)
     return statistics.mean(accuracies)
 
 
