@@ -114,3 +114,11 @@ def comparison_table(plan: dict[str, Any] | None, measured: dict[str, float | No
     lines = [f"Plan (calibration {plan['calibration']}; {plan['cluster']})"]
     lines += ["  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     return "\n".join(lines)
+
+
+def plan_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary table's line for a run's plan: predicted epoch time, bytes and peak worker memory."""
+    plan = summary.get("plan")
+    if plan is None:
+        return [("plan", "none: set plan.calibration=FILE")] if "plan" in summary else []
+    return [("plan (predicted)", f"epoch {plan['epoch_s'] * 1000:.1f} ms, {_mib(plan['halo_bytes'])} MiB/epoch, worker peak {_gib(plan['peak_worker_bytes'])} GiB")]
