@@ -81,12 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from gnndist.launch.cli import split_overrides
     from gnndist.plan import Cluster, calibration_key, load_or_measure, predict
     from gnndist.plan.report import PlanRow, plan_table
+    from gnndist.plan.workload import GraphShape
 
     files, overrides = split_overrides(args.arguments)
     if len(files) > 1:
         raise ValueError(f"Expected at most one job YAML file, got {', '.join(files)} (overrides have the form section.key=value)")
     config = load_config(files[0] if files else None, overrides)
     parts, modes, strategies, partitioners = check_options(args, config)
+    shape = GraphShape.parse(args.shape) if args.shape is not None else None
     if args.out is not None and args.out.exists() and not args.force:
         raise FileExistsError(f"--out {args.out} already exists; pass --force to replace it")
     key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return [Cluster(same_machine=False, cores_per_worker=cores, network_gbps=gbps, latency_s=latency) for gbps in args.network_gbps or DEFAULT_GBPS]
 
     rows, sources = [], []
-    for partitioner, num_parts, workloads, source in _workloads(config, args.shape, parts, partitioners, modes, strategies):
+    for partitioner, num_parts, workloads, source in _workloads(config, shape, parts, partitioners, modes, strategies):
         sources.append({"partitioner": partitioner, "parts": num_parts, **source})
         for workload in workloads:
             for cluster in clusters(num_parts):
@@ -116,15 +118,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workloads(config, shape_text: str | None, parts: list[int], partitioners: list[str], modes: list[str], strategies: list[str]):
+def _workloads(config, shape, parts: list[int], partitioners: list[str], modes: list[str], strategies: list[str]):
     """Yields (partitioner, P, workloads, where the sizes came from): a partition of the loaded graph per
     partitioner and P, or a shape with a partitioner model measured on a proxy."""
-    from gnndist.plan.workload import CutModel, GraphShape, count_parameters, from_quality, from_shape
+    from gnndist.plan.workload import CutModel, count_parameters, from_quality, from_shape
 
     combos = [(mode, strategy) for mode in modes for strategy in (strategies if mode == "fullgraph" else ["sync"])]
     options = config.comm.options
-    if shape_text is not None:
-        shape = GraphShape.parse(shape_text)
+    if shape is not None:
         params = count_parameters(config, shape.features, shape.classes)
         for partitioner in partitioners:
             for num_parts in parts:
