@@ -7,6 +7,7 @@ writes JSON. The grammar of ``gnndist train``: a job YAML and ``section.key=valu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--network-gbps", nargs="+", type=float, metavar="GBPS", help=f"network rates between machines, one machine per worker (default: {' '.join(f'{g:g}' for g in DEFAULT_GBPS)})")
     parser.add_argument("--same-machine", action="store_true", help="plan every worker on this machine instead (they share its cores and talk over loopback)")
     parser.add_argument("--cores-per-worker", type=float, help="cores each worker computes with (default: train.num_threads, else cluster.cpus_per_worker; with --same-machine: the machine's cores shared out)")
+    parser.add_argument("--parallel-efficiency", type=float, metavar="E", help="gain of each extra core in [0, 1] on the planned machines (default: the calibrated one, measured on this machine's cores)")
     parser.add_argument("--latency-us", type=float, default=50.0, help="cost of one message in microseconds (default: 50)")
     parser.add_argument("--strategies", nargs="+", metavar="S", help="full-graph strategies to plan (default: comm.strategy)")
     parser.add_argument("--modes", nargs="+", metavar="MODE", help="fullgraph and/or minibatch (default: mode)")
@@ -58,6 +60,8 @@ def check_options(args: argparse.Namespace, config) -> tuple[list[int], list[str
             raise ValueError(f"--network-gbps: expected every rate > 0 (got {value:g})")
     if args.cores_per_worker is not None and args.cores_per_worker <= 0:
         raise ValueError(f"--cores-per-worker: expected > 0 (got {args.cores_per_worker:g})")
+    if args.parallel_efficiency is not None and not 0 <= args.parallel_efficiency <= 1:
+        raise ValueError(f"--parallel-efficiency: expected a value in [0, 1] (got {args.parallel_efficiency:g})")
     if args.latency_us < 0:
         raise ValueError(f"--latency-us: expected >= 0 (got {args.latency_us:g})")
     modes = args.modes or [config.mode]
@@ -94,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
     path = default_calibration_path(key) if args.calibration == "default" else Path(args.calibration)
     calibration = load_or_measure(path, key, log=lambda line: print(line, flush=True))
+    if args.parallel_efficiency is not None:
+        calibration = dataclasses.replace(calibration, parallel_efficiency=args.parallel_efficiency)
+        print(f"parallel efficiency: {args.parallel_efficiency:g} per extra core (assumed, not calibrated)")
     machine_cores = os.cpu_count() or 1
 
     def clusters(num_parts: int) -> list[Cluster]:

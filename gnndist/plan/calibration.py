@@ -50,7 +50,7 @@ class Calibration:
         parallel_efficiency: how much each extra thread adds (1 = linear) on ``calibrated_cores`` cores.
         calibrated_cores: the cores the multi-thread step ran on.
         loopback_bytes_per_s: socket throughput between two processes of this machine.
-        copy_bytes_per_s: memory copy rate (gathering feature rows).
+        copy_bytes_per_s: rate of gathering feature rows by index (a batch's input rows).
         activation_factor: bytes autograd keeps per layer over ``rows x (in + out width) x 4``.
         structure_copies: CSR copies a trainer keeps (1: no transposed copy).
         runtime_bytes: resident memory of a fresh worker process (Python, torch, PyG, Ray, gnndist).
@@ -217,8 +217,9 @@ def measure(key: dict[str, Any]) -> Calibration:
         runtime = subprocess.Popen([sys.executable, "-c", WORKER_IMPORTS], stdout=subprocess.PIPE, text=True)  # runs while the rest is measured
         kept = sum(GRAPH_NODES * (w_in + w_out) for w_in, w_out in zip(widths[:-1], widths[1:])) * 4
         activation_factor = saved_bytes(lambda: torch.nn.functional.cross_entropy(model(x, block), y)) / kept
-        big = torch.empty(1 << 24, dtype=torch.float32).fill_(1.0)
-        copy_bytes_per_s = big.numel() * 4 / _median_s(lambda: big.clone())
+        rows = torch.randint(GRAPH_NODES, (GRAPH_NODES * 4,), generator=torch.Generator().manual_seed(0))
+        gathered = torch.empty(rows.numel(), GRAPH_FEATURES)
+        copy_bytes_per_s = gathered.numel() * 4 / _median_s(lambda: torch.index_select(x, 0, rows, out=gathered))
     finally:
         torch.set_num_threads(previous_threads)
     return Calibration(

@@ -235,13 +235,15 @@ def _fullgraph_memory(workload: Workload, part: PartLoad, calibration: "Calibrat
     hidden = workload.widths[1:-1]
     features = n_src * workload.widths[0] * FLOAT_BYTES
     csr = (part.owned_nodes + 1 + part.owned_edges) * INDEX_BYTES * calibration.structure_copies
-    # what autograd keeps per layer: the layer's input rows (owned + halo) and its output, scaled by the calibrated factor
-    activations = sum(n_src * (w_in + w_out) for w_in, w_out in zip(workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor
+    # what autograd keeps per layer: the layer's input rows (owned + halo) and its output, scaled by the calibrated factor;
+    # backward then holds gradients of about the same size beside them
+    activations = 2 * sum(n_src * (w_in + w_out) for w_in, w_out in zip(workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor
     exchange = 2 * max(part.halo_nodes, part.send_rows) * max(hidden, default=0) * FLOAT_BYTES
     if workload.strategy == "stale":
         exchange *= 2 * len(hidden)  # rows and gradients of every layer kept between epochs
     params = workload.num_params * FLOAT_BYTES * 4  # parameters, gradients, Adam's two moments
-    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "activations": activations, "exchange": exchange, "parameters": params}
+    # the part's file is read whole and checked before it becomes tensors: its bytes stay in the high-water mark
+    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "part_file": features + csr, "activations": activations, "exchange": exchange, "parameters": params}
     parts = {key: int(value) for key, value in parts.items()}
     parts["total"] = sum(parts.values())
     return parts
@@ -309,14 +311,15 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
 
 def _minibatch_memory(workload: Workload, part: PartLoad, calibration: "Calibration") -> dict[str, int]:
     """Resident bytes of one mini-batch worker: its owned rows and structure, the batches in flight, the model."""
-    features = part.owned_nodes * workload.widths[0] * FLOAT_BYTES
+    features = (part.owned_nodes + part.halo_nodes) * workload.widths[0] * FLOAT_BYTES  # the part holds its halo rows too
     csr = (part.owned_nodes + part.halo_nodes + 1 + part.owned_edges) * INDEX_BYTES * calibration.structure_copies
     seeds = max(1, workload.batch_size // workload.num_parts)
     dst, src, edges = minibatch_layers(workload, part, seeds)
     batch = src[0] * workload.widths[0] * FLOAT_BYTES + sum(edges) * INDEX_BYTES * 2
-    activations = sum(s * (w_in + w_out) for s, w_in, w_out in zip(src, workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor
+    activations = 2 * sum(s * (w_in + w_out) for s, w_in, w_out in zip(src, workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor  # kept + their gradients
     params = workload.num_params * FLOAT_BYTES * 4
-    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "activations": activations, "exchange": batch * 3, "parameters": params}  # 3 batches: training, prefetched, sampled
+    # 3 batches in flight (training, prefetched, being sampled); the part's file is read whole before it becomes tensors
+    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "part_file": features + csr, "activations": activations, "exchange": batch * 3, "parameters": params}
     parts = {key: int(value) for key, value in parts.items()}
     parts["total"] = sum(parts.values())
     return parts
