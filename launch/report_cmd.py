@@ -89,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     summary_path = run_dir / "summary.json"
     if summary_path.is_file():
         from gnndist.launch.job import format_summary
-
         from gnndist.plan.report import comparison_table, measured_of
 
         summary = json.loads(summary_path.read_text())
