@@ -1,9 +1,10 @@
 """Calibration: the rates of this machine the cost model multiplies by, measured once and kept in a JSON file.
 
 ``measure`` times, with ``torch.utils.benchmark`` (the library's blocked auto-range, which also pins the thread
-count), on a generated ``sbm`` graph of 20k nodes: the aggregation backend the job would use, a dense
+count), on a generated ``sbm`` graph of 100k nodes: the aggregation backend the job would use, a dense
 matmul, a whole training step of the job's model (the factor from the primitives' forward to a real
-forward + backward + Adam step), a step on a tiny graph (the fixed per-step cost), the neighbour sampler,
+forward + backward + Adam step), a step on freshly sampled mini-batches (each pays its blocks' preparation),
+a step on a tiny graph (the fixed per-step cost), the neighbour sampler,
 the step again on all cores (how well threads scale), the tensors autograd saves for backward,
 loopback socket throughput and the resident memory of a fresh worker process. It takes about 10-20 s.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 FORMAT = "gnndist-plan-calibration"
 VERSION = 1
-GRAPH_NODES, GRAPH_DEGREE, GRAPH_FEATURES, GRAPH_CLASSES = 20_000, 20, 128, 16
+GRAPH_NODES, GRAPH_DEGREE, GRAPH_FEATURES, GRAPH_CLASSES = 100_000, 10, 128, 16  # features (51 MB) beyond the caches, like real runs
 MIN_RUN_S = 0.15
 
 
@@ -44,7 +45,8 @@ class Calibration:
             ``hidden``, ``layers``, ``aggregation``.
         aggregation_s_per_element: seconds per aggregated edge x feature element.
         matmul_flops_per_s: dense FLOP rate.
-        train_factor: a training step's time over the primitives' forward time (backward, activations, Adam, loss).
+        train_factor: a full-graph training step's time over the primitives' forward time (backward, activations, Adam, loss).
+        minibatch_factor: the same for a step on a freshly sampled mini-batch (its blocks are new: their preparation counts).
         step_overhead_s: fixed cost of one training step (Python, launching kernels).
         sample_s_per_edge: neighbour sampler seconds per sampled edge.
         parallel_efficiency: how much each extra thread adds (1 = linear) on ``calibrated_cores`` cores.
@@ -61,6 +63,7 @@ class Calibration:
     aggregation_s_per_element: float
     matmul_flops_per_s: float
     train_factor: float
+    minibatch_factor: float
     step_overhead_s: float
     sample_s_per_edge: float
     parallel_efficiency: float
@@ -204,10 +207,20 @@ def measure(key: dict[str, Any]) -> Calibration:
         tiny_block, tiny_x, tiny_y = Block.from_graph(tiny), tiny.x.float(), tiny.y
         step_overhead_s = _median_s(lambda: step(tiny_x, tiny_y, tiny_block))
         train_factor = max(step_s - step_overhead_s, 1e-9) / forward_s
-        sampler = NeighborSampler(graph.indptr, graph.indices, [10, 5], seed=0)
+        sampler = NeighborSampler(graph.indptr, graph.indices, [10] + [5] * (L - 1), seed=0)
         seeds = torch.randperm(GRAPH_NODES, generator=torch.Generator().manual_seed(0))[:1024]
-        sampled_edges = sum(b.num_edges for b in sampler.sample(seeds).blocks)
-        sample_s_per_edge = _median_s(lambda: sampler.sample(seeds)) / sampled_edges
+        batch = sampler.sample(seeds)
+        sampled_edges = sum(b.num_edges for b in batch.blocks)
+        sample_s = _median_s(lambda: sampler.sample(seeds))
+        sample_s_per_edge = sample_s / sampled_edges
+
+        def batch_step() -> None:  # a new batch every call: its blocks' preparation counts, as in training
+            fresh = sampler.sample(seeds)
+            step(x[fresh.input_nodes], y[fresh.seeds], fresh.blocks)
+
+        batch_s = _median_s(batch_step) - sample_s
+        flops, elements = layer_costs(key["model"], widths, [b.num_dst for b in batch.blocks], [b.num_src for b in batch.blocks], [b.num_edges for b in batch.blocks])
+        minibatch_factor = max(batch_s - step_overhead_s, 1e-9) / (flops / matmul_flops_per_s + elements * aggregation_s_per_element)
         parallel_efficiency = 1.0
         if cores > 1:
             torch.set_num_threads(cores)
@@ -227,6 +240,7 @@ def measure(key: dict[str, Any]) -> Calibration:
         aggregation_s_per_element=aggregation_s_per_element,
         matmul_flops_per_s=matmul_flops_per_s,
         train_factor=train_factor,
+        minibatch_factor=minibatch_factor,
         step_overhead_s=step_overhead_s,
         sample_s_per_edge=sample_s_per_edge,
         parallel_efficiency=parallel_efficiency,

@@ -289,7 +289,7 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
         seeds = max(1, math.ceil(part.train_nodes / steps))
         dst, src, edges = minibatch_layers(workload, part, seeds)
         flops, elements = layer_costs(workload.model, workload.widths, dst, src, edges)
-        compute = compute_seconds(flops, elements, calibration, cores) * calibration.train_factor + calibration.step_overhead_s
+        compute = compute_seconds(flops, elements, calibration, cores) * calibration.minibatch_factor + calibration.step_overhead_s
         sample = sum(edges) * calibration.sample_s_per_edge / calibration.speedup(min(cores, 1.0))  # the sampler runs on one thread
         # input rows owned elsewhere: a sampled neighbour crosses the cut with the graph's edge-cut probability
         remote_rows = (src[0] - seeds) * workload.edge_cut_fraction if P > 1 else 0.0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,10 +63,11 @@ def plan_for_run(config: "JobConfig", partition_dir: Path | None, features: int,
 
     Needs ``plan.calibration`` (an existing file: a run never pays a calibration) and a partition directory
     (full-graph and mini-batch runs); the prediction is for this run's P, strategy, partition and threads.
+    A missing, corrupted or mismatched calibration file is a warning naming the file and key, not a failed run.
     """
     from gnndist.io import read_meta_json
     from gnndist.partition.quality import QualityReport
-    from gnndist.plan.calibration import calibration_key, load_calibration
+    from gnndist.plan.calibration import CalibrationError, calibration_key, load_calibration
     from gnndist.plan.model import predict
     from gnndist.plan.workload import from_quality
 
@@ -77,7 +79,11 @@ def plan_for_run(config: "JobConfig", partition_dir: Path | None, features: int,
         print(f"Plan: none (mode={config.mode} has no partition to plan)")
         return None
     key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
-    calibration = load_calibration(Path(path), key)
+    try:
+        calibration = load_calibration(Path(path), key)
+    except (CalibrationError, FileNotFoundError) as error:  # the run's results matter more than its plan: warn, keep them
+        print(f"gnndist: warning: no plan: {error}", file=sys.stderr)
+        return None
     quality = QualityReport.from_dict(read_meta_json(Path(partition_dir), "meta.json", kind="Partition directory")["quality"])
     workload = from_quality(config, quality, features, classes, mode=config.mode, strategy=config.comm.strategy if config.mode == "fullgraph" else "sync", strategy_options=config.comm.options)
     cluster = run_cluster(config)

@@ -10,6 +10,7 @@ def hand_calibration(key: dict) -> Calibration:
         aggregation_s_per_element=1e-9,
         matmul_flops_per_s=1e10,
         train_factor=3.0,
+        minibatch_factor=4.0,
         step_overhead_s=0.001,
         sample_s_per_edge=1e-7,
         parallel_efficiency=0.5,

@@ -63,3 +63,10 @@ def test_a_run_without_calibration_records_plan_null(tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["plan"] is None
     assert cli.main(["report", str(out), "--no-plot"]) == 0
     assert "Plan: none (no calibration configured: set plan.calibration=FILE" in capsys.readouterr().out
+
+
+def test_a_mismatched_calibration_warns_and_keeps_the_run(tmp_path, capsys, calibration_file, ray_session):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--no-progress", "dataset.num_nodes=800", "model.hidden=32", "train.epochs=1", f"plan.calibration={calibration_file}", f"output.dir={out}"]) == 0
+    assert f"no plan: {calibration_file}: key 'key.hidden' is 16 but this plan needs 32" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["plan"] is None
