@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
     print(plan_table(rows))
     print(f"calibration: {path}")
     if args.out is not None:
-        write_json(args.out, {"command": ["gnndist", "plan", *sys.argv[2:]], "calibration": str(path), "calibration_values": calibration.to_dict(), "shape": args.shape, "sources": sources, "rows": [row.to_dict() for row in rows]})
+        options = {"parts": parts, "modes": modes, "strategies": strategies, "partitioners": partitioners, "network_gbps": args.network_gbps or list(DEFAULT_GBPS),
+                   "same_machine": args.same_machine, "cores_per_worker": args.cores_per_worker, "parallel_efficiency": args.parallel_efficiency, "latency_us": args.latency_us}
+        plan = {"config": config.model_dump(mode="json"), "options": options, "calibration": str(path), "calibration_values": calibration.to_dict()}
+        write_json(args.out, {**plan, "shape": args.shape, "sources": sources, "rows": [row.to_dict() for row in rows]})
         print(f"wrote {args.out}")
     return 0
 
