@@ -288,6 +288,15 @@ class OutputConfig(Section):
     tensorboard: bool = Field(False, description="Also write per-epoch metrics as TensorBoard events to <output.dir>/tensorboard")
 
 
+class PlanConfig(Section):
+    """The planner's prediction recorded in a run's summary (``gnndist plan``)."""
+
+    identity: ClassVar[bool] = False
+    calibration: str | None = Field(
+        None, description="A calibration file written by `gnndist plan --calibration FILE`; a run then records its predicted epoch time, bytes and memory (summary.json key plan)", json_schema_extra=PATH
+    )
+
+
 class JobConfig(Section):
     """A whole training job (see docs/architecture.md, 'Job config and run directory')."""
 
@@ -304,6 +313,7 @@ class JobConfig(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    plan: PlanConfig = Field(default_factory=PlanConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "convert": "convert_cmd",
     "report": "report_cmd",
     "predict": "predict_cmd",
+    "plan": "plan_cmd",
     "bench": "bench_cmd",
     "info": "info_cmd",
 }

@@ -18,6 +18,7 @@ from gnndist.launch.rundir import RunDirectory
 from gnndist.memory import peak_resident_bytes
 from gnndist.modes import resolve_mode
 from gnndist.modes.base import JobData, Mode
+from gnndist.plan.report import plan_for_run, plan_rows
 from gnndist.registry import TASKS
 from gnndist.runtime import WorkerGroup, ray_cluster
 from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointStore, JobIdentity, collect_states, restore_states
@@ -221,6 +222,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("total train time", f"{summary['timing']['train_s']:.1f} s"),
         *_checkpoint_rows(summary),
         *_memory_rows(summary),
+        *plan_rows(summary),
         ("results", summary["run_dir"]),
     ]
     width = max(len(k) for k, _ in rows)
@@ -369,5 +371,6 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     summary["recoveries"] = [event.to_dict() for event in recoveries]
     summary["workers"] = workers
     summary["memory"] = memory
+    summary["plan"] = plan_for_run(config, data.partition_dir, data.info.num_features, data.info.num_classes)
     run_dir.write_summary(summary)
     return summary

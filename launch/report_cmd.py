@@ -91,9 +91,13 @@ def run(args: argparse.Namespace) -> int:
     summary_path = run_dir / "summary.json"
     if summary_path.is_file():
         from gnndist.launch.job import format_summary
+        from gnndist.plan.report import comparison_table, measured_of
 
+        summary = json.loads(summary_path.read_text())
         print("\nSummary")
-        print(format_summary(json.loads(summary_path.read_text())))
+        print(format_summary(summary))
+        if "plan" in summary:
+            print("\n" + comparison_table(summary["plan"], measured_of(summary, records)))
     if not args.no_plot:
         out = Path(args.out) if args.out else run_dir / "report.png"
         plot_metrics(records, out, f"gnndist run {run_dir}")

@@ -51,7 +51,7 @@ def test_bad_files(tmp_path):
 
 def test_every_section_of_the_contract_exists():
     sections = set(JobConfig.model_fields)
-    assert sections == {"mode", "task", "dataset", "model", "train", "partition", "comm", "sampling", "cache", "aggregation", "cluster", "checkpoint", "output"}
+    assert sections == {"mode", "task", "dataset", "model", "train", "partition", "comm", "sampling", "cache", "aggregation", "cluster", "checkpoint", "output", "plan"}
 
 
 def test_comm_strategy_local_is_a_deprecated_alias_of_mode_local():

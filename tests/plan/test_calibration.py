@@ -1,0 +1,59 @@
+"""Calibration files: written atomically, read back equal, reused without measuring, refused with the file and key named."""
+import json
+
+import pytest
+
+from gnndist.plan import CalibrationError, calibration_key, load_calibration, load_or_measure, save_calibration
+from gnndist.plan import calibration as calibration_module
+
+
+def test_round_trip_is_atomic_and_equal(tmp_path, calibration):
+    path = tmp_path / "sub" / "calibration.json"
+    save_calibration(calibration, path)
+    assert [p.name for p in path.parent.iterdir()] == ["calibration.json"]  # no temp file left beside it
+    assert load_calibration(path, calibration.key) == calibration
+
+
+def test_an_existing_file_is_reused_not_measured(calibration_file, calibration, monkeypatch):
+    monkeypatch.setattr(calibration_module, "measure", lambda key: pytest.fail("measured although the file exists"))
+    lines = []
+    assert load_or_measure(calibration_file, calibration.key, log=lines.append) == calibration
+    assert lines == [f"calibration: {calibration_file} (reused)"]
+
+
+def test_a_missing_file_is_measured_and_written(tmp_path, calibration, monkeypatch):
+    monkeypatch.setattr(calibration_module, "measure", lambda key: calibration)
+    path = tmp_path / "new.json"
+    load_or_measure(path, calibration.key, log=lambda line: None)
+    assert load_calibration(path) == calibration
+
+
+def test_corrupted_or_mismatched_files_name_the_file_and_key(calibration_file, calibration):
+    text = calibration_file.read_text()
+    calibration_file.write_text(text[: len(text) // 2])
+    with pytest.raises(CalibrationError, match=f"{calibration_file}: not valid JSON"):
+        load_calibration(calibration_file)
+    values = json.loads(text)
+    del values["train_factor"]
+    calibration_file.write_text(json.dumps(values))
+    with pytest.raises(CalibrationError, match=f"{calibration_file}: key 'train_factor' is missing"):
+        load_calibration(calibration_file)
+    values = json.loads(text)
+    values["matmul_flops_per_s"] = "fast"
+    calibration_file.write_text(json.dumps(values))
+    with pytest.raises(CalibrationError, match="key 'matmul_flops_per_s' must be a positive number"):
+        load_calibration(calibration_file)
+    calibration_file.write_text(text)
+    with pytest.raises(CalibrationError, match=f"{calibration_file}: key 'key.model' is 'sage' but this plan needs 'gcn'"):
+        load_calibration(calibration_file, calibration_key("gcn", 16, 2, "auto"))
+    calibration_file.write_text(json.dumps({**values, "format": "other"}))
+    with pytest.raises(CalibrationError, match="key 'format'"):
+        load_calibration(calibration_file)
+
+
+@pytest.mark.slow
+def test_measuring_takes_under_a_minute_and_gives_positive_rates(tmp_path):
+    path = tmp_path / "calibration.json"
+    measured = load_or_measure(path, calibration_key("sage", 32, 2, "auto"), log=lambda line: None)
+    assert measured.seconds < 60 and measured.matmul_flops_per_s > 0 and measured.train_factor > 1 and measured.runtime_bytes > 0
+    assert load_calibration(path) == measured
