@@ -78,7 +78,12 @@ class ExchangePlan:
 
     def bytes_per_layer(self, feature_width: int, bytes_per_value: int = 4) -> int:
         """Bytes moved by one full-graph layer exchange of ``feature_width``-wide rows (fp32 by default)."""
-        return int(self.counts.sum()) * feature_width * bytes_per_value
+        return exchange_bytes(self.counts, feature_width, bytes_per_value)
+
+
+def exchange_bytes(counts: Tensor, feature_width: int, bytes_per_value: int = 4) -> int:
+    """Bytes one full-graph layer exchange moves under the ``[P, P]`` row counts ``counts`` (``ExchangePlan.counts``)."""
+    return int(counts.sum()) * feature_width * bytes_per_value
 
 
 def halo_rings(graph: Graph, node_part: Tensor, part_id: int, halo_hops: int, plan: ExchangePlan) -> list[Tensor]:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from gnndist.graph import Graph
-from gnndist.partition.halo import ExchangePlan
+from gnndist.partition.halo import ExchangePlan, exchange_bytes
 
 if TYPE_CHECKING:
     from gnndist.partitioners.base import PartitionResult
@@ -153,7 +153,7 @@ class QualityReport:
             edge_balance=_balance(owned_edges),
             train_balance=None if train_nodes is None else _balance(train_nodes),
             feature_width=feature_width,
-            exchange_bytes_per_layer=int(exchange_counts.sum()) * feature_width * 4,
+            exchange_bytes_per_layer=exchange_bytes(exchange_counts, feature_width),
             partition_time_s=result.time_s,
             peak_memory_bytes=result.peak_memory_bytes,
             memory_increase_bytes=result.memory_increase_bytes,

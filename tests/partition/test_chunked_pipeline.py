@@ -89,8 +89,11 @@ def test_existing_directory_needs_force_and_ray(ray_session, tmp_path):
     partition_chunked(folder, "range", 2, tmp_path / "parts")
     with pytest.raises(FileExistsError, match="parts"):
         partition_chunked(folder, "range", 2, tmp_path / "parts")
-    meta, _ = partition_chunked(folder, "range", 2, tmp_path / "parts", force=True)
+    here = ray.get_runtime_context().get_node_id()
+    meta, _ = partition_chunked(folder, "range", 2, tmp_path / "parts", force=True, nodes=[here, here])  # parts pinned to a node
     assert meta.num_parts == 2 and leftovers(tmp_path) == []
+    with pytest.raises(ValueError, match="one Ray node per part"):
+        partition_chunked(folder, "range", 2, tmp_path / "other", nodes=[here])
 
 
 # ---------------------------------------------------------------------- bad input
