@@ -68,8 +68,9 @@ class JobData:
 
     @property
     def targets(self):
-        """The task's targets beyond the graph (``TaskGraph.targets``), handed to every trainer."""
-        return self.prepared.targets
+        """The task's targets beyond the graph (``TaskGraph.targets``), handed to every trainer (a chunked
+        dataset is a node task's, which has none: the graph stays unloaded)."""
+        return None if self.chunked is not None else self.prepared.targets
 
     @functools.cached_property
     def info(self) -> "GraphInfo":

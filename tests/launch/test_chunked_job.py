@@ -11,7 +11,7 @@ from gnndist.data.chunked import ChunkedGraph, GraphEdges, write_chunked
 from gnndist.launch.job import run_job
 
 GRAPH = dict(num_nodes=600, avg_degree=6, num_classes=3, feature_dim=8, seed=3)
-JOB = ["train.epochs=3", "model.dropout=0.0", "model.hidden=16", "partition.parts=2", "cluster.timeout_s=120"]
+JOB = ["train.epochs=3", "train.batch_size=64", "model.dropout=0.0", "model.hidden=16", "partition.parts=2", "cluster.timeout_s=120"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,8 @@ def _in_memory(mode: str, tmp_path, *extra: str) -> list[float]:
 
 @pytest.mark.parametrize("mode", ["fullgraph", "minibatch"])
 def test_a_chunked_run_never_loads_the_graph_in_the_driver_and_equals_the_in_memory_run(ray_session, chunks, tmp_path, monkeypatch, mode):
-    # The same assignment on both sides (METIS, in one Ray task for the chunked graph), so the same parts.
+    # The same assignment on both sides (METIS, in one Ray task for the chunked graph), so the same parts; the
+    # chunked run partitions into its own folder (the default one, keyed by the same fingerprint, would be reused).
     expected = _in_memory(mode, tmp_path, "partition.method=metis")
 
     def refuse(*args, **kwargs):
@@ -44,7 +45,7 @@ def test_a_chunked_run_never_loads_the_graph_in_the_driver_and_equals_the_in_mem
     monkeypatch.setattr("gnndist.data.load_dataset", refuse)
     monkeypatch.setattr("gnndist.data.registry.load_dataset", refuse)
     out = tmp_path / f"chunked-{mode}"
-    summary = run_job(load_config(None, [*JOB, f"mode={mode}", f"dataset.name=chunked:{chunks}", "partition.method=metis", f"output.dir={out}"]), progress=False)
+    summary = run_job(load_config(None, [*JOB, f"mode={mode}", f"dataset.name=chunked:{chunks}", "partition.method=metis", f"partition.dir={tmp_path / 'chunked-parts'}", f"output.dir={out}"]), progress=False)
     assert _losses(out) == pytest.approx(expected, abs=1e-6)
     assert summary["graph"]["fingerprint"] == ChunkedGraph.open(chunks).meta.fingerprint
     assert summary["memory"]["partition_task_peak_bytes"] > 0
