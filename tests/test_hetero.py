@@ -89,3 +89,26 @@ def test_dgl_round_trip():
     for edge_type in graph.edge_types:
         assert torch.equal(back.edge_index(edge_type), graph.edge_index(edge_type))
     assert torch.equal(back.nodes["paper"].x, graph.nodes["paper"].x)
+
+
+def test_hsbm_is_registered_seeded_and_academic():
+    from gnndist.data import load_dataset
+
+    graph = load_dataset("hsbm", num_papers=300, num_authors=200, num_institutions=16, num_fields=32, seed=3)
+    assert isinstance(graph, HeteroGraph) and graph.target == "paper" and graph.nodes["paper"].num_classes == 8
+    assert {("author", "writes", "paper"), ("paper", "cites", "paper"), ("author", "affiliated_with", "institution"), ("paper", "has_topic", "field"), ("field", "rev_has_topic", "paper")} <= set(graph.edges)
+    assert graph.nodes["field"].x is None and graph.nodes["institution"].x is None
+    again = load_dataset("hsbm", num_papers=300, num_authors=200, num_institutions=16, num_fields=32, seed=3)
+    assert again.fingerprint() == graph.fingerprint()
+    # the class signal runs through the fields: most of a paper's fields share its class
+    topics = graph.edge_index(("paper", "has_topic", "field"))
+    assert float((graph.nodes["paper"].y[topics[0]] == topics[1] % 8).float().mean()) > 0.7
+
+
+def test_training_on_a_hetero_dataset_fails_clearly_naming_the_mode():
+    from gnndist.config import load_config
+    from gnndist.modes.base import JobData
+
+    config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "mode=single"])
+    with pytest.raises(ValueError, match="dataset.name='hsbm' is a heterogeneous graph: mode='single' is not yet supported"):
+        _ = JobData(config).spec
