@@ -23,13 +23,16 @@ def _as_index(name: str, value: Any) -> Tensor:
     return tensor.to(torch.long)
 
 
-def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor | None = None):
+def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor | None = None, num_src: int | None = None):
     """Sorts edges by destination (stable, then by source) into CSR over incoming edges.
+
+    ``num_nodes`` counts the destinations; ``num_src`` the sources when they are other nodes (a bipartite
+    relation of a :class:`~gnndist.hetero.HeteroGraph`; default ``num_nodes``).
 
     Returns:
         ``(indptr [N+1], indices [E] = sources, edge_weight [E] or None)``.
     """
-    order = torch.argsort(dst * num_nodes + src, stable=True) if src.numel() else src
+    order = torch.argsort(dst * (num_nodes if num_src is None else num_src) + src, stable=True) if src.numel() else src
     indices = src[order]
     return csr_indptr(dst, num_nodes), indices, (edge_weight[order] if edge_weight is not None else None)
 

@@ -166,6 +166,7 @@ DATASETS: Registry[Any] = Registry(
     "dataset",
     {
         "sbm": "gnndist.data.synthetic:sbm",
+        "hsbm": "gnndist.data.hsbm:hsbm",
         "rmat": "gnndist.data.synthetic:rmat",
         "uniform": "gnndist.data.synthetic:uniform",
         "planetoid": "gnndist.data.planetoid:planetoid",

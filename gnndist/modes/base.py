@@ -80,8 +80,11 @@ class JobData:
     @functools.cached_property
     def spec(self) -> "ModelSpec":
         """The model and optimizer every process builds (built once here: a model that does not fit fails before any worker starts)."""
+        from gnndist.hetero import HeteroGraph
         from gnndist.models import ModelSpec
 
+        if self.chunked is None and isinstance(self.graph, HeteroGraph):
+            raise ValueError(f"dataset.name={self.config.dataset.name!r} is a heterogeneous graph: mode={self.config.mode!r} is not yet supported for heterogeneous graphs (no mode trains on them yet)")
         info = self.info
         if info.num_features == 0 or (self.task.needs_labels and not info.has_labels):
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")

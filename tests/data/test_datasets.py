@@ -11,7 +11,7 @@ from gnndist.graph import Graph
 
 def test_registry_lists_builtins():
     assert {"sbm", "rmat", "uniform", "planetoid", "ogb", "npz", "chunked"} <= set(available_datasets())
-    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: chunked, npz, ogb, planetoid, rmat, sbm, uniform"):
+    with pytest.raises(KeyError, match="Unknown dataset 'nope'; available: chunked, hsbm, npz, ogb, planetoid, rmat, sbm, uniform"):
         load_dataset("nope")
 
 
