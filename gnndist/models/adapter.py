@@ -76,10 +76,11 @@ class PyGLayers(Layerwise):
         self.dropout = float(rate)
         self.num_layers = len(convs)
 
-    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        """Layer ``index`` (see :class:`~gnndist.models.gnn.Layerwise`): activation and dropout on the raw output
-        of the layer before (none on the model's input), then the PyG layer on the bipartite block."""
-        if index:
-            h = fast_dropout(self.module.act(h), self.dropout, self.training)
+    def rows(self, index: int, h: Tensor) -> Tensor:
+        """Activation and dropout on the raw output of the layer before (none on the model's input)."""
+        return fast_dropout(self.module.act(h), self.dropout, self.training) if index else h
+
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
+        """The PyG layer on the bipartite block (see :class:`~gnndist.models.gnn.Layerwise`)."""
         conv = getattr(self.module, self.layers_attribute)[index]
-        return conv((h, h[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))
+        return conv((messages, messages[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))

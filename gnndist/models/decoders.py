@@ -43,8 +43,11 @@ class LinkModel(Layerwise):
         self.encoder, self.decoder = encoder, decoder
         self.num_layers = encoder.num_layers
 
-    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        return self.encoder.forward_layer(index, h, block)
+    def rows(self, index: int, h: Tensor) -> Tensor:
+        return self.encoder.rows(index, h)
+
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
+        return self.encoder.aggregate(index, messages, block)
 
     def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
         return self.encoder(x, blocks)

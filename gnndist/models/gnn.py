@@ -1,14 +1,14 @@
 """The built-in GNNs (GCN, GraphSAGE, GAT), built from PyG layers. They know nothing of distribution.
 
 Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
-serves the whole graph, a part with its halo, and sampled mini-batches. The layer-wise protocol,
-:meth:`GNN.forward_layer`, lets a trainer drive the layers itself: full-graph training appends the
-halo rows of a layer's input between two calls (the previous layer's output before its ReLU, which
-commutes with moving rows; every worker applies ReLU and its own dropout to the rows it aggregates).
+serves the whole graph, a part with its halo, and sampled mini-batches. The layer-wise protocol
+(:class:`Layerwise`: :meth:`~Layerwise.rows` then :meth:`~Layerwise.aggregate`) lets a trainer drive the
+layers itself: full-graph training computes a layer's row-wise half on owned rows and appends the halo
+rows its peers computed the same way, between the two halves.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,24 +18,37 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from gnndist.aggregation import Aggregation, resolve_aggregation
 from gnndist.block import Block
 from gnndist.models.dropout import dropout, relu_dropout
+from gnndist.models.messages import gcn_message_width, sage_message_width
 
 
 class Layerwise(nn.Module):
-    """The layer-wise protocol every trainer drives: ``num_layers`` and :meth:`forward_layer`.
+    """The layer-wise protocol every trainer drives: ``num_layers``, :meth:`rows` and :meth:`aggregate`.
 
-    Subclasses set ``num_layers`` and implement ``forward_layer``; ``forward`` runs every layer.
+    A layer is split in two: :meth:`rows`, which acts on every input row alone (activation, dropout, and a
+    linear map where that narrows the rows), and :meth:`aggregate`, which combines each destination's
+    sources. Rows computed by one worker equal rows computed by another, so full-graph training computes
+    :meth:`rows` on owned rows only and sends their result to the workers that hold them as halo: halo rows
+    are never activated or transformed twice, and what travels is as narrow as the layer allows.
     """
 
     num_layers: int
 
-    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        """Layer ``index`` with the activation of its input: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]``.
+    def rows(self, index: int, h: Tensor) -> Tensor:
+        """The row-wise half of layer ``index``: ``[R, F_in]`` -> ``[R, message_width]``, each row on its own.
 
         ``h`` is the model's input for layer 0 and the previous layer's raw output (before its activation)
-        otherwise: what travels between workers is that raw output, so a trainer that adds halo rows to
-        ``h`` between two layers needs nothing else from the model.
+        otherwise. Default: the rows as they are.
         """
+        return h
+
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
+        """The rest of layer ``index``: ``[block.num_src, message_width]`` rows of :meth:`rows` -> ``[block.num_dst, F_out]``
+        raw output (no activation)."""
         raise NotImplementedError
+
+    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+        """Layer ``index`` on a block whose every source row is in ``h``: :meth:`aggregate` of :meth:`rows`."""
+        return self.aggregate(index, self.rows(index, h), block)
 
     def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
         """Runs every layer; ``blocks`` is one Block for all layers or one per layer (outermost first)."""
@@ -64,61 +77,84 @@ class GNN(Layerwise):
         self.num_layers = num_layers
         self.dropout = dropout
         self.aggregation = resolve_aggregation(aggregation)
-        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = nn.ModuleList(self.make_conv(i, widths[i], widths[i + 1]) for i in range(num_layers))
+        self.widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(self.make_conv(i, self.widths[i], self.widths[i + 1]) for i in range(num_layers))
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
         raise NotImplementedError
 
-    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        """Layer ``index`` alone: ``[block.num_src, F_in]`` -> ``[block.num_dst, F_out]`` (no activation)."""
+    @staticmethod
+    def message_width(in_channels: int, out_channels: int) -> int:
+        """Width of a layer's :meth:`rows` (what full-graph workers exchange): the input's, unless overridden."""
+        return in_channels
+
+    def transforms_rows(self, index: int) -> bool:
+        """Whether layer ``index``'s :meth:`rows` applies its linear map (the message is narrower than the input)."""
+        return self.message_width(self.widths[index], self.widths[index + 1]) < self.widths[index]
+
+    def rows(self, index: int, h: Tensor) -> Tensor:
+        """Dropout on the input of layer 0, ReLU and dropout (fused) on the raw output of the layer before
+        otherwise; then the subclass's :meth:`transform` where that narrows the rows."""
+        h = dropout(h, self.dropout, self.training) if index == 0 else relu_dropout(h, self.dropout, self.training)
+        return self.transform(index, h) if self.transforms_rows(index) else h
+
+    def transform(self, index: int, h: Tensor) -> Tensor:
+        """The linear part of layer ``index`` applied row by row (only called when :meth:`transforms_rows`)."""
         raise NotImplementedError
-
-    def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        """Layer ``index``: dropout on the input of layer 0, ReLU and dropout (fused) on the raw output of the
-        layer before otherwise, then the layer (see :meth:`Layerwise.forward_layer`)."""
-        if index == 0:
-            h = dropout(h, self.dropout, self.training)
-        else:
-            h = relu_dropout(h, self.dropout, self.training)
-        return self.layer(index, h, block)
-
-
-def _aggregate_then_transform(aggregate: Callable[[Tensor], Tensor], weight: Tensor, bias: Tensor | None, h: Tensor) -> Tensor:
-    """``aggregate(h) @ weight.T + bias``, in whichever order moves fewer columns through the aggregation.
-
-    Aggregating first, the bias is fused into the matmul (``addmm``: one output tensor, not two).
-    """
-    out_features, in_features = weight.shape
-    if in_features <= out_features:
-        aggregated = aggregate(h)
-        return torch.addmm(bias, aggregated, weight.t()) if bias is not None else aggregated.mm(weight.t())
-    out = aggregate(F.linear(h, weight))
-    return out + bias if bias is not None else out
 
 
 class GCN(GNN):
-    """Kipf & Welling GCN: PyG ``GCNConv`` weights; aggregation over the symmetric-normalised block."""
+    """Kipf & Welling GCN: PyG ``GCNConv`` weights; aggregation over the symmetric-normalised block.
+
+    ``A (h W) = (A h) W``: a layer that narrows (``F_out < F_in``) transforms its rows first, so the
+    aggregation and the halo exchange move ``F_out`` columns; a layer that widens aggregates first.
+    """
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
         return GCNConv(in_channels, out_channels)
 
-    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+    message_width = staticmethod(gcn_message_width)
+
+    def transform(self, index: int, h: Tensor) -> Tensor:
+        return F.linear(h, self.convs[index].lin.weight)
+
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
         conv = self.convs[index]
-        normalized = block.gcn_normalized()
-        return _aggregate_then_transform(lambda t: self.aggregation(normalized, t, "sum"), conv.lin.weight, conv.bias, h)
+        aggregated = self.aggregation(block.gcn_normalized(), messages, "sum")
+        if self.transforms_rows(index):
+            return aggregated + conv.bias if conv.bias is not None else aggregated
+        weight = conv.lin.weight.t()
+        return torch.addmm(conv.bias, aggregated, weight) if conv.bias is not None else aggregated.mm(weight)  # bias fused into the matmul
 
 
 class GraphSAGE(GNN):
-    """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root)."""
+    """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root).
+
+    A layer that narrows to less than half its input (``2 F_out < F_in``) maps its rows by ``[W_l | W_r]``
+    first, so the aggregation moves ``F_out`` columns and the exchange ``2 F_out``; otherwise the rows
+    travel activated and the layer aggregates first.
+    """
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
         return SAGEConv(in_channels, out_channels, aggr="mean")
 
-    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
+    message_width = staticmethod(sage_message_width)
+
+    def transform(self, index: int, h: Tensor) -> Tensor:
         conv = self.convs[index]
-        out = _aggregate_then_transform(lambda t: self.aggregation(block, t, "mean"), conv.lin_l.weight, conv.lin_l.bias, h)
-        return out.addmm_(h[: block.num_dst], conv.lin_r.weight.t())  # + the root's own transform, in place
+        return h.mm(torch.cat([conv.lin_l.weight, conv.lin_r.weight]).t())  # [neighbour part | root part]
+
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
+        conv = self.convs[index]
+        if self.transforms_rows(index):
+            width = conv.lin_l.weight.size(0)
+            out = self.aggregation(block, messages[:, :width].contiguous(), "mean")
+            out = out + messages[: block.num_dst, width:]
+            return out + conv.lin_l.bias if conv.lin_l.bias is not None else out
+        weight, bias = conv.lin_l.weight, conv.lin_l.bias
+        aggregated = self.aggregation(block, messages, "mean")
+        out = torch.addmm(bias, aggregated, weight.t()) if bias is not None else aggregated.mm(weight.t())
+        return out.addmm_(messages[: block.num_dst], conv.lin_r.weight.t())  # + the root's own transform, in place
 
 
 class GAT(GNN):
@@ -138,5 +174,5 @@ class GAT(GNN):
             return GATConv(in_channels, out_channels, heads=1, concat=False)
         return GATConv(in_channels, out_channels // self.heads, heads=self.heads, concat=True)
 
-    def layer(self, index: int, h: Tensor, block: Block) -> Tensor:
-        return self.convs[index]((h, h[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))
+    def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
+        return self.convs[index]((messages, messages[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gnndist.models.messages import message_width
+
 if TYPE_CHECKING:
     from gnndist.plan.calibration import Calibration
 
@@ -146,31 +148,40 @@ def compute_seconds(flops_rows: float, agg_elements: float, calibration: "Calibr
     return single / calibration.speedup(cores)
 
 
-def layer_costs(model: str, widths: list[int], dst_rows: list[int], src_rows: list[int], edges: list[int]) -> tuple[float, float]:
+def layer_costs(model: str, widths: list[int], dst_rows: list[int], src_rows: list[int], edges: list[int], transformed_rows: list[int] | None = None) -> tuple[float, float]:
     """Forward dense FLOPs and aggregated elements of every layer, summed.
 
-    ``dst_rows[i]``, ``src_rows[i]``, ``edges[i]``: the destinations, sources and edges layer ``i`` runs on.
-    GCN transforms its sources then aggregates at the output width; the others (SAGE-like) aggregate at the
-    input width, then two linear maps of the destinations (neighbours and root).
+    ``dst_rows[i]``, ``src_rows[i]``, ``edges[i]``: the destinations, sources and edges layer ``i`` runs on;
+    ``transformed_rows[i]``: the rows its row-wise half maps (default: the sources; full-graph training maps
+    owned rows only after layer 0). A layer whose row-wise half narrows the rows
+    (:func:`~gnndist.models.messages.message_width`) maps them first and aggregates at the output width;
+    otherwise it aggregates at the input width, then maps the destinations (GCN once; SAGE-like models twice:
+    neighbours and root).
     """
     flops = elements = 0.0
     for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
-        if model == "gcn":
-            flops += 2.0 * src_rows[i] * w_in * w_out
+        message = message_width(model, w_in, w_out)
+        if message < w_in:
+            flops += 2.0 * (src_rows if transformed_rows is None else transformed_rows)[i] * w_in * message
             elements += edges[i] * w_out
         else:
-            flops += 2.0 * 2 * dst_rows[i] * w_in * w_out
+            flops += 2.0 * (1 if model == "gcn" else 2) * dst_rows[i] * w_in * w_out
             elements += edges[i] * w_in
     return flops, elements
 
 
 def halo_bytes_per_epoch(workload: Workload) -> int:
-    """Boundary bytes of one full-graph epoch, all workers: halo rows x width x 4 for every layer but the first
-    (whose halo input features are stored with the part), forward rows and backward gradients, scaled by the strategy."""
+    """Boundary bytes of one full-graph epoch, all workers: halo rows x message width x 4 for every layer but the
+    first (whose halo input features are stored with the part), forward rows and backward gradients, scaled by the strategy."""
     halo = sum(part.halo_nodes for part in workload.parts)
-    widths = workload.widths[1:-1]  # inputs of layers 1 .. L-1
+    widths = exchanged_widths(workload)
     exact = 2 * halo * FLOAT_BYTES * sum(widths)
     return int(exact * strategy_byte_factor(workload.strategy, workload.strategy_options, widths))
+
+
+def exchanged_widths(workload: Workload) -> list[int]:
+    """Width of the rows exchanged before each of layers 1 .. L-1 (the row-wise half's output)."""
+    return [message_width(workload.model, w_in, w_out) for w_in, w_out in zip(workload.widths[1:-1], workload.widths[2:])]
 
 
 def strategy_byte_factor(strategy: str, options: dict[str, Any], widths: list[int]) -> float:
@@ -213,7 +224,7 @@ def _fullgraph(workload: Workload, calibration: "Calibration", cluster: Cluster)
     worst = None
     for rank, part in enumerate(workload.parts):
         n_src = part.owned_nodes + part.halo_nodes
-        flops, elements = layer_costs(workload.model, workload.widths, [part.owned_nodes] * L, [n_src] * L, [part.owned_edges] * L)
+        flops, elements = layer_costs(workload.model, workload.widths, [part.owned_nodes] * L, [n_src] * L, [part.owned_edges] * L, [n_src] + [part.owned_nodes] * (L - 1))
         compute = compute_seconds(flops, elements, calibration, cores) * calibration.train_factor + calibration.step_overhead_s
         # a worker sends its rows and receives its halo: the larger of the two is on its link
         share = max(part.halo_nodes, part.send_rows) / halo_all
@@ -238,7 +249,7 @@ def _fullgraph_memory(workload: Workload, part: PartLoad, calibration: "Calibrat
     # what autograd keeps per layer: the layer's input rows (owned + halo) and its output, scaled by the calibrated factor;
     # backward then holds gradients of about the same size beside them
     activations = 2 * sum(n_src * (w_in + w_out) for w_in, w_out in zip(workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor
-    exchange = 2 * max(part.halo_nodes, part.send_rows) * max(hidden, default=0) * FLOAT_BYTES
+    exchange = 2 * max(part.halo_nodes, part.send_rows) * max(exchanged_widths(workload), default=0) * FLOAT_BYTES
     if workload.strategy == "stale":
         exchange *= 2 * len(hidden)  # rows and gradients of every layer kept between epochs
     params = workload.num_params * FLOAT_BYTES * 4  # parameters, gradients, Adam's two moments

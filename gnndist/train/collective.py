@@ -1,8 +1,8 @@
 """What every distributed trainer does with its peers: a layer-wise forward with halo rows from their
 owners, the gradient all-reduce, and evaluation counts summed over workers.
 
-The model knows nothing of this: :func:`halo_forward` drives it layer by layer through
-:meth:`~gnndist.models.gnn.GNN.forward_layer` and appends the halo rows of each layer's input.
+The model knows nothing of this: :func:`halo_forward` drives it layer by layer through the two halves of
+:class:`~gnndist.models.gnn.Layerwise` and appends the halo rows between them.
 """
 from __future__ import annotations
 
@@ -17,24 +17,30 @@ from gnndist.comm import Communicator
 from gnndist.train.metrics import Masks, SplitCounts
 
 Exchange = Callable[[int, Tensor], Tensor]
-"""``exchange(layer, h_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s input."""
+"""``exchange(layer, messages_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s row-wise half."""
 
 
 def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, layers: int | None = None) -> Tensor:
     """Runs ``model`` over a part: owned rows pull from owned + halo rows at every layer.
 
+    Layer 0's halo input rows are stored with the part (``x``), so that layer runs as it would on a whole
+    graph. Every later layer's row-wise half (:meth:`~gnndist.models.gnn.Layerwise.rows`: activation, dropout,
+    a narrowing linear map) runs on the owned rows only, and ``exchange`` brings the halo rows that their
+    owners computed the same way: no row is activated or transformed twice, and the narrowest rows travel.
+
     Args:
-        model: a layer-wise model (``num_layers``, ``forward_layer``).
+        model: a layer-wise model (``num_layers``, ``rows``, ``aggregate``).
         x: ``[block.num_src, F]`` input rows, owned then halo.
         block: owned rows (destinations) pulling from owned + halo rows (sources).
-        exchange: gives the halo rows of every layer but the first from the owned rows of the layer before.
+        exchange: ``exchange(layer, messages_owned)``: the halo rows of a layer's row-wise half.
         layers: run the first ``layers`` layers only (default: all); the output is that layer's raw output.
     """
     h = x
     for index in range(model.num_layers if layers is None else layers):
+        messages = model.rows(index, h)
         if index:
-            h = torch.cat([h, exchange(index, h)])
-        h = model.forward_layer(index, h, block)
+            messages = torch.cat([messages, exchange(index, messages)])
+        h = model.aggregate(index, messages, block)
     return h
 
 

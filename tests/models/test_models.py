@@ -6,13 +6,16 @@ from gnndist.block import Block
 from gnndist.models import available_models, resolve_model
 
 
+@pytest.mark.parametrize("widen", [False, True], ids=["narrowing", "widening"])
 @pytest.mark.parametrize("name", ["gcn", "sage", "gat"])
-def test_layer_equals_pyg_conv(named_graph, name):
+def test_layer_equals_pyg_conv(named_graph, name, widen):
+    """Both orders of a layer (rows transformed before aggregation, or after) equal the PyG layer."""
     torch.manual_seed(0)
-    model = resolve_model(name, in_channels=named_graph.num_features, hidden_channels=8, out_channels=3, dropout=0.0)
+    width = 4 * named_graph.num_features if widen else 3
+    model = resolve_model(name, in_channels=named_graph.num_features, hidden_channels=8, out_channels=width, num_layers=1, dropout=0.0)
     x = named_graph.x.float()
     expected = model.convs[0](x, named_graph.edge_index())
-    assert torch.allclose(model.layer(0, x, Block.from_graph(named_graph)), expected, atol=1e-5)
+    assert torch.allclose(model.forward_layer(0, x, Block.from_graph(named_graph)), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["gcn", "sage"])
@@ -24,7 +27,7 @@ def test_bipartite_block_matches_full_graph_rows(named_graph, name):
     k = named_graph.num_nodes // 2
     sub = Block(full.indptr[: k + 1], full.indices[: int(full.indptr[k])], full.num_src, src_degree=named_graph.in_degrees())
     x = named_graph.x.float()
-    assert torch.allclose(model.layer(0, x, sub), model.layer(0, x, full)[:k], atol=1e-6)
+    assert torch.allclose(model.forward_layer(0, x, sub), model.forward_layer(0, x, full)[:k], atol=1e-6)
 
 
 def test_registry_and_bad_options():

@@ -18,10 +18,11 @@ def workload(strategy="sync", options=None, mode="fullgraph", parts=PARTS) -> Wo
 def test_fullgraph_epoch_by_hand(calibration):
     cluster = Cluster(same_machine=False, cores_per_worker=1, network_gbps=8, latency_s=1e-5)  # 8 Gb/s = 1e9 B/s
     prediction = predict(workload(), calibration, cluster)
-    # rank 0: layer 0 aggregates 1000 edges x 8, layer 1 1000 x 16; dense 2 maps x 2 flops x 100 rows x (8x16 + 16x4)
-    forward = (2 * 2 * 100 * (8 * 16 + 16 * 4)) / 1e10 + 1000 * (8 + 16) * 1e-9
+    # rank 0: layer 0 (8 -> 16) aggregates 1000 edges x 8, then 2 maps x 2 flops x 100 rows x 8x16; layer 1 (16 -> 4)
+    # maps its 100 owned rows by [W_l | W_r] first (2 flops x 16 x 8) and aggregates 1000 edges x 4
+    forward = (2 * 2 * 100 * 8 * 16 + 2 * 100 * 16 * 8) / 1e10 + 1000 * (8 + 4) * 1e-9
     compute = forward * 3.0 + 0.001
-    halo_bytes = 2 * (20 + 30) * 16 * 4  # layer 1's input (width 16) forward and back, all workers
+    halo_bytes = 2 * (20 + 30) * 8 * 4  # layer 1's 8-wide rows ([h W_l | h W_r]) forward and back, all workers
     assert prediction.halo_bytes == halo_bytes
     halo_s = halo_bytes * (30 / 50) / 1e9 + 2 * 1 * 1e-5  # rank 0 sends 30 of the 50 rows; 2 all-to-alls, 1 peer
     grad_s = 1000 * 4 * 2 * 1 / 2 / 1e9 + 2 * 1e-5
@@ -37,7 +38,7 @@ def test_strategies_scale_or_hide_bytes(calibration):
     assert stale.halo_bytes == sync.halo_bytes and stale.epoch_s < sync.epoch_s
     assert stale.comm_s == pytest.approx(sync.comm_s - stale.compute_s, rel=1e-6)  # stale hides the halo behind compute
     assert predict(workload("sampled", {"p": 0.25}), calibration, cluster).halo_bytes == sync.halo_bytes // 4
-    assert predict(workload("quantized", {"bits": 8}), calibration, cluster).halo_bytes == int(sync.halo_bytes * (8 / 32 + 2 / (4 * 16)))
+    assert predict(workload("quantized", {"bits": 8}), calibration, cluster).halo_bytes == int(sync.halo_bytes * (8 / 32 + 2 / (4 * 8)))  # 8-wide rows
 
 
 def test_workers_on_one_machine_share_its_cores(calibration):
@@ -54,7 +55,8 @@ def test_bytes_equal_the_quality_reports_exchange_times_layers_times_two(calibra
     config = load_config(None, ["model.hidden=16", "model.layers=3"])
     quality = QualityReport.compute(graph, resolve_partitioner("random").partition(graph, 3, seed=0), feature_width=16)
     work = from_quality(config, quality, 8, 4, mode="fullgraph", strategy="sync")
-    assert halo_bytes_per_epoch(work) == quality.exchange_bytes_per_layer * (3 - 1) * 2  # layers 1 and 2 exchange at width 16
+    # sage 8-16-16-4: layer 1 exchanges its activated 16-wide rows, layer 2 narrows to 4 and exchanges [h W_l | h W_r] (8)
+    assert halo_bytes_per_epoch(work) == quality.exchange_bytes_per_layer * (16 + 8) // 16 * 2
     assert work.num_params > 0 and [p.owned_nodes for p in work.parts] == quality.owned_nodes
 
 
