@@ -1,0 +1,144 @@
+"""Heterogeneous datasets from files: ogbn-mag in OGB's on-disk layout (offline), the typed npz format."""
+import gzip
+import importlib.util
+import socket
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from gnndist.data import load_dataset
+from gnndist.hetero import HeteroGraph
+
+needs_ogb = pytest.mark.skipif(importlib.util.find_spec("ogb") is None, reason="needs the ogb package (its dataset table)")
+
+MAG_COUNTS = {"author": 24, "field_of_study": 10, "institution": 6, "paper": 30}
+MAG_RELATIONS = [
+    ("author", "affiliated_with", "institution"),
+    ("author", "writes", "paper"),
+    ("paper", "cites", "paper"),
+    ("paper", "has_topic", "field_of_study"),
+]
+
+
+def _write_gz(path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as file:
+        file.write(text)
+
+
+def _rows(array: np.ndarray) -> str:
+    return "".join(",".join(str(value) for value in np.atleast_1d(row)) + "\n" for row in array)
+
+
+def fake_mag(root) -> dict:
+    """A tiny ogbn-mag in exactly the layout the ogb package unpacks (``root/ogbn_mag``); returns what was written."""
+    rng = np.random.default_rng(0)
+    folder = root / "ogbn_mag"
+    raw = folder / "raw"
+    (folder / "RELEASE_v2.txt").parent.mkdir(parents=True)
+    (folder / "RELEASE_v2.txt").write_text("# Release note for ogbn-mag\n\n### v2: ...\n")
+    types = sorted(MAG_COUNTS)
+    _write_gz(raw / "num-node-dict.csv.gz", ",".join(types) + "\n" + ",".join(str(MAG_COUNTS[t]) for t in types) + "\n")
+    _write_gz(raw / "nodetype-has-feat.csv.gz", ",".join(types) + "\n" + ",".join(str(t == "paper") for t in types) + "\n")
+    _write_gz(raw / "nodetype-has-label.csv.gz", ",".join(types) + "\n" + ",".join(str(t == "paper") for t in types) + "\n")
+    _write_gz(raw / "triplet-type-list.csv.gz", _rows(np.array(MAG_RELATIONS)))
+    edges = {}
+    for index, (src, relation, dst) in enumerate(MAG_RELATIONS):
+        num_edges = 40 + 5 * index
+        pairs = np.stack([rng.integers(0, MAG_COUNTS[src], num_edges), rng.integers(0, MAG_COUNTS[dst], num_edges)], axis=1)
+        edges[(src, relation, dst)] = pairs
+        directory = raw / "relations" / f"{src}___{relation}___{dst}"
+        _write_gz(directory / "edge.csv.gz", _rows(pairs))
+        _write_gz(directory / "edge_reltype.csv.gz", _rows(np.full(num_edges, index)))
+        _write_gz(directory / "num-edge-list.csv.gz", f"{num_edges}\n")
+    features = rng.integers(-64, 64, (MAG_COUNTS["paper"], 128)) / 8.0  # exact in float32 and in text
+    years = rng.integers(2010, 2020, MAG_COUNTS["paper"])
+    labels = rng.integers(0, 349, MAG_COUNTS["paper"])
+    _write_gz(raw / "node-feat" / "paper" / "node-feat.csv.gz", _rows(features))
+    _write_gz(raw / "node-feat" / "paper" / "node_year.csv.gz", _rows(years))
+    _write_gz(raw / "node-label" / "paper" / "node-label.csv.gz", _rows(labels))
+    split = folder / "split" / "time"
+    _write_gz(split / "nodetype-has-split.csv.gz", ",".join(types) + "\n" + ",".join(str(t == "paper") for t in types) + "\n")
+    ids = {"train": np.flatnonzero(years < 2018), "valid": np.flatnonzero(years == 2018), "test": np.flatnonzero(years == 2019)}
+    for part, values in ids.items():
+        _write_gz(split / "paper" / f"{part}.csv.gz", _rows(values))
+    return {"folder": folder, "edges": edges, "features": features, "labels": labels, "split": ids}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Sockets refuse to connect; yields the ids of the threads that tried (a background thread may, unasked)."""
+    tried = []
+
+    def refuse(*args, **kwargs):
+        tried.append(threading.get_ident())
+        raise OSError("network access is disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return tried
+
+
+def _edge_set(edges) -> list[tuple[int, int]]:
+    return sorted(map(tuple, np.asarray(edges).tolist()))
+
+
+@needs_ogb
+def test_ogbn_mag_loads_offline_from_ogb_layout(tmp_path, no_network):
+    written = fake_mag(tmp_path)
+    graph = load_dataset("ogb:ogbn-mag", root=str(tmp_path), add_reverse=False)
+    assert threading.get_ident() not in no_network  # the loader never tried the network
+    assert isinstance(graph, HeteroGraph) and graph.target == "paper"
+    assert graph.node_types == sorted(MAG_COUNTS) and {t: d.num_nodes for t, d in graph.nodes.items()} == MAG_COUNTS
+    assert graph.edge_types == MAG_RELATIONS
+    for relation, pairs in written["edges"].items():
+        assert _edge_set(graph.edge_index(relation).T) == _edge_set(pairs), relation
+    paper = graph.nodes["paper"]
+    assert paper.x.dtype == torch.float32 and torch.equal(paper.x, torch.tensor(written["features"], dtype=torch.float32))
+    assert all(graph.nodes[t].x is None for t in ("author", "field_of_study", "institution"))
+    assert paper.y.tolist() == written["labels"].tolist() and paper.num_classes == 349
+    assert all(graph.nodes[t].y is None for t in ("author", "field_of_study", "institution"))
+    for field, part in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
+        assert torch.nonzero(getattr(paper, field)).view(-1).tolist() == written["split"][part].tolist(), field
+
+    reversed_graph = load_dataset("ogb:ogbn-mag", root=str(tmp_path))  # add_reverse defaults to True
+    assert len(reversed_graph.edge_types) == 8
+    for (src, relation, dst), pairs in written["edges"].items():
+        assert _edge_set(reversed_graph.edge_index((dst, f"rev_{relation}", src)).T) == _edge_set(pairs[:, ::-1])
+    assert reversed_graph.nodes["paper"].fingerprint() == paper.fingerprint()
+
+
+@needs_ogb
+def test_ogbn_mag_missing_files_say_where_to_get_it(tmp_path):
+    folder = fake_mag(tmp_path)["folder"]
+    edges = folder / "raw" / "relations" / "paper___cites___paper" / "edge.csv.gz"
+    edges.unlink()
+    with pytest.raises(FileNotFoundError, match=f"missing file\\(s\\) {edges}; gnndist never downloads: .*NodePropPredDataset\\('ogbn-mag'.*mag.zip and rename its folder mag/ to {folder}"):
+        load_dataset("ogb:ogbn-mag", root=str(tmp_path))
+    (folder / "raw" / "num-node-dict.csv.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="missing file\\(s\\) .*num-node-dict.csv.gz"):
+        load_dataset("ogb:ogbn-mag", root=str(tmp_path))
+    with pytest.raises(ValueError, match="add_reverse=True applies to heterogeneous OGB datasets \\(ogbn-mag\\); 'ogbn-arxiv' is homogeneous"):
+        load_dataset("ogb:ogbn-arxiv", root=str(tmp_path), add_reverse=True)
+
+
+@needs_ogb
+@pytest.mark.parametrize(
+    "damage, file, message",
+    [
+        (lambda data: data[: len(data) // 2], "raw/node-feat/paper/node-feat.csv.gz", "Cannot read OGB file {path} .*expected one row of float features per node"),
+        (lambda data: b"not gzip at all", "raw/relations/author___writes___paper/edge.csv.gz", "Cannot read OGB file {path} .*expected two integer columns"),
+        (lambda data: gzip.compress(gzip.decompress(data).split(b"\n", 1)[1]), "raw/relations/paper___cites___paper/edge.csv.gz", "{path} has 49 rows; expected 50 \\(the edge count in"),
+        (lambda data: gzip.compress(b"1,2,x\n"), "split/time/paper/valid.csv.gz", "Cannot read OGB file {path} .*expected one integer node id per line"),
+        (lambda data: gzip.compress(b"3\n30\n"), "split/time/paper/test.csv.gz", "{path}: node id 30 out of range \\[0, 29\\]"),
+        (lambda data: gzip.compress(b"author,paper\nTrue,maybe\n"), "raw/nodetype-has-label.csv.gz", "{path}: expected a header of node types and one row of True/False"),
+    ],
+)
+def test_damaged_ogbn_mag_files_are_named(tmp_path, damage, file, message):
+    path = fake_mag(tmp_path)["folder"] / file
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=message.format(path=path)):
+        load_dataset("ogb:ogbn-mag", root=str(tmp_path))
