@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnndist.data import load_dataset
+from gnndist.data import load_dataset, save_npz
 from gnndist.hetero import HeteroGraph
 
 needs_ogb = pytest.mark.skipif(importlib.util.find_spec("ogb") is None, reason="needs the ogb package (its dataset table)")
@@ -135,10 +135,93 @@ def test_ogbn_mag_missing_files_say_where_to_get_it(tmp_path):
         (lambda data: gzip.compress(b"1,2,x\n"), "split/time/paper/valid.csv.gz", "Cannot read OGB file {path} .*expected one integer node id per line"),
         (lambda data: gzip.compress(b"3\n30\n"), "split/time/paper/test.csv.gz", "{path}: node id 30 out of range \\[0, 29\\]"),
         (lambda data: gzip.compress(b"author,paper\nTrue,maybe\n"), "raw/nodetype-has-label.csv.gz", "{path}: expected a header of node types and one row of True/False"),
-    ],
+    ],    ids=["truncated-gzip", "not-gzip", "edge-row-missing", "non-integer-id", "id-out-of-range", "bad-flag"],
 )
 def test_damaged_ogbn_mag_files_are_named(tmp_path, damage, file, message):
     path = fake_mag(tmp_path)["folder"] / file
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(ValueError, match=message.format(path=path)):
         load_dataset("ogb:ogbn-mag", root=str(tmp_path))
+
+
+def _two_targets(target):
+    """Papers and authors both labeled (so the target must be stored), venues featureless and unlabeled."""
+    return HeteroGraph.from_edge_index(
+        {"paper": 5, "author": 3, "venue": 2},
+        {("author", "writes", "paper"): torch.tensor([[0, 1, 2, 2, 0], [0, 1, 3, 4, 4]]), ("paper", "published_in", "venue"): torch.tensor([[0, 1, 2, 3, 4], [0, 0, 1, 1, 0]])},
+        x={"paper": torch.arange(10.0).view(5, 2), "author": torch.ones(3, 4, dtype=torch.float64)},
+        y={"paper": torch.tensor([0, 1, 2, 1, 0]), "author": torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])},
+        train_mask={"paper": torch.tensor([True, True, False, False, False])},
+        test_mask={"paper": torch.tensor([False, False, False, True, True])},
+        target=target,
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: load_dataset("hsbm", num_papers=60, num_authors=40, num_institutions=8, num_fields=8, num_classes=4),
+        lambda: _two_targets("author"),
+        lambda: _two_targets(None),
+        lambda: HeteroGraph.from_edge_index({"a": 2, "b": 1}, {}),  # no labels, no relations
+    ],
+    ids=["hsbm", "target-author", "no-target", "no-relations"],
+)
+def test_typed_npz_round_trip(tmp_path, make):
+    graph = make()
+    path = tmp_path / "typed.npz"
+    save_npz(graph, path)
+    loaded = load_dataset("npz:typed.npz", root=str(tmp_path))
+    assert isinstance(loaded, HeteroGraph) and loaded.fingerprint() == graph.fingerprint()
+    assert loaded.node_types == graph.node_types and loaded.edge_types == graph.edge_types and loaded.target == graph.target
+    for node_type, nodes in graph.nodes.items():
+        for field, value in nodes.node_data().items():
+            assert getattr(loaded.nodes[node_type], field).dtype == value.dtype, (node_type, field)
+
+
+def test_typed_npz_keys_are_the_documented_scheme(tmp_path):
+    save_npz(_two_targets("paper"), tmp_path / "typed.npz")
+    with np.load(tmp_path / "typed.npz", allow_pickle=False) as arrays:
+        assert sorted(arrays.files) == sorted([
+            "node_types", "edge_types", "target",
+            "paper/num_nodes", "paper/num_classes", "paper/x", "paper/y", "paper/train_mask", "paper/test_mask",
+            "author/num_nodes", "author/num_classes", "author/x", "author/y",
+            "venue/num_nodes",
+            "author__writes__paper/edge_index", "paper__published_in__venue/edge_index",
+        ])
+        assert arrays["node_types"].tolist() == ["paper", "author", "venue"] and arrays["target"].item() == "paper"
+        assert arrays["edge_types"].tolist() == [["author", "writes", "paper"], ["paper", "published_in", "venue"]]
+
+
+def _typed(**changes):
+    arrays = {
+        "node_types": np.array(["paper", "author"]),
+        "edge_types": np.array([["author", "writes", "paper"]]),
+        "paper/num_nodes": np.int64(3),
+        "author/num_nodes": np.int64(2),
+        "paper/y": np.array([0, 1, 1]),
+        "author__writes__paper/edge_index": np.array([[0, 1], [2, 0]]),
+    }
+    arrays.update(changes)
+    return {key: value for key, value in arrays.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    "arrays, error, message",
+    [
+        (_typed(**{"paper/feats": np.ones((3, 2))}), ValueError, "unknown key\\(s\\) \\['paper/feats'\\]; a typed npz"),
+        (_typed(**{"author/num_nodes": None}), ValueError, "missing required key\\(s\\) \\['author/num_nodes'\\]"),
+        (_typed(**{"author__writes__paper/edge_index": None}), ValueError, "missing required key\\(s\\) \\['author__writes__paper/edge_index'\\]"),
+        (_typed(**{"paper/y": np.array(["a", "b", "c"])}), ValueError, "key 'paper/y' has dtype <U1; expected integer labels"),
+        (_typed(**{"paper/num_nodes": np.array([3])}), ValueError, "key 'paper/num_nodes' has shape \\(1,\\); expected an integer scalar"),
+        (_typed(edge_types=np.array([["author", "paper"]])), ValueError, "key 'edge_types' has dtype <U6 and shape \\(1, 2\\); expected \\(src_type, relation, dst_type\\)"),
+        (_typed(node_types=np.array(["paper", "author", "paper"])), ValueError, "key 'node_types' lists \\['paper'\\] more than once"),
+        (_typed(**{"author__writes__paper/edge_index": np.array([[0, 2], [2, 0]])}), ValueError, "typed.npz: Edge type \\('author', 'writes', 'paper'\\): source id 2 out of range for node type 'author'"),
+        (_typed(target=np.array("venue")), ValueError, "typed.npz: target='venue' is not a node type"),
+        (_typed(node_types=np.array(["paper", "author"], dtype=object)), ValueError, "typed.npz: .*object arrays are not allowed"),
+    ],    ids=["unknown-key", "no-num-nodes", "no-edges", "string-labels", "array-count", "edge-types-2-wide", "duplicate-type", "id-out-of-range", "unknown-target", "pickled"],
+)
+def test_typed_npz_errors_name_the_file_and_key(tmp_path, arrays, error, message):
+    np.savez(tmp_path / "typed.npz", **arrays)
+    with pytest.raises(error, match=message):
+        load_dataset(f"npz:{tmp_path / 'typed.npz'}")
