@@ -60,12 +60,13 @@ def _require(name: str, meta: dict[str, str], folder: Path, paths: list[Path]) -
     if missing:
         raise FileNotFoundError(
             f"OGB dataset {name!r}: missing file(s) {', '.join(missing)}; gnndist never downloads: get it once with the ogb package "
-            f"(NodePropPredDataset({name!r}, root=ROOT) unpacks ROOT/{folder.name}/), or unzip {meta['url']} and rename its folder "
+            f"(ogb.nodeproppred.NodePropPredDataset({name!r}, root=ROOT) unpacks ROOT/{folder.name}/), or unzip {meta['url']} and rename its folder "
             f"{meta['download_name']}/ to {folder}"
         )
 
 
 def _check_rows(path: Path, array: np.ndarray, expected_rows: int, what: str) -> None:
+    """Fails, naming the file, when it has another row count (a CSV cut at a line boundary still parses)."""
     if array.shape[0] != expected_rows:
         raise ValueError(f"{path} has {array.shape[0]} rows; expected {expected_rows} ({what})")
 
@@ -77,6 +78,7 @@ def _as_labels(labels: np.ndarray, num_classes: str) -> tuple[Tensor, int | None
 
 
 def _read_labels(path: Path, num_nodes: int, num_classes: str) -> tuple[Tensor, int | None]:
+    """``node-label.csv.gz`` (one row per node) as Graph labels (see :func:`_as_labels`)."""
     labels = _read_array(path, "one label (or one row of labels) per node", np.float64)
     _check_rows(path, labels, num_nodes, "one per node")
     return _as_labels(labels, num_classes)

@@ -121,6 +121,10 @@ def test_ogbn_mag_missing_files_say_where_to_get_it(tmp_path):
     (folder / "raw" / "num-node-dict.csv.gz").unlink()
     with pytest.raises(FileNotFoundError, match="missing file\\(s\\) .*num-node-dict.csv.gz"):
         load_dataset("ogb:ogbn-mag", root=str(tmp_path))
+
+
+@needs_ogb
+def test_homogeneous_ogb_datasets_refuse_add_reverse(tmp_path):
     with pytest.raises(ValueError, match="add_reverse=True applies to heterogeneous OGB datasets \\(ogbn-mag\\); 'ogbn-arxiv' is homogeneous"):
         load_dataset("ogb:ogbn-arxiv", root=str(tmp_path), add_reverse=True)
 
