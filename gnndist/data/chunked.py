@@ -599,6 +599,9 @@ def open_source(spec: str, options: dict[str, Any], *, in_memory: bool = False) 
     elif not in_memory and name in ("sbm", "rmat"):
         source = getattr(synthetic, f"{name}_stream")(**options)
     else:
-        source = GraphEdges(load_dataset(spec, **options))
+        graph = load_dataset(spec, **options)
+        if not isinstance(graph, Graph):
+            raise ValueError(f"gnndist convert {spec}: a {type(graph).__name__} (typed nodes and relations) has no chunked format yet; save it as a typed npz instead (gnndist.data.npz.save_npz)")
+        source = GraphEdges(graph)
     source.description = {"dataset": spec, "options": options, "streamed": not in_memory and name in ("sbm", "rmat")}
     return source

@@ -95,6 +95,12 @@ def test_convert_reads_npz_files_and_job_configs(tmp_path):
     assert ChunkedGraph.open(tmp_path / "from-job").meta.fingerprint == graph.fingerprint()
 
 
+def test_convert_refuses_a_heterogeneous_graph_by_name(tmp_path):
+    with pytest.raises(ValueError, match="gnndist convert hsbm: a HeteroGraph .* no chunked format yet"):
+        convert("hsbm", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_fingerprint_from_chunks_does_not_depend_on_the_sort_budget(tmp_path):
     """The streamed fingerprint sorts destination ranges of at most ``budget`` edges: any budget gives Graph.fingerprint()."""
     source = open_source("sbm", {"num_nodes": 400, "feature_dim": 3})  # random edge order: every range reads every chunk
