@@ -89,7 +89,7 @@ class FullGraphWorkerTrainer(ModelState):
         """One step on the whole part; returns this worker's share of the epoch's metrics."""
         torch.manual_seed(dropout_seed(self.model_spec.seed, epoch, self.context.rank))
         self.comm.stats.reset()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         block = self.strategy.begin_epoch(epoch)
         self.model.train()
         self.optimizer.zero_grad()
@@ -102,6 +102,7 @@ class FullGraphWorkerTrainer(ModelState):
         result = {
             "loss": total_loss,
             "epoch_time_s": epoch_time,
+            "cpu_time_s": time.process_time() - cpu_start,  # this process's CPU seconds (every thread), waits excluded
             "comm_time_s": self.comm.stats.seconds,
             "halo_comm_time_s": halo_seconds,
             "bytes_sent": halo_bytes,
@@ -142,6 +143,7 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
         bytes_sent=sum(bytes_per_worker),
         extra={
             "comm_time_s": max(r["comm_time_s"] for r in results),
+            "cpu_time_s": sum(r["cpu_time_s"] for r in results),
             "compute_time_s": max(r["epoch_time_s"] - r["comm_time_s"] for r in results),
             "bytes_sent_max_worker": max(bytes_per_worker),
             "grad_bytes": sum(r["grad_bytes"] for r in results),
