@@ -44,6 +44,16 @@ def write_graph(graph, path, **extra: np.ndarray) -> None:
     np.savez(path, **{key: value.numpy() for key, value in arrays.items()}, **extra)
 
 
+def sage_weights(convs) -> dict[str, np.ndarray]:
+    """gnndist's ``sage`` parameters (its PyG ``SAGEConv`` layers ``convs``) under the names :func:`dgl_sage`
+    reads (``conv{i}_neigh_weight`` = ``lin_l``, ``conv{i}_self_weight`` = ``lin_r``, ``conv{i}_bias``), as
+    arrays for :func:`write_graph`'s extras: so a DGL peer starts from gnndist's initial parameters."""
+    weights = {}
+    for i, conv in enumerate(convs):
+        weights.update({f"conv{i}_neigh_weight": conv.lin_l.weight, f"conv{i}_self_weight": conv.lin_r.weight, f"conv{i}_bias": conv.lin_l.bias})
+    return {name: value.detach().numpy() for name, value in weights.items()}
+
+
 def arrays_of(npz: str) -> dict[str, torch.Tensor]:
     with np.load(npz, allow_pickle=False) as data:
         return {key: torch.from_numpy(data[key]) for key in data.files}
