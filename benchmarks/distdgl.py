@@ -88,7 +88,7 @@ def run_benchmark(
 
     from gnndist.benchmarks.distdgl_peer import check_isolation
     from gnndist.benchmarks.minibatch import run_gnndist
-    from gnndist.benchmarks.peers import write_graph
+    from gnndist.benchmarks.peers import sage_weights, write_graph
     from gnndist.benchmarks.report import write_report
     from gnndist.data import load_dataset
     from gnndist.memory import peak_resident_bytes
@@ -114,10 +114,7 @@ def run_benchmark(
             npz, weights = tmp / "graph.npz", tmp / "weights.npz"
             write_graph(graph, npz)
             model, _ = ModelSpec(**spec_args).build()
-            initial = {}
-            for i, conv in enumerate(model.convs):
-                initial.update({f"conv{i}_neigh_weight": conv.lin_l.weight, f"conv{i}_self_weight": conv.lin_r.weight, f"conv{i}_bias": conv.lin_l.bias})
-            np.savez(weights, **{name: value.detach().numpy() for name, value in initial.items()})
+            np.savez(weights, **sage_weights(model.convs))
             workdir = tmp / "distdgl"
             workdir.mkdir()
             spec = dict(

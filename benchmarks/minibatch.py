@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPython, find_dgl_python, peer_command
-from gnndist.benchmarks.peers import PyGSAGE, block_edge_index, write_graph
+from gnndist.benchmarks.peers import PyGSAGE, block_edge_index, sage_weights, write_graph
 from gnndist.benchmarks.report import write_report
 from gnndist.benchmarks.sampling import GRAPHS
 from gnndist.benchmarks.timing import run_timed
@@ -147,13 +147,17 @@ def run_gnndist(
     threads: int | None,
     device: str = "cpu",
     after_epoch: Callable[[tuple, int], None] | None = None,
+    task=None,
+    targets: Any = None,
 ) -> dict[str, Any]:
     """gnndist's mini-batch trainer on the running Ray: ``num_workers`` workers, one part and one store each.
 
     Partitions ``graph`` into ``directory`` (METIS; random for one worker) unless it exists (a second
     device reuses it; ``partition_s`` is then 0), then trains one model per (fanouts, cache policy) for
     ``epochs`` epochs, calling ``after_epoch(fanouts, epoch)`` after each. On a GPU ``device`` the
-    workers share it (sampling and cache there).
+    workers share it (sampling and cache there). ``task`` (a ``gnndist.tasks`` task; default node
+    classification) and its ``targets`` (``task.prepare``: ``graph`` is then the prepared graph) choose
+    what is learnt; a row's "seeds" are the task's training items (nodes, or edges for ``link``).
 
     Returns:
         ``rows`` (one per run, see :func:`_gnndist_row`; with the stores' CPU seconds per epoch),
@@ -174,7 +178,6 @@ def run_gnndist(
     if not Path(directory).exists():
         partition_graph(graph, "metis" if num_workers > 1 else "random", num_workers, directory, seed=0, halo_hops=1)
     partition_s = time.perf_counter() - start
-    num_train = int(graph.train_mask.sum())
     rows: list[dict[str, Any]] = []
     sampling_config = SamplingConfig(device="cuda") if on_gpu else None  # CPU: the default
     group = WorkerGroup(
@@ -192,7 +195,7 @@ def run_gnndist(
                     train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
                     setup_start = time.perf_counter()
                     cache = CacheConfig(policy=policy, capacity=cache_capacity, **({"device": "cuda"} if on_gpu else {}))
-                    trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, cache, stores=stores, sampling=sampling_config)
+                    trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, cache, stores=stores, sampling=sampling_config, task=task, targets=targets)
                     setup_s = time.perf_counter() - setup_start
                     history, store_cpu_s = [], []
                     for epoch in range(epochs):
@@ -202,7 +205,7 @@ def run_gnndist(
                         if after_epoch is not None:
                             after_epoch(fanouts, epoch)
                     row = dict(
-                        _gnndist_row(fanouts, num_workers, policy, history, setup_s, num_train), device=device, gpus_per_worker=1 / num_workers if on_gpu else 0.0,
+                        _gnndist_row(fanouts, num_workers, policy, history, setup_s), device=device, gpus_per_worker=1 / num_workers if on_gpu else 0.0,
                         comm_backend=group.backend, store_cpu_s=_median(store_cpu_s[1:] or store_cpu_s),
                     )
                     rows.append(row)
@@ -292,11 +295,7 @@ def run_benchmark(
         if dgl.python is not None and on_cpu:
             npz = tmp / "graph.npz"
             model, _ = ModelSpec(**spec_args).build()
-            initial = {}
-            for i, conv in enumerate(model.convs):
-                initial.update({f"conv{i}_neigh_weight": conv.lin_l.weight, f"conv{i}_self_weight": conv.lin_r.weight, f"conv{i}_bias": conv.lin_l.bias})
-            initial = {name: value.detach().numpy() for name, value in initial.items()}
-            write_graph(graph, npz, **initial)
+            write_graph(graph, npz, **sage_weights(model.convs))
             spec = dict(npz=str(npz), batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, threads=threads)
             child = ChildProcess(peer_command(dgl.python, "dgl_minibatch", spec), "DGL mini-batch", timeout_s, threads)
         dgl_train_s: dict[tuple, list[float]] = {tuple(f): [] for f in fanout_settings}
@@ -437,8 +436,9 @@ def _targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _gnndist_row(fanouts: tuple, workers: int, policy: str, history: list, setup_s: float, num_train: int) -> dict[str, Any]:
+def _gnndist_row(fanouts: tuple, workers: int, policy: str, history: list, setup_s: float) -> dict[str, Any]:
     timed = history[1:] or history
+    num_train = history[-1].extra["seeds"]  # the task's training items of one epoch, over all workers
     pick = lambda key: _median([m.extra[key] for m in timed])  # noqa: E731
     epoch_s = _median([m.epoch_time_s for m in timed])
     last = history[-1]
@@ -458,6 +458,7 @@ def _gnndist_row(fanouts: tuple, workers: int, policy: str, history: list, setup
         "cache_fill_bytes": last.extra["cache_fill_bytes"],
         "setup_s": setup_s,
         "test_acc": last.test_acc,
+        "test_metrics": {key: value for key, value in last.extra.items() if key.startswith("test_")},
         "losses": [m.loss for m in history],
     }
 

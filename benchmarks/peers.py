@@ -12,6 +12,8 @@ Kinds:
         ``cuda_peak``.
     dgl_minibatch: DGL's ``NeighborSampler`` + ``DataLoader``: ``sample``/``gather`` epochs (sampling
         throughput) and GraphSAGE mini-batch training (``reset``, ``train``, ``evaluate``).
+    dgl_link: DGL's link-prediction loop (``as_edge_prediction_sampler``, uniform negatives, dot scores):
+        ``reset``, ``train``, ``scores`` (the test pairs' logits, written to an ``.npz``).
 
 :class:`PyGSAGE` is not a child: the mini-batch benchmark trains it in its own process on the batches
 of gnndist's sampler (so both sides train on the same samples, on the same device).
@@ -42,6 +44,16 @@ def write_graph(graph, path, **extra: np.ndarray) -> None:
     arrays.update({f"{split}_mask": getattr(graph, f"{split}_mask") for split in ("train", "val", "test")})
     arrays.update(train_ids=graph.train_mask.nonzero().flatten(), test_ids=graph.test_mask.nonzero().flatten())
     np.savez(path, **{key: value.numpy() for key, value in arrays.items()}, **extra)
+
+
+def sage_weights(convs) -> dict[str, np.ndarray]:
+    """gnndist's ``sage`` parameters (its PyG ``SAGEConv`` layers ``convs``) under the names :func:`dgl_sage`
+    reads (``conv{i}_neigh_weight`` = ``lin_l``, ``conv{i}_self_weight`` = ``lin_r``, ``conv{i}_bias``), as
+    arrays for :func:`write_graph`'s extras: so a DGL peer starts from gnndist's initial parameters."""
+    weights = {}
+    for i, conv in enumerate(convs):
+        weights.update({f"conv{i}_neigh_weight": conv.lin_l.weight, f"conv{i}_self_weight": conv.lin_r.weight, f"conv{i}_bias": conv.lin_l.bias})
+    return {name: value.detach().numpy() for name, value in weights.items()}
 
 
 def arrays_of(npz: str) -> dict[str, torch.Tensor]:
@@ -315,13 +327,127 @@ class PyGSAGE(torch.nn.Module):
         return h
 
 
+# ------------------------------------------------------------------------------------------ link prediction (DGL)
+def edge_ids(indptr: torch.Tensor, indices: torch.Tensor):
+    """``find(src, dst) -> [n]`` edge ids of pairs in the graph of CSR ``indptr``/``indices`` over incoming
+    edges, numbered as :func:`dgl_graph` numbers them (positions in ``indices``). Raises ValueError naming
+    the first pair that is not an edge."""
+    n = indptr.numel() - 1
+    dst = torch.repeat_interleave(torch.arange(n), indptr.diff().long())
+    keys, order = torch.sort(indices.long() * n + dst)
+
+    def find(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        query = src.long() * n + dst.long()
+        at = torch.searchsorted(keys, query).clamp_(max=max(keys.numel() - 1, 0))
+        missing = (keys[at] != query).nonzero().flatten()
+        if missing.numel():
+            first = int(missing[0])
+            raise ValueError(f"({int(src[first])}, {int(dst[first])}) is not an edge of the graph ({missing.numel()} of {query.numel()} pairs are not)")
+        return order[at]
+
+    return find
+
+
+class DGLLinkPeer:
+    """DGL's link-prediction mini-batch loop, as in DGL's ``examples/pytorch/link_pred``: an
+    ``as_edge_prediction_sampler`` over a ``NeighborSampler`` with ``negative_sampler.Uniform(k)``, a
+    ``DataLoader`` over the training edge ids, GraphSAGE (:func:`dgl_sage`), dot-product scores, binary
+    cross-entropy summed as gnndist's ``LinkBatches.loss`` (``BCE(pos) + BCE(neg) / k``, over the batch's positives).
+
+    Spec keys: npz (the message-passing graph as :func:`write_graph` writes it, plus ``train_pairs`` ``[2, P]``
+    (one direction of every training edge), ``test_pos`` ``[2, T]``, ``test_neg_dst`` ``[T, k]`` and
+    optionally gnndist's initial weights :func:`sage_weights`), fanouts (hop order), batch_size, hidden,
+    dropout, lr, weight_decay, negatives (``k``), exclude (``"reverse_id"``: a batch's positive edges and their
+    reverses are left out of its sampled neighbourhoods, as DGL's example does; ``"none"``: kept, as gnndist does).
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        import dgl
+
+        if spec["exclude"] not in ("reverse_id", "none"):
+            raise ValueError(f"exclude must be 'reverse_id' or 'none' (got {spec['exclude']!r})")
+        self.dgl, self.spec = dgl, spec
+        self.arrays = arrays_of(spec["npz"])
+        indptr, indices = self.arrays["indptr"], self.arrays["indices"]
+        graph = dgl_graph(indptr, indices)
+        graph.ndata["feat"] = self.arrays["x"]
+        graph.create_formats_()
+        self.graph = graph
+        find = edge_ids(indptr, indices)
+        self.train_eids = find(*self.arrays["train_pairs"])
+        src, dst = graph.edges(order="eid")
+        self.reverse_eids = find(dst, src) if spec["exclude"] == "reverse_id" else None
+        self.reset()
+
+    def reset(self) -> dict[str, int]:
+        """A fresh model and optimizer, from gnndist's initial weights when given."""
+        hidden = self.spec["hidden"]
+        self.model = dgl_sage(self.arrays, self.arrays["x"].size(1), hidden, hidden, len(self.spec["fanouts"]), self.spec["dropout"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.spec["lr"], weight_decay=self.spec["weight_decay"])
+        return {"parameters": sum(p.numel() for p in self.model.parameters()), "train_edges": self.train_eids.numel()}
+
+    def _loader(self):
+        dataloading = self.dgl.dataloading
+        sampler = dataloading.as_edge_prediction_sampler(
+            dataloading.NeighborSampler(list(reversed(self.spec["fanouts"])), prefetch_node_feats=["feat"]),  # DGL lists fanouts input layer first
+            exclude="reverse_id" if self.reverse_eids is not None else None,
+            reverse_eids=self.reverse_eids,
+            negative_sampler=dataloading.negative_sampler.Uniform(self.spec["negatives"]),
+        )
+        return dataloading.DataLoader(self.graph, self.train_eids, sampler, batch_size=self.spec["batch_size"], shuffle=True, drop_last=False)
+
+    def train(self, epoch: int = 0) -> dict[str, float]:
+        """One epoch over the training edges; wall and CPU seconds, the mean step loss and the steps."""
+        torch.manual_seed(epoch)
+        self.dgl.seed(epoch)
+        model, optimizer, k = self.model, self.optimizer, self.spec["negatives"]
+        model.train()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        total, steps = 0.0, 0
+        for _, pair_graph, negative_graph, blocks in self._loader():
+            h = model(blocks, blocks[0].srcdata["feat"])
+            pos = _dot(h, *pair_graph.edges())
+            neg = _dot(h, *negative_graph.edges())
+            loss_sum = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos), reduction="sum") + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction="sum") / k
+            loss = loss_sum / pos.numel()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss)
+            steps += 1
+        return {**_epoch_times(start, start_cpu), "loss": total / max(steps, 1), "steps": steps}
+
+    @torch.no_grad()
+    def scores(self, out: str) -> dict[str, str]:
+        """Writes to ``out`` (an ``.npz``) the logits of the test pairs (``pos`` ``[T]``) and of their fixed
+        negatives (``neg`` ``[T, k]``) under full-neighbourhood inference, for the parent to rank."""
+        self.model.eval()
+        h = self.model(self.graph, self.graph.ndata["feat"])
+        src, dst = self.arrays["test_pos"]
+        neg_dst = self.arrays["test_neg_dst"]
+        pos = _dot(h, src, dst)
+        neg = _dot(h, src.repeat_interleave(neg_dst.size(1)), neg_dst.flatten()).view(neg_dst.shape)
+        np.savez(out, pos=pos.numpy(), neg=neg.numpy())
+        return {"scores": out}
+
+
+def _dot(h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """``[E]`` inner products of the rows of ``h`` at ``src`` and ``dst`` (gnndist's ``dot`` decoder)."""
+    return (h.index_select(0, src.long()) * h.index_select(0, dst.long())).sum(dim=-1)
+
+
+def serve_dgl_link(spec: dict[str, Any]) -> None:
+    peer = DGLLinkPeer(spec)
+    serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(), "exclude": spec["exclude"]}, {"reset": peer.reset, "train": peer.train, "scores": peer.scores})
+
+
 def serve_dgl_minibatch(spec: dict[str, Any]) -> None:
     peer = DGLMiniBatchPeer(spec)
     handlers = {"sample": peer.sample, "gather": peer.gather, "reset": peer.reset, "train": peer.train, "evaluate": peer.evaluate}
     serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}, handlers)
 
 
-KINDS = {"fullgraph": serve_fullgraph, "dgl_minibatch": serve_dgl_minibatch}
+KINDS = {"fullgraph": serve_fullgraph, "dgl_minibatch": serve_dgl_minibatch, "dgl_link": serve_dgl_link}
 
 
 def main(argv: list[str]) -> int:
