@@ -353,7 +353,7 @@ class Run:
                             for epoch in range(c.epochs):
                                 metrics = trainer.train_epoch(epoch, evaluate=False)
                                 row.epoch_s.append(metrics.epoch_time_s)
-                                row.cpu_s.append(metrics.extra["cpu_time_s"])
+                                row.cpu_s.append(metrics.extra["cpu_s"])
                                 row.losses.append(metrics.loss)
                                 row.halo_bytes.append(metrics.bytes_sent)
                                 row.grad_bytes.append(int(metrics.extra.get("grad_bytes", 0)))

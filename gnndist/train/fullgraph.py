@@ -102,7 +102,7 @@ class FullGraphWorkerTrainer(ModelState):
         result = {
             "loss": total_loss,
             "epoch_time_s": epoch_time,
-            "cpu_time_s": time.process_time() - cpu_start,  # this process's CPU seconds (every thread), waits excluded
+            "cpu_s": time.process_time() - cpu_start,  # this process's CPU seconds (every thread), waits excluded
             "comm_time_s": self.comm.stats.seconds,
             "halo_comm_time_s": halo_seconds,
             "bytes_sent": halo_bytes,
@@ -143,7 +143,7 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
         bytes_sent=sum(bytes_per_worker),
         extra={
             "comm_time_s": max(r["comm_time_s"] for r in results),
-            "cpu_time_s": sum(r["cpu_time_s"] for r in results),
+            "cpu_s": sum(r["cpu_s"] for r in results),  # every worker's CPU seconds
             "compute_time_s": max(r["epoch_time_s"] - r["comm_time_s"] for r in results),
             "bytes_sent_max_worker": max(bytes_per_worker),
             "grad_bytes": sum(r["grad_bytes"] for r in results),

@@ -590,7 +590,6 @@ def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochM
         seeds=total("seeds"),
         steps=results[0]["steps"],
         seeds_per_s=total("seeds") / metrics.epoch_time_s,
-        cpu_s=total("cpu_s"),
         cache_hits=hits,
         cache_misses=misses,
         cache_hit_rate=hits / (hits + misses) if hits + misses else None,
