@@ -48,13 +48,9 @@ class Block:
         """The whole graph as one square block, normalised by its own in-degrees."""
         return cls(graph.indptr, graph.indices, graph.num_nodes, graph.in_degrees(), graph.edge_weight)
 
-    @classmethod
-    def degrees_only(cls, in_degree: Tensor) -> "Block":
-        """A square block with these in-degrees whose edges' sources are not stored (``indices`` is a zero-stride
-        view reading 0): sizes, degrees and device are true, so it serves to choose an aggregation backend for a
-        graph that is never loaded (:func:`gnndist.aggregation.select_backend`), not to aggregate."""
-        indptr = csr_offsets(in_degree.to(torch.long))
-        return cls(indptr, torch.zeros((), dtype=torch.long).expand(int(indptr[-1])), in_degree.numel())
+    @property
+    def device(self) -> torch.device:
+        return self.indices.device
 
     @property
     def num_dst(self) -> int:

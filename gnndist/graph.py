@@ -95,6 +95,28 @@ class GraphInfo:
     multilabel: bool
 
 
+@dataclass(frozen=True)
+class DegreeStats:
+    """The in-degree statistics ``aggregation=auto`` judges a graph by (beside its sizes), so a driver can choose
+    a backend for a graph it never loads: recorded once in a chunked folder's ``meta.json``.
+
+    Attributes:
+        max_in_degree: largest in-degree (0 without nodes).
+        degree_cv: standard deviation / mean of the in-degree (0 when the mean is 0).
+    """
+
+    max_in_degree: int
+    degree_cv: float
+
+    @classmethod
+    def of(cls, in_degree: Tensor) -> "DegreeStats":
+        """The statistics of ``[num_nodes]`` in-degrees (any integer dtype)."""
+        degree = in_degree.to(torch.float64)
+        mean = degree.mean().item() if degree.numel() else 0.0
+        cv = degree.std(unbiased=False).item() / mean if mean > 0 else 0.0
+        return cls(int(degree.max().item()) if degree.numel() else 0, cv)
+
+
 @dataclass(eq=False)
 class Graph:
     """A directed graph stored as CSR over incoming edges (row = destination), so aggregation pulls.

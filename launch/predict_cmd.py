@@ -52,7 +52,7 @@ def predict(
     import torch
 
     from gnndist.graph import Graph
-    from gnndist.launch.job import part_sources, prepare_partition, start_ray, start_workers
+    from gnndist.launch.job import part_sources, partition_directory, prepare_partition, start_ray, start_workers
     from gnndist.modes.base import JobData
     from gnndist.runs import check_export_target, read_run, write_predictions
     from gnndist.train.metrics import SplitCounts
@@ -79,7 +79,8 @@ def predict(
             config.partition.parts = parts
         with contextlib.ExitStack() as stack:
             start_ray(config, stack)
-            directory = prepare_partition(config, data, run_dir, progress=progress)
+            directory = partition_directory(config, data, run_dir)
+            prepare_partition(config, data, directory, progress=progress)
             group = start_workers(config, stack)
             predictions = predict_parts(group, part_sources(config, directory), spec, run.model_state, layers)
     meta: dict[str, Any] = {"run": str(run_dir.resolve()), "checkpoint": str(run.checkpoint.resolve()), "what": what, "layer": layers, "num_layers": spec.layers, "model": spec.name, "dataset": config.dataset.name}

@@ -62,3 +62,28 @@ def test_cuda_peak_uses_the_allocator():
         block = torch.ones(64 * MiB // 4, device="cuda")
         del block
     assert 64 * MiB <= peak.increase_bytes < 80 * MiB
+
+
+KEPT_AFTER_FREEING = """
+import sys, torch
+from gnndist.memory import resident_bytes, return_freed_memory
+if sys.argv[1] == "return":
+    assert return_freed_memory()
+large = torch.ones(16 << 18)
+del large  # a 16 MiB block freed: glibc now serves blocks up to 16 MiB from the heap
+start = resident_bytes()
+blocks = [torch.ones(1 << 20) for _ in range(50)]  # 50 x 4 MiB, touched
+del blocks[::2]  # holes between live blocks: the heap cannot shrink past them
+print((resident_bytes() - start) >> 20)
+"""
+
+
+def kept_mib(mode: str) -> int:
+    return int(subprocess.run([sys.executable, "-c", KEPT_AFTER_FREEING, mode], check=True, capture_output=True, text=True).stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_blocks_go_back_to_the_system():
+    """A part-sized block freed in a worker or store process is unmapped, not kept by the heap."""
+    assert kept_mib("keep") >= 180  # 25 live blocks and the 25 freed ones the heap keeps
+    assert 80 <= kept_mib("return") <= 120  # the 25 live blocks only

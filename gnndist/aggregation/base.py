@@ -40,13 +40,16 @@ class Aggregation(ABC):
     selector: ClassVar[bool] = False  # True for "auto", which delegates to another backend
 
     def supports(self, block: Block, reduce: str) -> str | None:
-        """None when this backend can run ``reduce`` on ``block``, else the reason it cannot."""
+        """None when this backend can run ``reduce`` on ``block``, else the reason it cannot.
+
+        Reads only ``block.device``, ``num_src`` and ``num_dst``, so a ``GraphStats`` stands in for a graph
+        that is never loaded (overrides keep to these too)."""
         reason = self.available()
         if reason is not None:
             return reason
         if reduce not in self.reducers:
             return f"{self.name} does not implement reduce={reduce!r} (has {', '.join(self.reducers)})"
-        device = block.indices.device.type
+        device = block.device.type
         if device not in self.devices:
             return f"{self.name} runs on {', '.join(self.devices)}, not on {device}"
         if self.max_nodes is not None and max(block.num_src, block.num_dst) > self.max_nodes:

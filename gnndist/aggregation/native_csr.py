@@ -165,7 +165,7 @@ class NativeCsr(Aggregation):
     backend = "gnndist"
 
     def supports(self, block: Block, reduce: str) -> str | None:
-        if block.indices.device.type == "cpu":
+        if block.device.type == "cpu":
             ok, message = native_status()
             if not ok:
                 return f"{self.name}: {message}"

@@ -64,7 +64,7 @@ class PygSparse(Aggregation):
     backend = "pyg"
 
     def supports(self, block: Block, reduce: str) -> str | None:
-        if reduce == "max" and block.indices.device.type != "cpu":
+        if reduce == "max" and block.device.type != "cpu":
             return f"{self.name}: torch.sparse SpMM implements max on CPU only"
         return super().supports(block, reduce)
 

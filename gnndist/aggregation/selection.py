@@ -15,7 +15,7 @@ A graph class is ``"<size>/<skew>"``: size ``tiny`` (at most 8192 nodes: a dense
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 
 from gnndist.aggregation.base import AGGREGATIONS, REDUCERS, Aggregation, resolve_aggregation
 from gnndist.block import Block
-from gnndist.graph import Graph
+from gnndist.graph import DegreeStats, Graph
 
 TINY_NODES = 8192
 SMALL_EDGES = 1_000_000
@@ -53,6 +53,8 @@ class GraphStats:
         num_src, num_dst, num_edges: block sizes.
         max_in_degree: largest in-degree.
         degree_cv: standard deviation / mean of the in-degree (0 for an empty block).
+        device: where the block lives. With the sizes, all a backend's ``supports`` reads, so a choice can be
+            made from the statistics alone (:func:`select_backend`).
     """
 
     num_src: int
@@ -61,13 +63,19 @@ class GraphStats:
     max_in_degree: int
     degree_cv: float
 
+    device: torch.device = torch.device("cpu")
+
     @classmethod
     def of(cls, block: Block | Graph) -> "GraphStats":
         block = Block.from_graph(block) if isinstance(block, Graph) else block
-        degree = block.in_degree().to(torch.float64)
-        mean = degree.mean().item() if degree.numel() else 0.0
-        cv = degree.std(unbiased=False).item() / mean if mean > 0 else 0.0
-        return cls(block.num_src, block.num_dst, block.num_edges, int(degree.max().item()) if degree.numel() else 0, cv)
+        degrees = DegreeStats.of(block.in_degree())
+        return cls(block.num_src, block.num_dst, block.num_edges, degrees.max_in_degree, degrees.degree_cv, block.device)
+
+    @classmethod
+    def of_whole_graph(cls, num_nodes: int, num_edges: int, degrees: DegreeStats) -> "GraphStats":
+        """A whole graph's statistics from its sizes and recorded :class:`DegreeStats` (on CPU), so that a graph
+        that is never loaded (a chunked folder) gets the backend its loaded ``Block.from_graph`` would."""
+        return cls(num_nodes, num_nodes, num_edges, degrees.max_in_degree, degrees.degree_cv)
 
     @property
     def avg_degree(self) -> float:
@@ -122,11 +130,12 @@ class SelectionTable:
         return list(self.rankings.get(device, {}).get(graph_class, {}).get(reduce, []))
 
 
-def select_backend(block: Block | Graph, reduce: str, device: str | torch.device | None = None, table: SelectionTable | str | Path | None = None) -> str:
+def select_backend(block: Block | Graph | GraphStats, reduce: str, device: str | torch.device | None = None, table: SelectionTable | str | Path | None = None) -> str:
     """The name of the fastest aggregation backend that can run ``reduce`` over ``block``.
 
     Args:
-        block: the structure to aggregate over (a Graph is taken as its whole-graph Block).
+        block: the structure to aggregate over (a Graph is taken as its whole-graph Block), or only its
+            :class:`GraphStats` (what the choice depends on: a graph that is never loaded).
         reduce: "sum", "mean" or "max".
         device: where it will run (default: the block's device).
         table: a measured :class:`SelectionTable` or a path to one; None: only the built-in ranking.
@@ -139,12 +148,13 @@ def select_backend(block: Block | Graph, reduce: str, device: str | torch.device
     if reduce not in REDUCERS:
         raise ValueError(f"Expected reduce in {REDUCERS} (got {reduce!r})")
     block = Block.from_graph(block) if isinstance(block, Graph) else block
-    device_type = torch.device(device).type if device is not None else block.indices.device.type
-    if device_type != block.indices.device.type:
-        block = block.to(device_type)
+    device_type = torch.device(device).type if device is not None else block.device.type
+    if device_type != block.device.type:
+        block = replace(block, device=torch.device(device_type)) if isinstance(block, GraphStats) else block.to(device_type)
     if isinstance(table, (str, Path)):
         table = SelectionTable.load(table)
-    measured = table.ranking(device_type, GraphStats.of(block).graph_class, reduce) if table is not None else []
+    stats = block if isinstance(block, GraphStats) else GraphStats.of(block)
+    measured = table.ranking(device_type, stats.graph_class, reduce) if table is not None else []
     builtin = BUILTIN_RANKING.get(device_type, BUILTIN_RANKING["cpu"])[reduce]
     for name in [*measured, *builtin, "csr_spmm", "coo_index_add"]:
         if name != AutoAggregation.name and name in AGGREGATIONS.available() and resolve_aggregation(name).supports(block, reduce) is None:
@@ -184,7 +194,7 @@ class AutoAggregation(Aggregation):
         return chosen.run(chosen_state, x)
 
 
-def auto_choices(block: Block | Graph, table: SelectionTable | str | Path | None = None, device: str = "cpu") -> dict[str, str]:
+def auto_choices(block: Block | Graph | GraphStats, table: SelectionTable | str | Path | None = None, device: str = "cpu") -> dict[str, str]:
     """What ``auto`` runs on ``block`` for every reducer (``{"sum": "gnndist_csr", ...}``): recorded by
     every run, and part of its identity, since backends differ in their last bits."""
     return {reduce: select_backend(block, reduce, device, table) for reduce in REDUCERS}

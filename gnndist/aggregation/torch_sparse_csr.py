@@ -53,7 +53,7 @@ class CsrSpmm(_TorchSparse):
     propagation = "pull"
 
     def supports(self, block: Block, reduce: str) -> str | None:
-        if reduce == "max" and block.indices.device.type != "cpu":
+        if reduce == "max" and block.device.type != "cpu":
             return f"{self.name}: torch.sparse.mm implements reduce='amax' on CPU only"
         return super().supports(block, reduce)
 

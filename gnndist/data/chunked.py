@@ -2,7 +2,8 @@
 
 Layout::
 
-    DIR/meta.json                 format marker, sizes, node-data dtypes, every chunk with its files' sha256, fingerprint
+    DIR/meta.json                 format marker, sizes, node-data dtypes, every chunk with its files' sha256, fingerprint,
+                                  in-degree statistics (``degree_stats``: max, coefficient of variation)
     DIR/edges-00000/src.npy       int64 [n]   source of each edge of the chunk (n <= chunk_edges)
     DIR/edges-00000/dst.npy       int64 [n]   destination
     DIR/edges-00000/weight.npy    float32 [n] edge weight (only when the graph has weights)
@@ -35,12 +36,13 @@ import numpy as np
 import torch
 
 import gnndist
-from gnndist.graph import NODE_FIELDS, ArrayStream, Graph, GraphInfo, fingerprint_fields
+from gnndist.graph import NODE_FIELDS, ArrayStream, DegreeStats, Graph, GraphInfo, fingerprint_fields
 from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 
 FORMAT = "gnndist-chunked-graph"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+OPTIONAL_KEYS = ("degree_stats",)  # absent from folders written before it existed; read as None
 DEFAULT_CHUNK_EDGES = 1 << 20
 DEFAULT_CHUNK_NODES = 1 << 18
 FINGERPRINT_EDGES = 1 << 20  # edges sorted at once while fingerprinting (more when chunk_edges is larger)
@@ -141,7 +143,11 @@ class NodeChunk:
 
 @dataclass(frozen=True)
 class ChunkedMeta:
-    """The content of ``meta.json`` (keys as in the README's chunked-format table)."""
+    """The content of ``meta.json`` (keys as in the README's chunked-format table).
+
+    ``degree_stats`` (the in-degree statistics ``aggregation=auto`` needs) is counted once at write time; folders
+    written before it existed lack it (None): :meth:`ChunkedGraph.degree_stats` then counts it from the chunks.
+    """
 
     format: str
     format_version: int
@@ -157,9 +163,11 @@ class ChunkedMeta:
     edge_chunks: list[EdgeChunk]
     node_chunks: list[NodeChunk]
     source: dict[str, Any]
+    degree_stats: DegreeStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = {field.name: getattr(self, field.name) for field in fields(self)}
+        values["degree_stats"] = None if self.degree_stats is None else dataclasses.asdict(self.degree_stats)
         values["node_data"] = {name: spec.to_dict() for name, spec in self.node_data.items()}
         values["edge_chunks"] = [chunk.to_dict() for chunk in self.edge_chunks]
         values["node_chunks"] = [chunk.to_dict() for chunk in self.node_chunks]
@@ -175,7 +183,7 @@ class ChunkedMeta:
             raise ValueError(f"{path}: expected an integer 'format_version' >= 1 (got {version!r})")
         if version > FORMAT_VERSION:
             raise ValueError(f"{path} has format_version {version}, newer than this gnndist {gnndist.__version__} reads (<= {FORMAT_VERSION}); upgrade gnndist or convert again")
-        keys = [field.name for field in fields(cls)]
+        keys = [field.name for field in fields(cls) if field.name not in OPTIONAL_KEYS]
         missing = [key for key in keys if key not in values]
         if missing:
             raise ValueError(f"{path} lacks key(s) {missing}")
@@ -198,12 +206,13 @@ class ChunkedMeta:
             covered = [chunk.start for chunk in node_chunks] == bounds[:-1] and bounds[-1] == values["num_nodes"]
             if (node_data and not covered) or (not node_data and node_chunks):
                 raise ValueError(f"the node chunks do not cover nodes 0..{values['num_nodes']} in order (or there are node chunks without node_data)")
+            degree_stats = None if values.get("degree_stats") is None else DegreeStats(int(values["degree_stats"]["max_in_degree"]), float(values["degree_stats"]["degree_cv"]))
         except (KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"{path}: malformed chunk list or node_data ({type(error).__name__}: {error})") from error
+            raise ValueError(f"{path}: malformed chunk list, node_data or degree_stats ({type(error).__name__}: {error})") from error
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         scalars = {key: values[key] for key in keys if key not in ("node_data", "edge_chunks", "node_chunks")}
-        return cls(**scalars, node_data=node_data, edge_chunks=edge_chunks, node_chunks=node_chunks)
+        return cls(**scalars, node_data=node_data, edge_chunks=edge_chunks, node_chunks=node_chunks, degree_stats=degree_stats)
 
 
 def is_chunked_directory(directory: Path) -> bool:
@@ -253,6 +262,13 @@ class ChunkedGraph:
         num_features = 0 if x is None else int(np.prod(x.row_shape, dtype=np.int64))
         multilabel = y is not None and y.dtype.kind == "f"
         return GraphInfo(self.num_nodes, self.meta.num_edges, num_features, self.num_classes, self.meta.fingerprint, y is not None, multilabel)
+
+    def degree_stats(self) -> DegreeStats:
+        """The in-degree statistics ``aggregation=auto`` needs: from ``meta.json``, or, for a folder written before
+        they were recorded, counted from the chunks (one pass; ``gnndist convert`` again records them)."""
+        if self.meta.degree_stats is not None:
+            return self.meta.degree_stats
+        return DegreeStats.of(torch.from_numpy(self.in_degrees()))
 
     def in_degrees(self) -> np.ndarray:
         """``[num_nodes]`` int64 in-degree of every node, counted chunk by chunk (memory: one chunk + O(num_nodes))."""
@@ -398,12 +414,13 @@ def _node_pieces(graph: ChunkedGraph, name: str) -> Iterator[np.ndarray]:
         yield graph.node_chunk(index, name, verify=False)
 
 
-def chunked_fingerprint(graph: ChunkedGraph, budget: int = FINGERPRINT_EDGES, report: Progress | None = None) -> str:
+def chunked_fingerprint(graph: ChunkedGraph, budget: int = FINGERPRINT_EDGES, report: Progress | None = None, in_degree: np.ndarray | None = None) -> str:
     """:meth:`Graph.fingerprint` of ``graph.to_graph()``, computed from the chunks with memory ~ ``budget`` edges + O(num_nodes).
 
-    ``report("fingerprint", edges_hashed, num_edges)`` is called after each destination range.
+    ``report("fingerprint", edges_hashed, num_edges)`` is called after each destination range; ``in_degree``
+    (``graph.in_degrees()``, counted when None) lets a caller that also needs it count it once.
     """
-    indptr = np.concatenate([[0], np.cumsum(graph.in_degrees())])
+    indptr = np.concatenate([[0], np.cumsum(graph.in_degrees() if in_degree is None else in_degree)])
     num_edges = int(indptr[-1])
     values: dict[str, Any] = {field.name: None for field in fields(Graph)}
     values["indptr"] = ArrayStream(np.dtype(np.int64), indptr.shape, (indptr,))
@@ -505,7 +522,9 @@ def write_chunked(
             edge_weight=source.has_edge_weight, edge_chunks=edge_chunks, node_chunks=node_chunks, source=source.description,
         )
         written = ChunkedGraph(tmp, meta, verify=False)
-        meta = dataclasses.replace(meta, fingerprint=chunked_fingerprint(written, max(FINGERPRINT_EDGES, chunk_edges), report))
+        in_degree = written.in_degrees()
+        fingerprint = chunked_fingerprint(written, max(FINGERPRINT_EDGES, chunk_edges), report, in_degree)
+        meta = dataclasses.replace(meta, fingerprint=fingerprint, degree_stats=DegreeStats.of(torch.from_numpy(in_degree)))
         write_synced(tmp / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())
         fsync_dir(tmp)
         if directory.exists():

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from gnndist.data.chunked import ChunkedGraph
     from gnndist.graph import Graph, GraphInfo
     from gnndist.models import ModelSpec
+    from gnndist.partition.format import PartitionMeta
     from gnndist.runtime import WorkerGroup
     from gnndist.tasks.base import Task, TaskGraph
     from gnndist.train.fullgraph import PartSource
@@ -25,11 +26,13 @@ class JobData:
     Attributes:
         config: the validated job config.
         partition_dir: the partition directory (for modes with ``partitioned``), else None.
+        partition: its meta (quality report included), as the job prepared it, else None.
         sources: where each worker loads its part (for modes with ``distributed``), else empty.
     """
 
     config: "JobConfig"
     partition_dir: Path | None = None
+    partition: "PartitionMeta | None" = None
     sources: "list[PartSource] | None" = None
 
     @functools.cached_property

@@ -253,8 +253,8 @@ def _fullgraph_memory(workload: Workload, part: PartLoad, calibration: "Calibrat
     if workload.strategy == "stale":
         exchange *= 2 * len(hidden)  # rows and gradients of every layer kept between epochs
     params = workload.num_params * FLOAT_BYTES * 4  # parameters, gradients, Adam's two moments
-    # the part's file is read whole and checked before it becomes tensors: its bytes stay in the high-water mark
-    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "part_file": features + csr, "activations": activations, "exchange": exchange, "parameters": params}
+    # the part's file is checked in blocks and read tensor by tensor into the tensors above: no second copy of it
+    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "activations": activations, "exchange": exchange, "parameters": params}
     parts = {key: int(value) for key, value in parts.items()}
     parts["total"] = sum(parts.values())
     return parts
@@ -329,8 +329,8 @@ def _minibatch_memory(workload: Workload, part: PartLoad, calibration: "Calibrat
     batch = src[0] * workload.widths[0] * FLOAT_BYTES + sum(edges) * INDEX_BYTES * 2
     activations = 2 * sum(s * (w_in + w_out) for s, w_in, w_out in zip(src, workload.widths[:-1], workload.widths[1:])) * FLOAT_BYTES * calibration.activation_factor  # kept + their gradients
     params = workload.num_params * FLOAT_BYTES * 4
-    # 3 batches in flight (training, prefetched, being sampled); the part's file is read whole before it becomes tensors
-    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "part_file": features + csr, "activations": activations, "exchange": batch * 3, "parameters": params}
+    # 3 batches in flight (training, prefetched, being sampled); the part's file streams into the tensors above (one copy)
+    parts = {"runtime": calibration.runtime_bytes, "features": features, "structure": csr, "activations": activations, "exchange": batch * 3, "parameters": params}
     parts = {key: int(value) for key, value in parts.items()}
     parts["total"] = sum(parts.values())
     return parts

@@ -11,6 +11,7 @@ from gnndist.plan.model import Cluster, Prediction
 
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
+    from gnndist.partition.quality import QualityReport
 
 NO_CALIBRATION = "no calibration configured: set plan.calibration=FILE (measure one with `gnndist plan CONFIG --calibration FILE`)"
 
@@ -58,15 +59,13 @@ def run_cluster(config: "JobConfig") -> Cluster:
     return Cluster(same_machine=True, cores_per_worker=threads, machine_cores=cores)
 
 
-def plan_for_run(config: "JobConfig", partition_dir: Path | None, features: int, classes: int) -> dict[str, Any] | None:
+def plan_for_run(config: "JobConfig", quality: "QualityReport | None", features: int, classes: int) -> dict[str, Any] | None:
     """The prediction a run records as ``summary.json`` key ``plan``, or None (with the reason printed).
 
-    Needs ``plan.calibration`` (an existing file: a run never pays a calibration) and a partition directory
-    (full-graph and mini-batch runs); the prediction is for this run's P, strategy, partition and threads.
+    Needs ``plan.calibration`` (an existing file: a run never pays a calibration) and the quality report of
+    the run's partition (full-graph and mini-batch runs); the prediction is for this run's P, strategy, partition and threads.
     A missing, corrupted or mismatched calibration file is a warning naming the file and key, not a failed run.
     """
-    from gnndist.io import read_meta_json
-    from gnndist.partition.quality import QualityReport
     from gnndist.plan.calibration import CalibrationError, calibration_key, load_calibration
     from gnndist.plan.model import predict
     from gnndist.plan.workload import from_quality
@@ -75,7 +74,7 @@ def plan_for_run(config: "JobConfig", partition_dir: Path | None, features: int,
     if path is None:
         print(f"Plan: none ({NO_CALIBRATION})")
         return None
-    if partition_dir is None or config.mode not in ("fullgraph", "minibatch"):
+    if quality is None or config.mode not in ("fullgraph", "minibatch"):
         print(f"Plan: none (mode={config.mode} has no partition to plan)")
         return None
     key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
@@ -84,7 +83,6 @@ def plan_for_run(config: "JobConfig", partition_dir: Path | None, features: int,
     except (CalibrationError, FileNotFoundError) as error:  # the run's results matter more than its plan: warn, keep them
         print(f"gnndist: warning: no plan: {error}", file=sys.stderr)
         return None
-    quality = QualityReport.from_dict(read_meta_json(Path(partition_dir), "meta.json", kind="Partition directory")["quality"])
     workload = from_quality(config, quality, features, classes, mode=config.mode, strategy=config.comm.strategy if config.mode == "fullgraph" else "sync", strategy_options=config.comm.options)
     cluster = run_cluster(config)
     prediction = predict(workload, calibration, cluster)

@@ -60,6 +60,9 @@ class Worker:
     """
 
     def __init__(self, rank: int, world_size: int, num_threads: int, device: str):
+        from gnndist.memory import return_freed_memory
+
+        return_freed_memory()  # this process holds one part: what a step frees goes back (see its docstring)
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None

@@ -113,9 +113,15 @@ class StoreServer:
 
     Args:
         source: the part itself, or a loader of it (``PartSource``).
+        own_process: it runs in a process of its own (a Ray actor), which then hands freed memory back to
+            the system (:func:`gnndist.memory.return_freed_memory`): answers are built and freed all the time.
     """
 
-    def __init__(self, source: Part | PartLoader):
+    def __init__(self, source: Part | PartLoader, *, own_process: bool = False):
+        if own_process:
+            from gnndist.memory import return_freed_memory
+
+            return_freed_memory()
         part = source if isinstance(source, Part) else source.load()
         self.part_id = part.part_id
         self.feature_store = LocalFeatureStore.from_part(part)

@@ -145,7 +145,7 @@ def _start_store(part_id: int, source: Part | PartLoader, num_parts: int, placem
     options: dict[str, Any] = dict(num_cpus=0, max_concurrency=max(2, num_parts), max_restarts=max_restarts, max_task_retries=1)
     if placement_group is not None:
         options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement_group=placement_group, placement_group_bundle_index=part_id)
-    return ray.remote(StoreServer).options(**options).remote(source)
+    return ray.remote(StoreServer).options(**options).remote(source, own_process=True)
 
 
 def stop_stores(stores: Sequence[StoreHandle]) -> None:

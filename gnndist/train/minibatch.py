@@ -533,6 +533,9 @@ class MiniBatchWorkerTrainer(ModelState):
         self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.eval_block = self.data.local.owned_block().to(device)
+        # evaluation's input rows, owned then ring 1, as the part holds them (a view of its file): features do not
+        # change, so these halo copies equal what the owners would send, without the exchange's buffers and copy
+        self.eval_x = part.x[: self.eval_block.num_src]
         self.evaluation = task.part(part, source, targets, self.comm, device, model_spec.seed)
         self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
 
@@ -572,12 +575,10 @@ class MiniBatchWorkerTrainer(ModelState):
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        """The task's metrics of full-neighbourhood inference on the owned rows, halo rows of every layer (and
-        of the input) from their owners; reduced over workers."""
+        """The task's metrics of full-neighbourhood inference on the owned rows (the input's halo rows from the
+        part, every later layer's from their owners); reduced over workers."""
         exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
-        x_owned = to_device(self.data.x_owned, self.device)
-        x = torch.cat([x_owned, exchange(0, x_owned)])
-        return self.evaluation.evaluate(self.model, infer(self.model, x, self.eval_block, exchange))
+        return self.evaluation.evaluate(self.model, infer(self.model, to_device(self.eval_x, self.device), self.eval_block, exchange))
 
 
 def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:

@@ -9,7 +9,7 @@ import torch
 from gnndist.aggregation import GraphStats, SelectionTable, resolve_aggregation, select_backend
 from gnndist.aggregation.native_kernel import native_status
 from gnndist.block import Block
-from gnndist.graph import Graph
+from gnndist.graph import DegreeStats, Graph
 
 
 def star(num_nodes: int) -> Block:
@@ -38,6 +38,16 @@ def test_builtin_choice_runs_here():
         assert resolve_aggregation(name).supports(block, reduce) is None
     if native_status()[0]:
         assert select_backend(block, "sum", table=SelectionTable()) == "gnndist_csr"
+
+
+def test_statistics_alone_choose_what_the_block_would():
+    """A graph that is never loaded (a chunked folder) is judged by its sizes and recorded degree statistics."""
+    graph = Graph.from_edge_index(torch.stack([torch.arange(1, 20_000), torch.zeros(19_999, dtype=torch.long)]), 20_000)
+    stats = GraphStats.of_whole_graph(graph.num_nodes, graph.num_edges, DegreeStats.of(graph.in_degrees()))
+    assert stats == GraphStats.of(graph) and stats.graph_class == "small/powerlaw"
+    table = SelectionTable({"cpu": {"small/powerlaw": {"sum": ["csc_spmm"]}}})
+    assert select_backend(stats, "sum", table=table) == select_backend(graph, "sum", table=table) == "csc_spmm"
+    assert "dense" in resolve_aggregation("dense_gemm").supports(stats, "sum")
 
 
 def test_measured_table_wins_and_unavailable_entries_are_passed_over(tmp_path):

@@ -18,7 +18,7 @@ import torch
 from gnndist.data import load_dataset, save_npz
 from gnndist.data.chunked import ChunkedGraph, GraphEdges, chunked_fingerprint, open_source, write_chunked
 from gnndist.data.synthetic import ROW_BLOCK
-from gnndist.graph import Graph
+from gnndist.graph import DegreeStats, Graph
 from gnndist.launch import cli, convert_cmd
 
 
@@ -48,6 +48,21 @@ def test_round_trip_keeps_the_fingerprint(tmp_path, named_graph):
     meta = ChunkedGraph.open(out).meta
     assert meta.fingerprint == graph.fingerprint() == load_dataset(f"chunked:{out}").fingerprint()
     assert len(meta.edge_chunks) == -(-graph.num_edges // 3) and all(chunk.num_edges <= 3 for chunk in meta.edge_chunks)
+
+
+def test_degree_stats_are_recorded_once_and_counted_for_older_folders(tmp_path):
+    """``aggregation=auto`` reads the in-degree statistics from meta.json; a folder written before they were
+    recorded (no ``degree_stats`` key) still loads, and counting its chunks gives the same statistics."""
+    graph = small_sbm()
+    out = written(tmp_path, graph)
+    expected = DegreeStats.of(graph.in_degrees())
+    assert ChunkedGraph.open(out).meta.degree_stats == expected == ChunkedGraph.open(out).degree_stats()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["degree_stats"] == {"max_in_degree": expected.max_in_degree, "degree_cv": expected.degree_cv}
+    del meta["degree_stats"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    older = ChunkedGraph.open(out)
+    assert older.meta.degree_stats is None and older.degree_stats() == expected
 
 
 @pytest.mark.parametrize("graph", [
@@ -240,7 +255,8 @@ def test_bad_meta_json_is_an_error_naming_the_file(tmp_path):
         ({"num_edges": 1}, "the edge chunks hold \\d+ edges, 'num_edges' says 1"),
         ({"node_chunks": meta["node_chunks"][1:]}, "the node chunks do not cover nodes 0..300"),
         ({"node_data": {**meta["node_data"], "x": {"dtype": "object", "shape": [4]}}}, "node field 'x' has dtype object; expected bool, integer or float"),
-        ({"edge_chunks": None}, "malformed chunk list or node_data"),
+        ({"edge_chunks": None}, "malformed chunk list, node_data or degree_stats"),
+        ({"degree_stats": {"max_in_degree": 3}}, "malformed chunk list, node_data or degree_stats \\(KeyError"),
     ):
         (out / "meta.json").write_text(json.dumps({**meta, **change}))
         with pytest.raises(ValueError, match=re.escape(str(out / "meta.json")) + ".*" + message):

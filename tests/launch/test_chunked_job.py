@@ -42,6 +42,7 @@ def test_a_chunked_run_never_loads_the_graph_in_the_driver_and_equals_the_in_mem
         raise AssertionError("the driver loaded the whole graph")
 
     monkeypatch.setattr(ChunkedGraph, "to_graph", refuse)  # this process only: Ray tasks and workers are other processes
+    monkeypatch.setattr(ChunkedGraph, "in_degrees", refuse)  # aggregation=auto reads meta.json's degree_stats
     monkeypatch.setattr("gnndist.data.load_dataset", refuse)
     monkeypatch.setattr("gnndist.data.registry.load_dataset", refuse)
     out = tmp_path / f"chunked-{mode}"

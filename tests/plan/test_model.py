@@ -74,3 +74,19 @@ def test_bad_workloads_name_what_is_wrong():
         workload("nope")
     with pytest.raises(ValueError, match="network-gbps"):
         Cluster(same_machine=False, cores_per_worker=1, network_gbps=-1)
+
+
+def test_fullgraph_worker_memory_by_hand(calibration):
+    """The part is held once: its file streams into its tensors (no second copy of features and CSR)."""
+    memory = predict(workload(), calibration, Cluster(same_machine=True, cores_per_worker=1)).memory
+    # the larger part (rank 1: 130 local rows, 800 edges); rank 0 has 120 rows but 1000 edges
+    rows = {0: 120, 1: 130}
+    edges = {0: 1000, 1: 800}
+    totals = {}
+    for rank in (0, 1):
+        features, csr = rows[rank] * 8 * 4, (100 + 1 + edges[rank]) * 8
+        activations = 2 * rows[rank] * ((8 + 16) + (16 + 4)) * 4 * 2.0
+        exchange = 2 * 30 * 16 * 4
+        totals[rank] = 400 * 2**20 + features + csr + activations + exchange + 1000 * 4 * 4
+    assert memory["total"] == max(totals.values())
+    assert set(memory) == {"runtime", "features", "structure", "activations", "exchange", "parameters", "total"}
