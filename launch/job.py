@@ -65,14 +65,21 @@ def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force
 def aggregation_backends(data: JobData) -> dict[str, str]:
     """The backend every reducer runs on the whole graph on this machine (``auto`` resolved), recorded in
     ``summary.json`` and in the checkpoints' identity. A chunked graph is judged by its in-degrees alone
-    (what the choice depends on), counted chunk by chunk, so the graph is never loaded."""
+    (what the choice depends on), counted chunk by chunk, so the graph is never loaded. A heterogeneous
+    graph's relations are blocks of their own, each with its own choice: one backend per reducer when every
+    relation agrees, else ``relation=backend`` for each."""
     from gnndist.aggregation import REDUCERS, auto_choices
     from gnndist.block import Block
+    from gnndist.hetero import HeteroGraph, edge_type_name
 
     spec = data.spec
     if spec.aggregation != "auto":
         return {reduce: spec.aggregation for reduce in REDUCERS}
     table = spec.resolve_aggregation().table
+    if data.chunked is None and isinstance(data.graph, HeteroGraph):
+        choices = {edge_type_name(edge_type): auto_choices(block, table) for edge_type, block in data.graph.edges.items()}
+        per_reduce = {reduce: {relation: chosen[reduce] for relation, chosen in choices.items()} for reduce in REDUCERS}
+        return {reduce: next(iter(set(chosen.values()))) if len(set(chosen.values())) == 1 else "; ".join(f"{relation}={backend}" for relation, backend in chosen.items()) for reduce, chosen in per_reduce.items()}
     block = Block.from_graph(data.graph) if data.chunked is None else Block.degrees_only(torch.from_numpy(data.chunked.in_degrees()))
     return auto_choices(block, table)
 

@@ -84,11 +84,27 @@ class JobData:
         from gnndist.models import ModelSpec
 
         if self.chunked is None and isinstance(self.graph, HeteroGraph):
-            raise ValueError(f"dataset.name={self.config.dataset.name!r} is a heterogeneous graph: mode={self.config.mode!r} is not yet supported for heterogeneous graphs (no mode trains on them yet)")
+            return self._hetero_spec(self.graph)
         info = self.info
         if info.num_features == 0 or (self.task.needs_labels and not info.has_labels):
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
         spec = ModelSpec.from_config(self.config, info.num_features, info.num_classes)
+        spec.check()
+        return spec
+
+    def _hetero_spec(self, graph) -> "ModelSpec":
+        """The spec of a heterogeneous graph (the model reads its schema), for the modes and tasks that train on one."""
+        from gnndist.models import ModelSpec
+        from gnndist.registry import MODES
+
+        config = self.config
+        if not MODES.get(config.mode).heterogeneous:
+            supported = [name for name in MODES.available() if MODES.get(name).heterogeneous]
+            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: mode={config.mode!r} is not yet supported for heterogeneous graphs (modes that train on them: {', '.join(supported)})")
+        if self.task.name != "node":
+            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: task.name={self.task.name!r} is not yet supported for heterogeneous graphs (task.name=node trains on them)")
+        schema = graph.schema()
+        spec = ModelSpec.from_config(config, schema.num_features[schema.target], graph.nodes[schema.target].num_classes, schema=schema)
         spec.check()
         return spec
 
@@ -102,12 +118,14 @@ class Mode(abc.ABC):
         distributed: the job starts Ray and one worker per part (a ``WorkerGroup`` joined in a
             torch.distributed group) before ``start``.
         tasks: the tasks (``task.name``) the mode trains.
+        heterogeneous: the mode trains on heterogeneous graphs (``HeteroGraph`` datasets, e.g. ``hsbm``).
     """
 
     name: ClassVar[str]
     partitioned: ClassVar[bool] = False
     distributed: ClassVar[bool] = False
     tasks: ClassVar[tuple[str, ...]] = ("node",)
+    heterogeneous: ClassVar[bool] = False
 
     @abc.abstractmethod
     def start(self, group: "WorkerGroup | None", data: JobData) -> "EpochTrainer":
