@@ -58,8 +58,12 @@ class JobData:
         single-process modes, and jobs on a dataset that is not chunked (to partition it), load it: a
         distributed job on a chunked dataset never does."""
         from gnndist.data import load_dataset
+        from gnndist.hetero import HeteroGraph
 
-        return self.task.prepare(load_dataset(self.config.dataset.name, **self.config.dataset.options()), self.config.train.seed)
+        graph = load_dataset(self.config.dataset.name, **self.config.dataset.options())
+        if isinstance(graph, HeteroGraph) and self.task.name != "node":
+            raise ValueError(f"dataset.name={self.config.dataset.name!r} is a heterogeneous graph: task.name={self.task.name!r} is not yet supported for heterogeneous graphs (task.name=node trains on them)")
+        return self.task.prepare(graph, self.config.train.seed)
 
     @property
     def graph(self) -> "Graph":
@@ -93,7 +97,7 @@ class JobData:
         return spec
 
     def _hetero_spec(self, graph) -> "ModelSpec":
-        """The spec of a heterogeneous graph (the model reads its schema), for the modes and tasks that train on one."""
+        """The spec of a heterogeneous graph (the model reads its schema), for the modes that train on one."""
         from gnndist.models import ModelSpec
         from gnndist.registry import MODES
 
@@ -101,8 +105,6 @@ class JobData:
         if not MODES.get(config.mode).heterogeneous:
             supported = [name for name in MODES.available() if MODES.get(name).heterogeneous]
             raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: mode={config.mode!r} is not yet supported for heterogeneous graphs (modes that train on them: {', '.join(supported)})")
-        if self.task.name != "node":
-            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: task.name={self.task.name!r} is not yet supported for heterogeneous graphs (task.name=node trains on them)")
         schema = graph.schema()
         spec = ModelSpec.from_config(config, schema.num_features[schema.target], graph.nodes[schema.target].num_classes, schema=schema)
         spec.check()
