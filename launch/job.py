@@ -43,6 +43,7 @@ def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force
     With ``tasks``, a chunked dataset is partitioned by Ray tasks that read its chunks (Ray must be running):
     the driver holds no more than the assignment vector. Otherwise the graph is loaded and partitioned here.
     """
+    from gnndist.hetero import HeteroGraph
     from gnndist.partition import partition_graph, partition_key
     from gnndist.partitioners import resolve_partitioner
 
@@ -55,8 +56,9 @@ def prepare_partition(config: JobConfig, data: JobData, run_path: Path, *, force
         from gnndist.partition.chunked_pipeline import partition_chunked
 
         meta, reused = partition_chunked(data.chunked.directory, partitioner, cfg.parts, directory, **options)
-    else:
-        meta, reused = partition_graph(data.graph, partitioner, cfg.parts, directory, **options)
+    else:  # a heterogeneous graph is partitioned as its homogeneous view (the trainer types the parts again)
+        graph = data.graph.to_homogeneous().graph if isinstance(data.graph, HeteroGraph) else data.graph
+        meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, **options)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
     return directory

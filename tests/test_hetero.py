@@ -105,13 +105,13 @@ def test_hsbm_is_registered_seeded_and_academic():
     assert float((graph.nodes["paper"].y[topics[0]] == topics[1] % 8).float().mean()) > 0.7
 
 
-@pytest.mark.parametrize("mode", ["fullgraph", "local", "minibatch"])
+@pytest.mark.parametrize("mode", ["local", "minibatch"])
 def test_modes_without_heterogeneous_support_fail_naming_the_mode(mode):
     from gnndist.config import load_config
     from gnndist.modes.base import JobData
 
     config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", f"mode={mode}"])
-    with pytest.raises(ValueError, match=f"dataset.name='hsbm' is a heterogeneous graph: mode='{mode}' is not yet supported for heterogeneous graphs \\(modes that train on them: single\\)"):
+    with pytest.raises(ValueError, match=f"dataset.name='hsbm' is a heterogeneous graph: mode='{mode}' is not yet supported for heterogeneous graphs \\(modes that train on them: fullgraph, single\\)"):
         _ = JobData(config).spec
 
 
