@@ -102,9 +102,7 @@ class JobData:
         from gnndist.registry import MODES
 
         config = self.config
-        if not MODES.get(config.mode).heterogeneous:
-            supported = [name for name in MODES.available() if MODES.get(name).heterogeneous]
-            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: mode={config.mode!r} is not yet supported for heterogeneous graphs (modes that train on them: {', '.join(supported)})")
+        MODES.get(config.mode).check_heterogeneous(config)
         schema = graph.schema()
         spec = ModelSpec.from_config(config, schema.num_features[schema.target], graph.nodes[schema.target].num_classes, schema=schema)
         spec.check()
@@ -128,6 +126,16 @@ class Mode(abc.ABC):
     distributed: ClassVar[bool] = False
     tasks: ClassVar[tuple[str, ...]] = ("node",)
     heterogeneous: ClassVar[bool] = False
+
+    @classmethod
+    def check_heterogeneous(cls, config: "JobConfig") -> None:
+        """Raises ValueError naming what of ``config`` this mode cannot train on a heterogeneous graph (checked
+        before anything starts); by default the mode itself, unless it declares ``heterogeneous``."""
+        if not cls.heterogeneous:
+            from gnndist.registry import MODES
+
+            supported = [name for name in MODES.available() if MODES.get(name).heterogeneous]
+            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: mode={config.mode!r} is not yet supported for heterogeneous graphs (modes that train on them: {', '.join(supported)})")
 
     @abc.abstractmethod
     def start(self, group: "WorkerGroup | None", data: JobData) -> "EpochTrainer":

@@ -21,11 +21,15 @@ class FullGraphMode(Mode):
     tasks = ("node", "link")
     heterogeneous = True
 
+    @classmethod
+    def check_heterogeneous(cls, config) -> None:
+        """Only the exact ``sync`` strategy trains heterogeneous parts so far."""
+        if config.comm.strategy != "sync":
+            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: comm.strategy={config.comm.strategy!r} is not yet supported for heterogeneous graphs (comm.strategy=sync is)")
+
     def start(self, group, data: JobData) -> GroupTrainer:
         comm = data.config.comm
         if data.chunked is None and isinstance(data.graph, HeteroGraph):
-            if comm.strategy != "sync":
-                raise ValueError(f"comm.strategy={comm.strategy!r} is not yet supported for heterogeneous graphs (comm.strategy=sync is)")
             return start_fullgraph(group, hetero_sources(data), data.spec, comm.strategy, comm.options, data.task, data.targets, worker=HeteroFullGraphWorkerTrainer)
         return start_fullgraph(group, data.sources, data.spec, comm.strategy, comm.options, data.task, data.targets)
 

@@ -1,13 +1,10 @@
 """Full-graph training of a heterogeneous graph on Ray workers equals single-process training (the oracle):
 the homogeneous view is partitioned by a registered partitioner, each part typed again (HeteroPart)."""
-import json
-
 import pytest
 import ray
 import torch
 
 from gnndist.data import load_dataset
-from gnndist.launch import cli
 from gnndist.models import ModelSpec
 from gnndist.partition import build_parts
 from gnndist.partition.hetero import hetero_parts
@@ -46,6 +43,7 @@ def three_workers(ray_session):
     group.shutdown()
 
 
+@pytest.mark.slow  # a 3-worker group costs ~20 s to start on a shared 2-core machine
 @pytest.mark.parametrize("model, method", [("rgcn", "metis"), ("hsage", "random")])
 def test_sync_on_three_workers_matches_single_process(graph, three_workers, model, method):
     view = graph.to_homogeneous()
@@ -53,12 +51,3 @@ def test_sync_on_three_workers_matches_single_process(graph, three_workers, mode
     spec = ModelSpec(name=model, num_features=32, num_classes=8, hidden=16, dropout=0.0, schema=graph.schema(), seed=0)
     trainer = start_fullgraph(three_workers, [PartSource(rank, object_ref=ray.put(part)) for rank, part in enumerate(parts)], spec, worker=HeteroFullGraphWorkerTrainer)
     assert_matches_single_process(graph, spec, trainer, EPOCHS)
-
-
-@pytest.mark.slow
-def test_cli_fullgraph_on_hsbm_equals_the_single_process_run(tmp_path, ray_session):
-    common = ["dataset.name=hsbm", *(f"dataset.{k}={v}" for k, v in SMALL_HSBM.items()), "model.name=rgcn", "model.dropout=0", "model.hidden=16", "train.epochs=3", "--no-progress"]
-    assert cli.main(["train", *common, "mode=single", f"output.dir={tmp_path / 'single'}"]) == 0
-    assert cli.main(["train", *common, "mode=fullgraph", "partition.parts=3", "cluster.workers=3", f"output.dir={tmp_path / 'fullgraph'}"]) == 0
-    losses = {run: [json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()] for run in ("single", "fullgraph")}
-    assert losses["single"] == pytest.approx(losses["fullgraph"], rel=1e-4)
