@@ -92,7 +92,7 @@ class HeteroLayerwise(nn.Module):
         here), later layers the previous layer's raw output; a trainer may append halo rows to any type."""
         self._check_block(index, block)
         if index == 0:
-            h = {t: dropout(self.encode(t, self._embed(t, h)), self.dropout, self.training) for t in self.inputs}
+            h = {t: dropout(self.encode(t, self.embed(t, h)), self.dropout, self.training) for t in self.inputs}
         else:
             missing = [t for t in self.reads(self.outputs[index]) if t not in h]
             if missing:
@@ -111,7 +111,7 @@ class HeteroLayerwise(nn.Module):
             h = self.forward_layer(index, h, blocks if isinstance(blocks, HeteroBlock) else blocks[index])
         return h[self.schema.target]
 
-    def _embed(self, node_type: str, x: dict[str, Tensor]) -> Tensor:
+    def embed(self, node_type: str, x: dict[str, Tensor]) -> Tensor:
         """Layer 0's rows of ``node_type``: its features ``[n, F]`` checked, or its node ids ``[n]`` embedded."""
         if node_type not in x:
             raise KeyError(f"The input has no rows of node type {node_type!r} (has: {', '.join(x) or 'none'}); layer 0 reads {', '.join(self.inputs)}")

@@ -33,7 +33,7 @@ def build(name: str, graph: HeteroGraph, out_channels: int = 3, **options):
 
 def embedded(model, graph: HeteroGraph) -> dict[str, torch.Tensor]:
     """Layer 0's activated input rows per type (features, projected for rgcn; embeddings of featureless types)."""
-    return {t: model.encode(t, model._embed(t, graph.inputs())) for t in model.inputs}
+    return {t: model.encode(t, model.embed(t, graph.inputs())) for t in model.inputs}
 
 
 @pytest.mark.parametrize("options", [{}, {"num_bases": 2}, {"num_blocks": 4}])

@@ -54,3 +54,5 @@ def test_cli_trains_rgcn_on_hsbm_and_writes_the_summary(tmp_path, capsys):
     assert summary["graph"]["num_features"] == 32 and summary["graph"]["num_classes"] == 8  # the target type's widths
     assert summary["final"]["test_acc"] is not None and set(summary["aggregation"]["backends"]) == {"sum", "mean", "max"}
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert cli.main(["predict", str(out)]) == 1  # not yet for heterogeneous runs: one clear line
+    assert "gnndist predict does not export heterogeneous runs yet" in capsys.readouterr().err
