@@ -16,13 +16,25 @@ import warnings
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import HeteroConv, RGCNConv, SAGEConv
 
 from gnndist.aggregation import Aggregation, resolve_aggregation
+from gnndist.block import Block
 from gnndist.hetero import EdgeType, HeteroBlock, HeteroSchema
 from gnndist.models.dropout import dropout, relu_dropout
-from gnndist.models.gnn import _aggregate_then_transform
+
+
+def _mean_then_linear(aggregation: Aggregation, block: Block, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``mean over block's in-edges of h`` times ``weight`` (``[F_out, F_in]``) plus ``bias``, transforming the
+    rows first when that moves fewer columns through the aggregation (the mean is linear)."""
+    out_features, in_features = weight.shape
+    if out_features < in_features:
+        out = aggregation(block, F.linear(h, weight), "mean")
+        return out + bias if bias is not None else out
+    aggregated = aggregation(block, h, "mean")
+    return torch.addmm(bias, aggregated, weight.t()) if bias is not None else aggregated.mm(weight.t())
 
 
 def is_heterogeneous(factory: object) -> bool:
@@ -201,7 +213,7 @@ class RGCN(HeteroLayerwise):
             for edge_type in self.relations_into(node_type):
                 relation = block.blocks[edge_type]
                 weight = weights[self.schema.edge_types.index(edge_type)]
-                total = total + _aggregate_then_transform(lambda t, b=relation: self.aggregation(b, t, "mean"), weight.t(), None, self._sources(h, block, edge_type))
+                total = total + _mean_then_linear(self.aggregation, relation, self._sources(h, block, edge_type), weight.t(), None)
             out[node_type] = total
         return out
 
@@ -249,7 +261,7 @@ class HeteroSAGE(HeteroLayerwise):
             total = rows @ root.t()
             for edge_type in relations:
                 lin_l, relation = convs[edge_type].lin_l, block.blocks[edge_type]
-                total = total + _aggregate_then_transform(lambda t, b=relation: self.aggregation(b, t, "mean"), lin_l.weight, lin_l.bias, self._sources(h, block, edge_type))
+                total = total + _mean_then_linear(self.aggregation, relation, self._sources(h, block, edge_type), lin_l.weight, lin_l.bias)
             out[node_type] = total
         return out
 
