@@ -77,11 +77,13 @@ class DatasetConfig(Section):
 
 
 class ModelConfig(Section):
-    name: str = Field("sage", description="Model name: gcn, sage, gat, gin (gnndist.registry.MODELS), or your own PyG model as package.module:Class")
+    name: str = Field("sage", description="Model name: gcn, sage, gat, gin; on heterogeneous graphs rgcn, hsage, mlp (gnndist.registry.MODELS); or your own PyG model as package.module:Class")
     hidden: int = Field(64, ge=1, description="Hidden width")
     layers: int = Field(2, ge=1, description="Message-passing layers")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout on each layer's input")
     heads: int = Field(4, ge=1, description="Attention heads (gat only)")
+    num_bases: int | None = Field(None, ge=1, description="rgcn only: basis decomposition of the relation weights into this many bases (None: a full weight per relation)")
+    num_blocks: int | None = Field(None, ge=1, description="rgcn only: block-diagonal decomposition of the relation weights into this many blocks (divides model.hidden and the class count)")
 
     @field_validator("name")
     @classmethod
@@ -97,8 +99,20 @@ class ModelConfig(Section):
             raise ValueError(str(error)) from None
         return name
 
+    @model_validator(mode="after")
+    def _rgcn_options(self) -> "ModelConfig":
+        """``num_bases``/``num_blocks`` decompose rgcn's relation weights: one of them, and only for rgcn."""
+        given = [name for name in ("num_bases", "num_blocks") if getattr(self, name) is not None]
+        if given and self.name != "rgcn":
+            raise ValueError(f"model.{given[0]} applies to model.name='rgcn' only (got model.name={self.name!r})")
+        if len(given) == 2:
+            raise ValueError(f"Give model.num_bases or model.num_blocks, not both (got {self.num_bases} and {self.num_blocks})")
+        return self
+
     def options(self) -> dict[str, Any]:
         """Model-specific constructor options."""
+        if self.name == "rgcn":
+            return {"num_bases": self.num_bases, "num_blocks": self.num_blocks}
         return {"heads": self.heads} if self.name == "gat" else {}
 
 

@@ -158,7 +158,8 @@ MODES: Registry[Any] = Registry(
 
 MODELS: Registry[Any] = Registry(
     "model",
-    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT", "gin": "gnndist.models.gin:GIN"},
+    {"gcn": "gnndist.models.gnn:GCN", "sage": "gnndist.models.gnn:GraphSAGE", "gat": "gnndist.models.gnn:GAT", "gin": "gnndist.models.gin:GIN",
+     "rgcn": "gnndist.models.hetero:RGCN", "hsage": "gnndist.models.hetero:HeteroSAGE", "mlp": "gnndist.models.hetero:TargetMLP"},
     entry_point_group="gnndist.models",
 )
 

@@ -59,6 +59,7 @@ def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, forc
     With ``tasks``, a chunked dataset is partitioned by Ray tasks that read its chunks (Ray must be running):
     the driver holds no more than the assignment vector. Otherwise the graph is loaded and partitioned here.
     """
+    from gnndist.hetero import HeteroGraph
     from gnndist.partition import partition_graph
     from gnndist.partitioners import resolve_partitioner
 
@@ -69,8 +70,9 @@ def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, forc
         from gnndist.partition.chunked_pipeline import partition_chunked
 
         meta, reused = partition_chunked(data.chunked.directory, partitioner, cfg.parts, directory, **options)
-    else:
-        meta, reused = partition_graph(data.graph, partitioner, cfg.parts, directory, **options)
+    else:  # a heterogeneous graph is partitioned as its homogeneous view (the trainer types the parts again)
+        graph = data.graph.to_homogeneous().graph if isinstance(data.graph, HeteroGraph) else data.graph
+        meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, **options)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
     return meta
@@ -79,14 +81,21 @@ def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, forc
 def aggregation_backends(data: JobData) -> dict[str, str]:
     """The backend every reducer runs on the whole graph on this machine (``auto`` resolved), recorded in
     ``summary.json`` and in the checkpoints' identity. A chunked graph is judged by its sizes and the in-degree
-    statistics its ``meta.json`` records (what the choice depends on), so the graph is never loaded."""
+    statistics its ``meta.json`` records (what the choice depends on), so the graph is never loaded. A
+    heterogeneous graph's relations are blocks of their own, each with its own choice: one backend per reducer
+    when every relation agrees, else ``relation=backend`` for each."""
     from gnndist.aggregation import REDUCERS, GraphStats, auto_choices
     from gnndist.block import Block
+    from gnndist.hetero import HeteroGraph, edge_type_name
 
     spec = data.spec
     if spec.aggregation != "auto":
         return {reduce: spec.aggregation for reduce in REDUCERS}
     table = spec.resolve_aggregation().table
+    if data.chunked is None and isinstance(data.graph, HeteroGraph):
+        choices = {edge_type_name(edge_type): auto_choices(block, table) for edge_type, block in data.graph.edges.items()}
+        per_reduce = {reduce: {relation: chosen[reduce] for relation, chosen in choices.items()} for reduce in REDUCERS}
+        return {reduce: next(iter(set(chosen.values()))) if len(set(chosen.values())) == 1 else "; ".join(f"{relation}={backend}" for relation, backend in chosen.items()) for reduce, chosen in per_reduce.items()}
     if data.chunked is None:
         return auto_choices(Block.from_graph(data.graph), table)
     info = data.info

@@ -52,6 +52,7 @@ def predict(
     import torch
 
     from gnndist.graph import Graph
+    from gnndist.hetero import HeteroGraph
     from gnndist.launch.job import part_sources, partition_directory, prepare_partition, start_ray, start_workers
     from gnndist.modes.base import JobData
     from gnndist.runs import check_export_target, read_run, write_predictions
@@ -67,6 +68,8 @@ def predict(
     check_export_target(target, force)  # before any work: a refused folder costs nothing
     data = JobData(config)
     graph: Graph = data.graph
+    if isinstance(graph, HeteroGraph):
+        raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: gnndist predict does not export heterogeneous runs yet")
     if data.info.fingerprint != run.graph_fingerprint:
         raise ValueError(f"Checkpoint {run.checkpoint} was trained on graph {run.graph_fingerprint}; dataset {config.dataset.name!r} now gives graph {data.info.fingerprint} (the data changed)")
     single = single or (parts is None and config.mode == "single")

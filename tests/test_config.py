@@ -20,7 +20,9 @@ def test_defaults_yaml_and_overrides(tmp_path):
     [
         (["train.epochz=3"], "train.epochz: unknown key"),
         (["nosection.key=1"], "nosection: unknown key"),
-        (["model.name=mlp"], "model.name: unknown model 'mlp'; available: gat, gcn, gin, sage"),
+        (["model.name=gnn"], "model.name: unknown model 'gnn'; available: gat, gcn, gin, hsage, mlp, rgcn, sage"),
+        (["model.num_bases=2"], "model.num_bases applies to model.name='rgcn' only (got model.name='sage')"),
+        (["model.name=rgcn", "model.num_bases=2", "model.num_blocks=2"], "Give model.num_bases or model.num_blocks, not both"),
         (["train.fanouts=[0, 5]"], "train.fanouts: fanouts must be positive or -1"),
         (["partition.parts=0"], "partition.parts: Input should be greater than or equal to 1"),
         (["dataset.nodes=5"], "Unknown option 'nodes' for dataset 'sbm'"),

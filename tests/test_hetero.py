@@ -105,10 +105,33 @@ def test_hsbm_is_registered_seeded_and_academic():
     assert float((graph.nodes["paper"].y[topics[0]] == topics[1] % 8).float().mean()) > 0.7
 
 
-def test_training_on_a_hetero_dataset_fails_clearly_naming_the_mode():
+@pytest.mark.parametrize("mode", ["local", "minibatch"])
+def test_modes_without_heterogeneous_support_fail_naming_the_mode(mode):
     from gnndist.config import load_config
     from gnndist.modes.base import JobData
 
-    config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "mode=single"])
-    with pytest.raises(ValueError, match="dataset.name='hsbm' is a heterogeneous graph: mode='single' is not yet supported"):
+    config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", f"mode={mode}"])
+    with pytest.raises(ValueError, match=f"dataset.name='hsbm' is a heterogeneous graph: mode='{mode}' is not yet supported for heterogeneous graphs \\(modes that train on them: fullgraph, single\\)"):
         _ = JobData(config).spec
+
+
+def test_fullgraph_refuses_strategies_other_than_sync_before_starting():
+    from gnndist.config import load_config
+    from gnndist.modes.base import JobData
+
+    config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", "mode=fullgraph", "comm.strategy=stale"])
+    with pytest.raises(ValueError, match="comm.strategy='stale' is not yet supported for heterogeneous graphs \\(comm.strategy=sync is\\)"):
+        _ = JobData(config).spec
+
+
+def test_heterogeneous_jobs_check_the_task_and_the_model():
+    from gnndist.config import load_config
+    from gnndist.modes.base import JobData
+
+    small = ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "mode=single"]
+    with pytest.raises(ValueError, match="task.name='link' is not yet supported for heterogeneous graphs"):
+        _ = JobData(load_config(None, [*small, "model.name=rgcn", "task.name=link"])).spec
+    with pytest.raises(ValueError, match="model.name='sage' is a homogeneous model but the dataset is a heterogeneous graph; models for it: hsage, mlp, rgcn"):
+        _ = JobData(load_config(None, small)).spec
+    spec = JobData(load_config(None, [*small, "model.name=rgcn"])).spec
+    assert spec.schema.target == "paper" and spec.num_features == 32 and spec.num_classes == 8

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     import torch
 
     from gnndist.config import JobConfig
+    from gnndist.hetero import HeteroSchema
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +26,8 @@ class ModelSpec:
         lr, weight_decay: Adam settings.
         seed: fixes the initial parameters (every worker builds the same model).
         decoder: the link decoder paired with the model (``gnndist.registry.DECODERS``), or None (node tasks).
+        schema: a heterogeneous graph's types, widths and relations (``rgcn``, ``hsage``, ``mlp`` are built from
+            it; ``num_features`` is then the target type's); None: a homogeneous graph.
     """
 
     name: str
@@ -40,11 +43,13 @@ class ModelSpec:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     decoder: str | None = None
+    schema: "HeteroSchema | None" = None
 
     @classmethod
-    def from_config(cls, config: "JobConfig", num_features: int, num_classes: int) -> "ModelSpec":
+    def from_config(cls, config: "JobConfig", num_features: int, num_classes: int, schema: "HeteroSchema | None" = None) -> "ModelSpec":
         """The spec of ``config`` for a dataset of ``num_features`` inputs and ``num_classes`` classes (the
-        output width is the task's: ``num_classes`` for node classification, ``model.hidden`` for links)."""
+        output width is the task's: ``num_classes`` for node classification, ``model.hidden`` for links);
+        ``schema`` for a heterogeneous dataset."""
         from gnndist.tasks import resolve_task
 
         model, train = config.model, config.train
@@ -68,6 +73,7 @@ class ModelSpec:
             seed=train.seed,
             options=model.options(),
             decoder=task.decoder,
+            schema=schema,
         )
 
     def build_model(self) -> "torch.nn.Module":
@@ -75,28 +81,41 @@ class ModelSpec:
 
         The factory (:func:`~gnndist.models.model_factory`) gets the keywords its signature names among
         ``in_channels, hidden_channels, out_channels, num_layers, dropout, aggregation`` and ``options``
-        (all but ``aggregation`` when it takes ``**kwargs``). A model that is not layer-wise itself is wrapped
-        in :class:`~gnndist.models.adapter.PyGLayers` and checked once on a one-node graph.
+        (all but ``aggregation`` when it takes ``**kwargs``); a heterogeneous model
+        (:class:`~gnndist.models.hetero.HeteroLayerwise`) gets ``schema`` instead of ``in_channels``. A model
+        that is not layer-wise itself is wrapped in :class:`~gnndist.models.adapter.PyGLayers` and checked once
+        on a one-node graph.
 
         Raises:
             TypeError: the model does not fit the layer-wise protocol (the message says what is missing).
-            ValueError: its number of layers is not ``layers``, its output width is not ``num_classes``, or it
-                fails on ``num_features`` inputs.
+            ValueError: its number of layers is not ``layers``, its output width is not ``num_classes``, it
+                fails on ``num_features`` inputs, or it does not fit the graph's kind (a heterogeneous model on a
+                homogeneous graph, or the reverse).
         """
         import torch
 
         from gnndist.models import model_factory
         from gnndist.models.gnn import Layerwise
-        from gnndist.registry import accepted_options
+        from gnndist.models.hetero import HeteroLayerwise, is_heterogeneous
+        from gnndist.registry import MODELS, accepted_options
 
         factory = model_factory(self.name)
+        heterogeneous = is_heterogeneous(factory)
+        if heterogeneous and self.schema is None:
+            raise ValueError(f"model.name={self.name!r} is a heterogeneous model: it trains on a graph with node and edge types (e.g. dataset.name=hsbm), not on a homogeneous one")
+        if self.schema is not None and not heterogeneous:
+            hetero_models = [name for name in MODELS.available() if is_heterogeneous(MODELS.get(name))]
+            raise ValueError(f"model.name={self.name!r} is a homogeneous model but the dataset is a heterogeneous graph; models for it: {', '.join(hetero_models)}")
         offered = {"in_channels": self.num_features, "hidden_channels": self.hidden, "out_channels": self.num_classes, "num_layers": self.layers, "dropout": self.dropout, **self.options}
+        if heterogeneous:
+            del offered["in_channels"]
+            offered["schema"] = self.schema
         accepted = accepted_options(factory, 0)
         if accepted is not None and "aggregation" in accepted:
             offered["aggregation"] = self.resolve_aggregation()
         torch.manual_seed(self.seed)
         model = factory(**{key: value for key, value in offered.items() if accepted is None or key in accepted})
-        if not isinstance(model, Layerwise):
+        if not isinstance(model, (Layerwise, HeteroLayerwise)):
             from gnndist.models.adapter import PyGLayers
 
             model = PyGLayers(model, self.name)

@@ -61,8 +61,12 @@ class JobData:
         single-process modes, and jobs on a dataset that is not chunked (to partition it), load it: a
         distributed job on a chunked dataset never does."""
         from gnndist.data import load_dataset
+        from gnndist.hetero import HeteroGraph
 
-        return self.task.prepare(load_dataset(self.config.dataset.name, **self.config.dataset.options()), self.config.train.seed)
+        graph = load_dataset(self.config.dataset.name, **self.config.dataset.options())
+        if isinstance(graph, HeteroGraph) and self.task.name != "node":
+            raise ValueError(f"dataset.name={self.config.dataset.name!r} is a heterogeneous graph: task.name={self.task.name!r} is not yet supported for heterogeneous graphs (task.name=node trains on them)")
+        return self.task.prepare(graph, self.config.train.seed)
 
     @property
     def graph(self) -> "Graph":
@@ -87,11 +91,23 @@ class JobData:
         from gnndist.models import ModelSpec
 
         if self.chunked is None and isinstance(self.graph, HeteroGraph):
-            raise ValueError(f"dataset.name={self.config.dataset.name!r} is a heterogeneous graph: mode={self.config.mode!r} is not yet supported for heterogeneous graphs (no mode trains on them yet)")
+            return self._hetero_spec(self.graph)
         info = self.info
         if info.num_features == 0 or (self.task.needs_labels and not info.has_labels):
             raise ValueError(f"Dataset {self.config.dataset.name!r} has no node features 'x' or labels 'y': nothing to train on")
         spec = ModelSpec.from_config(self.config, info.num_features, info.num_classes)
+        spec.check()
+        return spec
+
+    def _hetero_spec(self, graph) -> "ModelSpec":
+        """The spec of a heterogeneous graph (the model reads its schema), for the modes that train on one."""
+        from gnndist.models import ModelSpec
+        from gnndist.registry import MODES
+
+        config = self.config
+        MODES.get(config.mode).check_heterogeneous(config)
+        schema = graph.schema()
+        spec = ModelSpec.from_config(config, schema.num_features[schema.target], graph.nodes[schema.target].num_classes, schema=schema)
         spec.check()
         return spec
 
@@ -105,12 +121,24 @@ class Mode(abc.ABC):
         distributed: the job starts Ray and one worker per part (a ``WorkerGroup`` joined in a
             torch.distributed group) before ``start``.
         tasks: the tasks (``task.name``) the mode trains.
+        heterogeneous: the mode trains on heterogeneous graphs (``HeteroGraph`` datasets, e.g. ``hsbm``).
     """
 
     name: ClassVar[str]
     partitioned: ClassVar[bool] = False
     distributed: ClassVar[bool] = False
     tasks: ClassVar[tuple[str, ...]] = ("node",)
+    heterogeneous: ClassVar[bool] = False
+
+    @classmethod
+    def check_heterogeneous(cls, config: "JobConfig") -> None:
+        """Raises ValueError naming what of ``config`` this mode cannot train on a heterogeneous graph (checked
+        before anything starts); by default the mode itself, unless it declares ``heterogeneous``."""
+        if not cls.heterogeneous:
+            from gnndist.registry import MODES
+
+            supported = [name for name in MODES.available() if MODES.get(name).heterogeneous]
+            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: mode={config.mode!r} is not yet supported for heterogeneous graphs (modes that train on them: {', '.join(supported)})")
 
     @abc.abstractmethod
     def start(self, group: "WorkerGroup | None", data: JobData) -> "EpochTrainer":

@@ -7,10 +7,11 @@ from gnndist.train.single import SingleProcessTrainer
 
 
 class SingleMode(Mode):
-    """One process, the whole graph: the oracle every distributed mode is tested against."""
+    """One process, the whole graph: the oracle every distributed mode is tested against (also of heterogeneous graphs)."""
 
     name = "single"
     tasks = ("node", "link")
+    heterogeneous = True
 
     def start(self, group, data: JobData) -> SingleProcessTrainer:
         return SingleProcessTrainer(data.graph, data.spec, resolve_device(data.config.train.device), data.task, data.targets)

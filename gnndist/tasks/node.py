@@ -46,8 +46,8 @@ class WholeGraphNodes(Objective):
     """Every node's rows in one process: the mean loss over the training nodes."""
 
     def __init__(self, graph: Graph, device: torch.device):
-        if graph.x is None or graph.y is None:
-            raise ValueError("Training needs node features 'x' and labels 'y'")
+        if graph.y is None:
+            raise ValueError("Training needs labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
         self.y = to_device(graph.y, device)

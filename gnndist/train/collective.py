@@ -6,7 +6,7 @@ The model knows nothing of this: :func:`halo_forward` drives it layer by layer t
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -14,7 +14,11 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from gnndist.block import Block
 from gnndist.comm import Communicator
+from gnndist.hetero import HeteroBlock
 from gnndist.train.metrics import Masks, SplitCounts
+
+if TYPE_CHECKING:
+    from gnndist.partition.hetero import HeteroPart
 
 Exchange = Callable[[int, Tensor], Tensor]
 """``exchange(layer, messages_owned) -> [num_halo, F]``: the halo rows of layer ``layer``'s row-wise half."""
@@ -42,6 +46,22 @@ def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exch
             messages = torch.cat([messages, exchange(index, messages)])
         h = model.aggregate(index, messages, block)
     return h
+
+
+def hetero_halo_forward(model: torch.nn.Module, part: "HeteroPart", block: HeteroBlock, exchange: Exchange, layers: int | None = None) -> Tensor:
+    """Runs a heterogeneous model over a part (a :class:`~gnndist.partition.hetero.HeteroPart`): each type's owned
+    rows pull from its owned + halo rows; between layers the owned outputs travel in the homogeneous layout.
+
+    Returns:
+        ``[part.part.num_owned, F]`` the last layer's owned rows in local order (rows of types it does not
+        output, all but the target at the last layer, are zeros), as the homogeneous objectives read them.
+    """
+    h = part.inputs
+    for index in range(model.num_layers if layers is None else layers):
+        if index:
+            h = part.split_halo(h, exchange(index, part.gather_owned(h)))
+        h = model.forward_layer(index, h, block)
+    return part.gather_owned(h)
 
 
 @torch.no_grad()

@@ -18,12 +18,13 @@ from torch import Tensor
 from gnndist.block import Block
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo, resolve_strategy
 from gnndist.device import to_device, worker_device
+from gnndist.hetero import HeteroBlock
 from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook, load_book, load_part
 from gnndist.seeding import dropout_seed
 from gnndist.tasks import resolve_task
 from gnndist.tasks.base import Evaluation, Task
-from gnndist.train.collective import all_reduce_gradients, halo_forward, infer
+from gnndist.train.collective import all_reduce_gradients, halo_forward, hetero_halo_forward, infer
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.metrics import EpochMetrics, SplitCounts, node_loss
 from gnndist.train.single import ModelState
@@ -69,21 +70,32 @@ class FullGraphWorkerTrainer(ModelState):
 
     def __init__(self, context, source: PartSource, model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None, task: Task | None = None, targets: Any = None):
         self.context = context
-        self.part = part = source.load()
+        self.part = part = self.load_part(source)
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
         self.model_spec = model_spec
         self.device = device = worker_device(context.device)
         self.model, self.optimizer = model_spec.build(device)
-        self.block = part.block().to(device)
-        num_src = self.block.num_src
-        self.x = to_device(part.x[:num_src], device)
+        self.block, self.x = self.model_inputs(device)
         self.comm = Communicator()
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
         self.strategy = resolve_strategy(strategy, **(strategy_options or {}))
         self.strategy.setup(self.route, self.comm, self.block, rank=context.rank, seed=model_spec.seed)
         self.objective = (task or resolve_task()).part(part, source, targets, self.comm, device, model_spec.seed)
         self.grad_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    def load_part(self, source: PartSource) -> Part:
+        """This worker's part (the homogeneous layout the exchange plan refers to)."""
+        return source.load()
+
+    def model_inputs(self, device: torch.device) -> tuple[Block, Tensor]:
+        """The structure the model reads (owned rows pulling from owned + 1-hop halo rows) and its input rows."""
+        block = self.part.block().to(device)
+        return block, to_device(self.part.x[: block.num_src], device)
+
+    def forward(self, block: Any, exchange) -> Tensor:
+        """The model's owned output rows over ``block`` (the strategy's for this epoch), halo rows from ``exchange``."""
+        return halo_forward(self.model, self.x, block, exchange)
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
         """One step on the whole part; returns this worker's share of the epoch's metrics."""
@@ -93,7 +105,7 @@ class FullGraphWorkerTrainer(ModelState):
         block = self.strategy.begin_epoch(epoch)
         self.model.train()
         self.optimizer.zero_grad()
-        loss = self.objective.loss(self.model, halo_forward(self.model, self.x, block, self.strategy.exchange), epoch)
+        loss = self.objective.loss(self.model, self.forward(block, self.strategy.exchange), epoch)
         loss.backward()
         halo_bytes, halo_seconds = self.comm.stats.bytes_sent, self.comm.stats.seconds
         (total_loss,) = all_reduce_gradients(self.model, self.comm, [loss]).tolist()
@@ -132,6 +144,29 @@ class FullGraphWorkerTrainer(ModelState):
             set_rng_state(state["rng"])
 
 
+class HeteroFullGraphWorkerTrainer(FullGraphWorkerTrainer):
+    """Trains one part of a heterogeneous graph (its source loads a :class:`~gnndist.partition.hetero.HeteroPart`):
+    each type's owned rows pull from its owned + halo rows per relation; halo rows travel in the homogeneous
+    layout of the view's part, so the exchange, the strategy and the objective are the homogeneous ones."""
+
+    def load_part(self, source: PartSource) -> Part:
+        self.hetero = source.load()
+        return self.hetero.part
+
+    def model_inputs(self, device: torch.device) -> tuple[HeteroBlock, dict[str, Tensor]]:
+        self.hetero = self.hetero.to(device)
+        return self.hetero.block(), self.hetero.inputs
+
+    def forward(self, block: Any, exchange) -> Tensor:
+        return hetero_halo_forward(self.model, self.hetero, block, exchange)
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """The task's metrics of exact-exchange inference (eval mode) on the whole part, reduced over workers."""
+        self.model.eval()
+        return self.objective.evaluate(self.model, self.forward(self.block, lambda layer, h: exchange_halo(h, self.route, self.comm)))
+
+
 def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
     """Combines the workers' results of one epoch (loss and evaluation are already global)."""
     first = results[0]
@@ -156,12 +191,20 @@ def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
 
 
 def start_fullgraph(
-    group, sources: Sequence[PartSource], model_spec: ModelSpec, strategy: str = "sync", strategy_options: dict | None = None, task: Task | None = None, targets: Any = None
+    group,
+    sources: Sequence[PartSource],
+    model_spec: ModelSpec,
+    strategy: str = "sync",
+    strategy_options: dict | None = None,
+    task: Task | None = None,
+    targets: Any = None,
+    worker: type[FullGraphWorkerTrainer] = FullGraphWorkerTrainer,
 ) -> GroupTrainer:
-    """Builds a :class:`FullGraphWorkerTrainer` on every worker of ``group`` (``sources[rank]`` its part); returns the driver."""
+    """Builds ``worker`` (a :class:`FullGraphWorkerTrainer`, or :class:`HeteroFullGraphWorkerTrainer` for
+    heterogeneous parts) on every worker of ``group`` (``sources[rank]`` its part); returns the driver."""
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
-    group.setup(FullGraphWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, strategy=strategy, strategy_options=strategy_options, task=task, targets=targets)
+    group.setup(worker, [(source,) for source in sources], model_spec=model_spec, strategy=strategy, strategy_options=strategy_options, task=task, targets=targets)
     return GroupTrainer(group, epoch_metrics)
 
 

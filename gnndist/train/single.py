@@ -10,6 +10,7 @@ from torch.nn.utils import parameters_to_vector
 from gnndist.block import Block
 from gnndist.device import to_device
 from gnndist.graph import Graph
+from gnndist.hetero import HeteroBlock, HeteroGraph
 from gnndist.models import ModelSpec
 from gnndist.seeding import dropout_seed
 from gnndist.tasks import resolve_task
@@ -45,21 +46,28 @@ class SingleProcessTrainer(ModelState):
     """Full-graph training of one model on the whole graph in this process.
 
     Args:
-        graph: validated Graph with features (and what the task needs: labels and a train mask for ``node``).
+        graph: validated Graph with features (and what the task needs: labels and a train mask for ``node``),
+            or a HeteroGraph: the model reads every type's inputs over the typed structure and the task scores
+            the target type's rows.
         spec: the model and optimizer to build (the same every distributed worker builds).
         device: where the model, the structure and the node data live (``gnndist.device.resolve_device``).
         task: what is learnt (default: node classification); ``targets`` its targets beyond the graph
             (``Task.prepare``; None for node classification).
     """
 
-    def __init__(self, graph: Graph, spec: ModelSpec, device: torch.device | str = "cpu", task: Task | None = None, targets: Any = None):
+    def __init__(self, graph: Graph | HeteroGraph, spec: ModelSpec, device: torch.device | str = "cpu", task: Task | None = None, targets: Any = None):
         self.graph, self.spec, self.device = graph, spec, torch.device(device)
-        self.objective = (task or resolve_task()).whole_graph(graph, targets, self.device, spec.seed)
-        if graph.x is None:
-            raise ValueError("Training needs node features 'x'")
+        if isinstance(graph, HeteroGraph):
+            self.objective = (task or resolve_task()).whole_graph(graph.nodes[graph.schema().target], targets, self.device, spec.seed)
+            self.block: Block | HeteroBlock = graph.block().to(self.device)
+            self.x: torch.Tensor | dict[str, torch.Tensor] = {t: to_device(x, self.device) for t, x in graph.inputs().items()}
+        else:
+            self.objective = (task or resolve_task()).whole_graph(graph, targets, self.device, spec.seed)
+            if graph.x is None:
+                raise ValueError("Training needs node features 'x'")
+            self.block = Block.from_graph(graph).to(self.device)
+            self.x = to_device(graph.x, self.device)
         self.model, self.optimizer = spec.build(self.device)
-        self.block = Block.from_graph(graph).to(self.device)
-        self.x = to_device(graph.x, self.device)
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
         torch.manual_seed(dropout_seed(self.spec.seed, epoch))

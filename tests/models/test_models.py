@@ -31,9 +31,9 @@ def test_bipartite_block_matches_full_graph_rows(named_graph, name):
 
 
 def test_registry_and_bad_options():
-    assert available_models() == ["gat", "gcn", "gin", "sage"]
-    with pytest.raises(KeyError, match="Unknown model 'mlp'; available: gat, gcn, gin, sage"):
-        resolve_model("mlp", in_channels=2, hidden_channels=2, out_channels=2)
+    assert available_models() == ["gat", "gcn", "gin", "hsage", "mlp", "rgcn", "sage"]
+    with pytest.raises(KeyError, match="Unknown model 'gnn'; available: gat, gcn, gin, hsage, mlp, rgcn, sage"):
+        resolve_model("gnn", in_channels=2, hidden_channels=2, out_channels=2)
     with pytest.raises(ValueError, match="num_layers >= 1 \\(got 0\\)"):
         resolve_model("gcn", in_channels=2, hidden_channels=2, out_channels=2, num_layers=0)
     with pytest.raises(ValueError, match="divisible by heads"):

@@ -1,0 +1,99 @@
+"""HeteroPart: a part of a heterogeneous graph's homogeneous view, with its rows and relations typed again.
+
+Partitioners and the exchange plan run on :meth:`HeteroGraph.to_homogeneous` unchanged (a homogeneous
+:class:`~gnndist.partition.Part` of the view: owned rows, 1-hop halo, ``send_indices``, labels and masks of
+the target type). A HeteroPart adds, per node type, which local rows are of that type (owned first, then
+halo, in local order), each type's layer-0 input rows, and per relation the Block over those rows: what a
+heterogeneous model reads (:class:`~gnndist.hetero.HeteroBlock`), while the halo exchange moves rows of the
+homogeneous layout (:meth:`HeteroPart.gather_owned`, :meth:`HeteroPart.split_halo`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gnndist.block import Block
+from gnndist.graph import csr_from_edges
+from gnndist.hetero import EdgeType, HeteroBlock, HeteroGraph, HomogeneousView
+from gnndist.partition.halo import in_edge_ids
+from gnndist.partition.part import Part
+
+
+@dataclass(eq=False)
+class HeteroPart:
+    """One part of a heterogeneous graph: the view's homogeneous Part plus its typed layout.
+
+    Attributes:
+        part: the homogeneous part of the view (global ids, exchange plan, the target's labels and masks).
+        rows: per node type, the local rows of that type among owned + 1-hop halo rows: owned ones first.
+        num_owned: per node type, how many of ``rows[type]`` are owned (the destinations of a layer).
+        inputs: per node type, layer-0 input of ``rows[type]``: features, or type-local node ids (featureless).
+        blocks: per relation, owned ``dst_type`` rows pulling from owned + halo ``src_type`` rows (positions in ``rows``).
+    """
+
+    part: Part
+    rows: dict[str, Tensor]
+    num_owned: dict[str, int]
+    inputs: dict[str, Tensor]
+    blocks: dict[EdgeType, Block]
+
+    @classmethod
+    def from_part(cls, graph: HeteroGraph, view: HomogeneousView, part: Part) -> "HeteroPart":
+        """Types the rows and edges of ``part``, a part of ``view`` (``graph.to_homogeneous()``)."""
+        num_src = part.num_owned + part.num_halo_per_hop[0]
+        local_type = view.node_type[part.global_ids[:num_src]]
+        rows, num_owned, inputs, position = {}, {}, {}, torch.empty(num_src, dtype=torch.long)
+        for index, node_type in enumerate(view.node_types):
+            of_type = (local_type == index).nonzero().flatten()
+            rows[node_type], num_owned[node_type] = of_type, int((of_type < part.num_owned).sum())
+            position[of_type] = torch.arange(of_type.numel())
+            ids = part.global_ids[of_type] - view.offsets[node_type]
+            x = graph.nodes[node_type].x
+            inputs[node_type] = x[ids] if x is not None else ids
+        owned_edges = int(part.indptr[part.num_owned])
+        dst = torch.repeat_interleave(torch.arange(part.num_owned), part.indptr[: part.num_owned + 1].diff())
+        src = part.indices[:owned_edges]
+        edge_type = view.edge_type[in_edge_ids(view.graph.indptr, part.owned_global_ids)]  # the part keeps the view's edge order per row
+        blocks = {}
+        for index, (src_type, relation, dst_type) in enumerate(view.edge_types):
+            mine = edge_type == index
+            indptr, indices, _ = csr_from_edges(position[src[mine]], position[dst[mine]], num_owned[dst_type], num_src=rows[src_type].numel())
+            blocks[(src_type, relation, dst_type)] = Block(indptr, indices, rows[src_type].numel())
+        return cls(part, rows, num_owned, inputs, blocks)
+
+    def to(self, device: torch.device | str) -> "HeteroPart":
+        """The typed layout on ``device`` (the homogeneous part stays where it is: workers read only its plan)."""
+        return HeteroPart(self.part, {t: r.to(device) for t, r in self.rows.items()}, dict(self.num_owned), {t: x.to(device) for t, x in self.inputs.items()}, {e: b.to(device) for e, b in self.blocks.items()})
+
+    def block(self) -> HeteroBlock:
+        """The full-graph layer's structure: every relation's Block, owned rows of each type as destinations."""
+        return HeteroBlock(dict(self.blocks), dict(self.num_owned))
+
+    def owned_target_rows(self, target: str) -> Tensor:
+        """Local ids of the owned ``target`` rows, in the order a model outputs them."""
+        return self.rows[target][: self.num_owned[target]]
+
+    def gather_owned(self, out: dict[str, Tensor]) -> Tensor:
+        """``[part.num_owned, F]`` owned rows in local order from a layer's output per type (types it did not
+        output are zeros: the next layer reads none of them), the layout the halo exchange sends from."""
+        first = next(iter(out.values()))
+        owned = first.new_zeros(self.part.num_owned, first.size(1))
+        for node_type, values in out.items():
+            owned = owned.index_copy(0, self.rows[node_type][: self.num_owned[node_type]], values)
+        return owned
+
+    def split_halo(self, out: dict[str, Tensor], halo: Tensor) -> dict[str, Tensor]:
+        """Every type's next-layer input: its owned output rows, then its halo rows from ``halo`` (``[num_halo, F]``,
+        1-hop halo rows in local order)."""
+        return {t: torch.cat([values, halo[self.rows[t][self.num_owned[t] :] - self.part.num_owned]]) for t, values in out.items()}
+
+
+def hetero_parts(graph: HeteroGraph, parts: list[Part]) -> list[HeteroPart]:
+    """Types every part of ``graph``'s homogeneous view (parts built or loaded from a partition of the view)."""
+    view = graph.to_homogeneous()
+    return [HeteroPart.from_part(graph, view, part) for part in parts]
+
+
+__all__ = ["HeteroPart", "hetero_parts"]
