@@ -86,7 +86,7 @@ def test_fullgraph_worker_memory_by_hand(calibration):
     for rank in (0, 1):
         features, csr = rows[rank] * 8 * 4, (100 + 1 + edges[rank]) * 8
         activations = 2 * rows[rank] * ((8 + 16) + (16 + 4)) * 4 * 2.0
-        exchange = 2 * 30 * 16 * 4
+        exchange = 2 * 30 * 8 * 4  # layer 1 exchanges [h W_l | h W_r]: 8 wide
         totals[rank] = 400 * 2**20 + features + csr + activations + exchange + 1000 * 4 * 4
     assert memory["total"] == max(totals.values())
     assert set(memory) == {"runtime", "features", "structure", "activations", "exchange", "parameters", "total"}
