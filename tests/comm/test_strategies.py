@@ -8,6 +8,7 @@ from gnndist.comm import available_strategies, dequantize_rows, quantize_rows, r
 from gnndist.config import load_config
 from gnndist.data import load_dataset
 from gnndist.models import ModelSpec
+from gnndist.models.messages import message_width
 from gnndist.partition import save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerGroup
@@ -61,7 +62,16 @@ def test_quantization_error_and_bias(bits, tolerance):
 # ---------------------------------------------------------------- distributed runs on real data
 
 APPROXIMATE = {"stale": {}, "sampled": {"p": 0.1}, "quantized": {"bits": 8}, "cached": {}}
-REQUIRED_SAVING = {"sampled": 0.85, "quantized": 0.70, "cached": 0.50}
+REQUIRED_SAVING = {"sampled": 0.85, "cached": 0.50}
+
+
+def required_saving(strategy, graph):
+    """Boundary bytes a strategy must save against sync. int8 quantisation sends a byte per value plus one fp16
+    scale per row, so its saving depends on the exchanged width (GCN 16 -> C sends min(16, C) wide rows)."""
+    if strategy == "quantized":
+        width = message_width("gcn", 16, graph.num_classes)
+        return 1 - (width + 2) / (4 * width) - 1e-3
+    return REQUIRED_SAVING.get(strategy, 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +132,7 @@ def test_approximate_strategies_bound_accuracy_and_save_bytes(four_workers, cora
         saving = 1 - sent / sync_bytes
         print(f"{dataset} {strategy:9s} test acc {100 * accuracy:.2f} % (sync {100 * sync_accuracy:.2f} %), boundary bytes {sent / 2**20:.2f} MiB, {100 * saving:.1f} % fewer than sync")
         assert accuracy >= sync_accuracy - 0.015, strategy
-        assert saving >= REQUIRED_SAVING.get(strategy, 0.0), strategy
+        assert saving >= required_saving(strategy, graph), strategy
 
 
 def test_approximate_strategies_really_change_training(four_workers, sbm_parts):
