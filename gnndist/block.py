@@ -100,6 +100,17 @@ class Block:
 
         return self._cached("gcn_normalized", build)
 
+    def keep_sources(self, is_kept: Tensor) -> "Block":
+        """This block without the edges from the sources where ``is_kept`` (``[num_src]``) is False."""
+        kept = is_kept[self.indices]
+        weight = self.edge_weight[kept] if self.edge_weight is not None else None
+        return Block(csr_indptr(self.dst()[kept], self.num_dst), self.indices[kept], self.num_src, self.src_degree, weight)
+
+    def keep_halo(self, keep: Tensor) -> "Block":
+        """A part's block (owned rows first, then ``keep.numel()`` halo rows) without the edges from the halo rows
+        where ``keep`` is False: BNS-GCN's boundary sampling, where a dropped halo row loses its edges for an epoch."""
+        return self.keep_sources(torch.cat([torch.ones(self.num_dst, dtype=torch.bool, device=keep.device), keep]))
+
     def to(self, device: torch.device | str) -> "Block":
         move = lambda t: t.to(device) if t is not None else None  # noqa: E731
         return Block(move(self.indptr), move(self.indices), self.num_src, move(self.src_degree), move(self.edge_weight))

@@ -62,13 +62,29 @@ class HeteroBlock:
     Attributes:
         blocks: per edge type, destinations (``dst_type`` rows) pulling from sources (``src_type`` rows).
         num_dst: per node type, the rows a layer outputs (the first rows of that type's input).
+        halo: a part's block only: per node type, where each of its rows after the first ``num_dst`` (its halo
+            rows) sits in the part's halo exchange order (see :meth:`keep_halo`).
     """
 
     blocks: dict[EdgeType, Block]
     num_dst: dict[str, int]
+    halo: dict[str, Tensor] | None = None
 
     def to(self, device: torch.device | str) -> "HeteroBlock":
-        return HeteroBlock({edge_type: block.to(device) for edge_type, block in self.blocks.items()}, dict(self.num_dst))
+        halo = {t: rows.to(device) for t, rows in self.halo.items()} if self.halo is not None else None
+        return HeteroBlock({edge_type: block.to(device) for edge_type, block in self.blocks.items()}, dict(self.num_dst), halo)
+
+    def keep_halo(self, keep: Tensor) -> "HeteroBlock":
+        """Every relation without the edges from the halo rows where ``keep`` (``[num_halo]``, in the part's
+        exchange order) is False, as :meth:`Block.keep_halo` for a homogeneous part (boundary sampling)."""
+        if self.halo is None:
+            raise ValueError("keep_halo needs a part's HeteroBlock (HeteroPart.block()): this one has no halo rows")
+        blocks = {}
+        for edge_type, block in self.blocks.items():
+            halo = self.halo[edge_type[0]]
+            owned = torch.ones(block.num_src - halo.numel(), dtype=torch.bool, device=keep.device)
+            blocks[edge_type] = block.keep_sources(torch.cat([owned, keep[halo]]))
+        return HeteroBlock(blocks, dict(self.num_dst), self.halo)
 
 
 @dataclass(eq=False)

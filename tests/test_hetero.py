@@ -115,15 +115,6 @@ def test_modes_without_heterogeneous_support_fail_naming_the_mode(mode):
         _ = JobData(config).spec
 
 
-def test_fullgraph_refuses_strategies_other_than_sync_before_starting():
-    from gnndist.config import load_config
-    from gnndist.modes.base import JobData
-
-    config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", "mode=fullgraph", "comm.strategy=stale"])
-    with pytest.raises(ValueError, match="comm.strategy='stale' is not yet supported for heterogeneous graphs \\(comm.strategy=sync is\\)"):
-        _ = JobData(config).spec
-
-
 def test_heterogeneous_jobs_check_the_task_and_the_model():
     from gnndist.config import load_config
     from gnndist.modes.base import JobData

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from gnndist.block import Block, csr_indptr
+from gnndist.block import Block
 from gnndist.comm.exchange import Communicator, ExchangeRoute, exchange_halo
 from gnndist.registry import STRATEGIES
 from gnndist.seeding import Stream, generator
@@ -93,18 +93,12 @@ class SampledStrategy(CommStrategy):
     def begin_epoch(self, epoch: int) -> Block:
         super().begin_epoch(epoch)
         world = len(self.route.send_counts)
-        device = self.block.indices.device
+        device = self.route.send_indices.device
         keep_send = torch.cat([self._mask(self.rank, q, self.route.send_counts[q]) for q in range(world)]).to(device)
         keep_recv = torch.cat([self._mask(p, self.rank, self.route.recv_counts[p]) for p in range(world)]).to(device)
         self.epoch_route = self.route.subset(keep_send, keep_recv)
         self.kept_rows = keep_recv.nonzero().flatten()
-        block = self.block
-        num_owned = block.num_dst
-        is_kept_source = torch.ones(block.num_src, dtype=torch.bool, device=device)
-        is_kept_source[num_owned:] = keep_recv
-        keep_edge = is_kept_source[block.indices]
-        weight = block.edge_weight[keep_edge] if block.edge_weight is not None else None
-        return Block(csr_indptr(block.dst()[keep_edge], num_owned), block.indices[keep_edge], block.num_src, block.src_degree, weight)
+        return self.block.keep_halo(keep_recv)
 
     def exchange(self, layer: int, h_owned: Tensor) -> Tensor:
         received = exchange_halo(h_owned, self.epoch_route, self.comm)

@@ -10,9 +10,9 @@ from gnndist.train.fullgraph import HeteroFullGraphWorkerTrainer, PartSource, st
 class FullGraphMode(Mode):
     """Every worker trains its part on the whole-part block; ``comm.strategy`` moves the halo rows.
 
-    A heterogeneous graph (``sync`` only, node classification) is partitioned as its homogeneous view; the driver
-    types every part again (:class:`~gnndist.partition.hetero.HeteroPart`) and hands it to its worker through
-    the Ray object store.
+    A heterogeneous graph (node classification) is partitioned as its homogeneous view; the driver types every
+    part again (:class:`~gnndist.partition.hetero.HeteroPart`) and hands it to its worker through the Ray object
+    store. Every strategy applies: halo rows travel in the view's homogeneous layout, all relations at once.
     """
 
     name = "fullgraph"
@@ -20,12 +20,6 @@ class FullGraphMode(Mode):
     distributed = True
     tasks = ("node", "link")
     heterogeneous = True
-
-    @classmethod
-    def check_heterogeneous(cls, config) -> None:
-        """Only the exact ``sync`` strategy trains heterogeneous parts so far."""
-        if config.comm.strategy != "sync":
-            raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: comm.strategy={config.comm.strategy!r} is not yet supported for heterogeneous graphs (comm.strategy=sync is)")
 
     def start(self, group, data: JobData) -> GroupTrainer:
         comm = data.config.comm

@@ -69,7 +69,8 @@ class HeteroPart:
 
     def block(self) -> HeteroBlock:
         """The full-graph layer's structure: every relation's Block, owned rows of each type as destinations."""
-        return HeteroBlock(dict(self.blocks), dict(self.num_owned))
+        halo = {t: rows[self.num_owned[t] :] - self.part.num_owned for t, rows in self.rows.items()}
+        return HeteroBlock(dict(self.blocks), dict(self.num_owned), halo)
 
     def owned_target_rows(self, target: str) -> Tensor:
         """Local ids of the owned ``target`` rows, in the order a model outputs them."""
