@@ -59,7 +59,6 @@ def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, forc
     With ``tasks``, a chunked dataset is partitioned by Ray tasks that read its chunks (Ray must be running):
     the driver holds no more than the assignment vector. Otherwise the graph is loaded and partitioned here.
     """
-    from gnndist.hetero import HeteroGraph
     from gnndist.partition import partition_graph
     from gnndist.partitioners import resolve_partitioner
 
@@ -71,8 +70,7 @@ def prepare_partition(config: JobConfig, data: JobData, directory: Path, *, forc
 
         meta, reused = partition_chunked(data.chunked.directory, partitioner, cfg.parts, directory, **options)
     else:  # a heterogeneous graph is partitioned as its homogeneous view (the trainer types the parts again)
-        graph = data.graph.to_homogeneous().graph if isinstance(data.graph, HeteroGraph) else data.graph
-        meta, reused = partition_graph(graph, partitioner, cfg.parts, directory, **options)
+        meta, reused = partition_graph(data.graph, partitioner, cfg.parts, directory, **options)
     print(f"Partition {'reused' if reused else 'written'}: {directory}")
     print(meta.quality.table())
     return meta

@@ -36,6 +36,7 @@ from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_pa
 from gnndist.partition.quality import QualityReport
 
 if TYPE_CHECKING:
+    from gnndist.hetero import HomogeneousView
     from gnndist.partitioners.base import PartitionResult
 
 FORMAT_VERSION = 1
@@ -139,6 +140,7 @@ def save_partition(
     force: bool = False,
     feature_width: int | None = None,
     progress: bool | Progress = False,
+    types: "HomogeneousView | None" = None,
 ) -> PartitionMeta:
     """Builds every part of ``result`` and writes the partition directory atomically.
 
@@ -152,6 +154,8 @@ def save_partition(
             in, then the old one deleted).
         feature_width: row width for the quality report's exchange prediction (default: the graph's).
         progress: show a progress bar (True), or call ``progress(parts_written, num_parts)``.
+        types: when ``graph`` is a heterogeneous graph's view, its types (the quality report adds the balance
+            per node type and the cut per relation).
 
     Returns:
         The written :class:`PartitionMeta` (with the quality report).
@@ -168,7 +172,7 @@ def save_partition(
     if isinstance(halo_hops, bool) or not isinstance(halo_hops, int) or halo_hops < 1:
         raise ValueError(f"Expected halo_hops >= 1 (got {halo_hops!r})")
     plan = ExchangePlan.build(graph, result.node_part, result.num_parts)
-    quality = QualityReport.compute(graph, result, plan=plan, feature_width=feature_width)
+    quality = QualityReport.compute(graph, result, plan=plan, feature_width=feature_width, types=types)
     fingerprint = graph.fingerprint()
 
     tmp = new_temp_dir(directory)

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from gnndist.graph import Graph
+from gnndist.hetero import HeteroGraph
 from gnndist.partition.format import PartitionMeta, Progress, check_replaceable, load_meta, partition_key, save_partition
 
 
 def partition_graph(
-    graph: Graph,
+    graph: Graph | HeteroGraph,
     method: Any,
     num_parts: int,
     directory: str | os.PathLike,
@@ -26,7 +27,9 @@ def partition_graph(
     """Resolves ``method``, partitions ``graph`` and writes the partition directory.
 
     Args:
-        graph: the graph.
+        graph: the graph; a heterogeneous graph is partitioned as its homogeneous view (its parts are typed
+            again by whoever trains on them, :mod:`gnndist.partition.hetero`), with per-type balance and
+            per-relation cut in the quality report.
         method: a partitioner name (see ``available_partitioners()``) or a Partitioner instance.
         num_parts: number of parts.
         directory: target directory.
@@ -45,6 +48,10 @@ def partition_graph(
     from gnndist.partitioners import resolve_partitioner
 
     partitioner = resolve_partitioner(method, **(options or {}))
+    types = None
+    if isinstance(graph, HeteroGraph):
+        types = graph.to_homogeneous()
+        graph = types.graph
     directory = Path(directory)
     if reuse and not force and (directory / "meta.json").is_file():
         meta = load_meta(directory)
@@ -54,5 +61,5 @@ def partition_graph(
         raise FileExistsError(f"Partition directory {directory} holds a different partition (key {meta.key}, wanted {key}); pass --force to replace it")
     check_replaceable(directory, force)  # before partitioning: a refused directory costs nothing
     result = partitioner.partition(graph, num_parts, seed=seed)
-    meta = save_partition(graph, result, directory, halo_hops=halo_hops, force=force, feature_width=feature_width, progress=progress)
+    meta = save_partition(graph, result, directory, halo_hops=halo_hops, force=force, feature_width=feature_width, progress=progress, types=types)
     return meta, False

@@ -12,6 +12,7 @@ from gnndist.graph import Graph
 from gnndist.partition.halo import ExchangePlan, exchange_bytes
 
 if TYPE_CHECKING:
+    from gnndist.hetero import HomogeneousView
     from gnndist.partitioners.base import PartitionResult
 
 
@@ -45,6 +46,9 @@ class QualityReport:
         partition_time_s, peak_memory_bytes, memory_increase_bytes: cost of the partitioner.
         partition_task_peak_bytes: for a partition built by Ray tasks (``partition_chunked``), the largest
             peak RSS of any of its tasks; None for a partition built in one process.
+        type_balance: for a heterogeneous graph's view, per node type the max / mean of its owned nodes per part.
+        relation_cut: for a heterogeneous graph's view, per relation (``src__relation__dst``) the fraction of its
+            edges whose ends are owned by different parts.
     """
 
     method: str
@@ -71,9 +75,11 @@ class QualityReport:
     peak_memory_bytes: int
     memory_increase_bytes: int
     partition_task_peak_bytes: int | None = None
+    type_balance: dict[str, float] | None = None
+    relation_cut: dict[str, float] | None = None
 
     @classmethod
-    def compute(cls, graph: Graph, result: "PartitionResult", *, plan: ExchangePlan | None = None, feature_width: int | None = None) -> "QualityReport":
+    def compute(cls, graph: Graph, result: "PartitionResult", *, plan: ExchangePlan | None = None, feature_width: int | None = None, types: "HomogeneousView | None" = None) -> "QualityReport":
         """Measures ``result`` on ``graph``.
 
         Args:
@@ -82,6 +88,8 @@ class QualityReport:
             plan: the exchange plan if already built (else it is built here).
             feature_width: row width for the exchange prediction; default the graph's feature
                 width, 128 for a graph without features.
+            types: when ``graph`` is a heterogeneous graph's view (``types.graph``), its node and edge types:
+                the report adds the balance of every node type and the cut of every relation.
         """
         node_part, num_parts = result.node_part, result.num_parts
         if plan is None:
@@ -95,12 +103,13 @@ class QualityReport:
         edges_cut = int(cut.sum())
         lo, hi = torch.minimum(src[cut], dst[cut]), torch.maximum(src[cut], dst[cut])
         undirected_edges_cut = int(torch.unique(lo * graph.num_nodes + hi).numel())
+        typed = {} if types is None else _typed_quality(types, node_part, num_parts, cut)
         del src, dst, cut, lo, hi
         owned_edges = torch.zeros(num_parts, dtype=torch.long).index_add_(0, node_part, graph.in_degrees())
         train_nodes = None
         if graph.train_mask is not None:
             train_nodes = torch.bincount(node_part[graph.train_mask], minlength=num_parts)
-        return cls.from_counts(
+        report = cls.from_counts(
             result,
             num_edges=graph.num_edges,
             edges_cut=edges_cut,
@@ -111,6 +120,7 @@ class QualityReport:
             feature_width=feature_width,
             vertex_cut_replication_factor=None if result.edge_part is None else vertex_cut_replication(graph, result.edge_part, num_parts),
         )
+        return dataclasses.replace(report, **typed)
 
     @classmethod
     def from_counts(
@@ -196,7 +206,24 @@ class QualityReport:
             f"partitioning: {self.partition_time_s:.2f} s, peak memory {_human_bytes(self.peak_memory_bytes)} (+{_human_bytes(self.memory_increase_bytes)})"
             + ("" if self.partition_task_peak_bytes is None else f", largest task peak {_human_bytes(self.partition_task_peak_bytes)}"),
         ]
+        if self.type_balance is not None:
+            lines.append("balance per node type (max/mean): " + ", ".join(f"{name} {value:.3f}" for name, value in self.type_balance.items()))
+        if self.relation_cut is not None:
+            lines.append("edge cut per relation: " + ", ".join(f"{name} {100 * value:.2f} %" for name, value in self.relation_cut.items()))
         return "\n".join(lines)
+
+
+def _typed_quality(types: "HomogeneousView", node_part: Tensor, num_parts: int, cut: Tensor) -> dict[str, dict[str, float]]:
+    """Per node type the balance of its owned nodes, per relation the fraction of its edges that are cut
+    (``cut`` is over the view's edges in CSR order, the order of ``types.edge_type``)."""
+    from gnndist.hetero import edge_type_name
+
+    type_balance = {name: _balance(torch.bincount(node_part[types.node_type == index], minlength=num_parts)) for index, name in enumerate(types.node_types)}
+    relation_cut = {}
+    for index, edge_type in enumerate(types.edge_types):
+        of_relation = cut[types.edge_type == index]
+        relation_cut[edge_type_name(edge_type)] = float(of_relation.double().mean()) if of_relation.numel() else 0.0
+    return {"type_balance": type_balance, "relation_cut": relation_cut}
 
 
 def vertex_cut_replication(graph: Graph, edge_part: Tensor, num_parts: int) -> float:

@@ -79,3 +79,21 @@ def test_every_strategy_trains_heterogeneous_parts(graph, three_workers):
         assert accuracy >= sync_accuracy - 0.05, strategy
         if strategy != "stale":
             assert sent < sync_bytes, strategy
+
+
+def test_quality_report_of_a_heterogeneous_graph_has_type_balance_and_relation_cut(graph, tmp_path):
+    from gnndist.hetero import edge_type_name
+    from gnndist.partition import partition_graph
+    from gnndist.partition.format import load_book, load_meta
+
+    meta, _ = partition_graph(graph, "random", 3, tmp_path / "p")
+    assert load_meta(tmp_path / "p").quality == meta.quality  # written with the partition, reused with it
+    node_part, view = load_book(tmp_path / "p").node_part, graph.to_homogeneous()
+    for node_type, balance in meta.quality.type_balance.items():
+        counts = torch.bincount(node_part[view.offsets[node_type] : view.offsets[node_type] + graph.nodes[node_type].num_nodes], minlength=3)
+        assert balance == pytest.approx(float(counts.max() / counts.double().mean()))
+    for edge_type in graph.edge_types:
+        src, dst = graph.edge_index(edge_type)
+        cut = node_part[src + view.offsets[edge_type[0]]] != node_part[dst + view.offsets[edge_type[2]]]
+        assert meta.quality.relation_cut[edge_type_name(edge_type)] == pytest.approx(float(cut.double().mean()))
+    assert "edge cut per relation: author__writes__paper" in meta.quality.table()
