@@ -49,6 +49,9 @@ class LinkModel(Layerwise):
     def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
         return self.encoder.aggregate(index, messages, block)
 
+    def halo_columns(self, index: int, messages: Tensor) -> Tensor:
+        return self.encoder.halo_columns(index, messages)
+
     def forward(self, x: Tensor, blocks: Block | Sequence[Block]) -> Tensor:
         return self.encoder(x, blocks)
 

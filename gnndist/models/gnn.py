@@ -46,6 +46,12 @@ class Layerwise(nn.Module):
         raw output (no activation)."""
         raise NotImplementedError
 
+    def halo_columns(self, index: int, messages: Tensor) -> Tensor:
+        """The part of layer ``index``'s :meth:`rows` that a row's halo copies need (they are sources only, never
+        destinations): what the exchange sends. :meth:`aggregate` gets the halo rows zero-padded to full width.
+        Default: every column."""
+        return messages
+
     def forward_layer(self, index: int, h: Tensor, block: Block) -> Tensor:
         """Layer ``index`` on a block whose every source row is in ``h``: :meth:`aggregate` of :meth:`rows`."""
         return self.aggregate(index, self.rows(index, h), block)
@@ -131,8 +137,9 @@ class GraphSAGE(GNN):
     """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root).
 
     A layer that narrows to less than half its input (``2 F_out < F_in``) maps its rows by ``[W_l | W_r]``
-    first, so the aggregation moves ``F_out`` columns and the exchange ``2 F_out``; otherwise the rows
-    travel activated and the layer aggregates first.
+    first, so the aggregation moves ``F_out`` columns, and halo rows travel as their ``F_out``-wide neighbour
+    part only (the root part serves destinations, which are never halo); otherwise the rows travel activated
+    and the layer aggregates first.
     """
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
@@ -143,6 +150,9 @@ class GraphSAGE(GNN):
     def transform(self, index: int, h: Tensor) -> Tensor:
         conv = self.convs[index]
         return h.mm(torch.cat([conv.lin_l.weight, conv.lin_r.weight]).t())  # [neighbour part | root part]
+
+    def halo_columns(self, index: int, messages: Tensor) -> Tensor:
+        return messages[:, : self.widths[index + 1]] if self.transforms_rows(index) else messages
 
     def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
         conv = self.convs[index]

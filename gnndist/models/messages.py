@@ -14,8 +14,9 @@ def gcn_message_width(in_channels: int, out_channels: int) -> int:
 
 
 def sage_message_width(in_channels: int, out_channels: int) -> int:
-    """GraphSAGE transforms first (neighbour and root maps side by side) when that halves the rows or better."""
-    return 2 * out_channels if 2 * out_channels < in_channels else in_channels
+    """GraphSAGE transforms first (neighbour and root maps side by side) when that halves the rows or better;
+    a halo row then travels as its neighbour map alone (the root map serves destinations, never halo)."""
+    return out_channels if 2 * out_channels < in_channels else in_channels
 
 
 MESSAGE_WIDTHS = {"gcn": gcn_message_width, "sage": sage_message_width}

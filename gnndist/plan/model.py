@@ -159,13 +159,13 @@ def layer_costs(model: str, widths: list[int], dst_rows: list[int], src_rows: li
     neighbours and root).
     """
     flops = elements = 0.0
+    maps = 1 if model == "gcn" else 2
     for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
-        message = message_width(model, w_in, w_out)
-        if message < w_in:
-            flops += 2.0 * (src_rows if transformed_rows is None else transformed_rows)[i] * w_in * message
+        if message_width(model, w_in, w_out) < w_in:
+            flops += 2.0 * maps * (src_rows if transformed_rows is None else transformed_rows)[i] * w_in * w_out
             elements += edges[i] * w_out
         else:
-            flops += 2.0 * (1 if model == "gcn" else 2) * dst_rows[i] * w_in * w_out
+            flops += 2.0 * maps * dst_rows[i] * w_in * w_out
             elements += edges[i] * w_in
     return flops, elements
 
@@ -180,7 +180,7 @@ def halo_bytes_per_epoch(workload: Workload) -> int:
 
 
 def exchanged_widths(workload: Workload) -> list[int]:
-    """Width of the rows exchanged before each of layers 1 .. L-1 (the row-wise half's output)."""
+    """Width of the rows exchanged before each of layers 1 .. L-1 (the row-wise half's columns a halo row needs)."""
     return [message_width(workload.model, w_in, w_out) for w_in, w_out in zip(workload.widths[1:-1], workload.widths[2:])]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
@@ -30,7 +31,8 @@ def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exch
     Layer 0's halo input rows are stored with the part (``x``), so that layer runs as it would on a whole
     graph. Every later layer's row-wise half (:meth:`~gnndist.models.gnn.Layerwise.rows`: activation, dropout,
     a narrowing linear map) runs on the owned rows only, and ``exchange`` brings the halo rows that their
-    owners computed the same way: no row is activated or transformed twice, and the narrowest rows travel.
+    owners computed the same way (only the columns a source needs, :meth:`~gnndist.models.gnn.Layerwise.halo_columns`):
+    no row is activated or transformed twice, and the narrowest rows travel.
 
     Args:
         model: a layer-wise model (``num_layers``, ``rows``, ``aggregate``).
@@ -43,7 +45,8 @@ def halo_forward(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exch
     for index in range(model.num_layers if layers is None else layers):
         messages = model.rows(index, h)
         if index:
-            messages = torch.cat([messages, exchange(index, messages)])
+            halo = exchange(index, model.halo_columns(index, messages))
+            messages = torch.cat([messages, F.pad(halo, (0, messages.size(1) - halo.size(1)))])
         h = model.aggregate(index, messages, block)
     return h
 

@@ -22,7 +22,7 @@ def test_fullgraph_epoch_by_hand(calibration):
     # maps its 100 owned rows by [W_l | W_r] first (2 flops x 16 x 8) and aggregates 1000 edges x 4
     forward = (2 * 2 * 100 * 8 * 16 + 2 * 100 * 16 * 8) / 1e10 + 1000 * (8 + 4) * 1e-9
     compute = forward * 3.0 + 0.001
-    halo_bytes = 2 * (20 + 30) * 8 * 4  # layer 1's 8-wide rows ([h W_l | h W_r]) forward and back, all workers
+    halo_bytes = 2 * (20 + 30) * 4 * 4  # layer 1's 4-wide neighbour rows (h W_l; h W_r serves owned rows only), forward and back, all workers
     assert prediction.halo_bytes == halo_bytes
     halo_s = halo_bytes * (30 / 50) / 1e9 + 2 * 1 * 1e-5  # rank 0 sends 30 of the 50 rows; 2 all-to-alls, 1 peer
     grad_s = 1000 * 4 * 2 * 1 / 2 / 1e9 + 2 * 1e-5
@@ -38,7 +38,7 @@ def test_strategies_scale_or_hide_bytes(calibration):
     assert stale.halo_bytes == sync.halo_bytes and stale.epoch_s < sync.epoch_s
     assert stale.comm_s == pytest.approx(sync.comm_s - stale.compute_s, rel=1e-6)  # stale hides the halo behind compute
     assert predict(workload("sampled", {"p": 0.25}), calibration, cluster).halo_bytes == sync.halo_bytes // 4
-    assert predict(workload("quantized", {"bits": 8}), calibration, cluster).halo_bytes == int(sync.halo_bytes * (8 / 32 + 2 / (4 * 8)))  # 8-wide rows
+    assert predict(workload("quantized", {"bits": 8}), calibration, cluster).halo_bytes == int(sync.halo_bytes * (8 / 32 + 2 / (4 * 4)))  # 4-wide rows
 
 
 def test_workers_on_one_machine_share_its_cores(calibration):
@@ -55,8 +55,8 @@ def test_bytes_equal_the_quality_reports_exchange_times_layers_times_two(calibra
     config = load_config(None, ["model.hidden=16", "model.layers=3"])
     quality = QualityReport.compute(graph, resolve_partitioner("random").partition(graph, 3, seed=0), feature_width=16)
     work = from_quality(config, quality, 8, 4, mode="fullgraph", strategy="sync")
-    # sage 8-16-16-4: layer 1 exchanges its activated 16-wide rows, layer 2 narrows to 4 and exchanges [h W_l | h W_r] (8)
-    assert halo_bytes_per_epoch(work) == quality.exchange_bytes_per_layer * (16 + 8) // 16 * 2
+    # sage 8-16-16-4: layer 1 exchanges its activated 16-wide rows, layer 2 narrows to 4 and exchanges h W_l (4)
+    assert halo_bytes_per_epoch(work) == quality.exchange_bytes_per_layer * (16 + 4) // 16 * 2
     assert work.num_params > 0 and [p.owned_nodes for p in work.parts] == quality.owned_nodes
 
 
@@ -86,7 +86,7 @@ def test_fullgraph_worker_memory_by_hand(calibration):
     for rank in (0, 1):
         features, csr = rows[rank] * 8 * 4, (100 + 1 + edges[rank]) * 8
         activations = 2 * rows[rank] * ((8 + 16) + (16 + 4)) * 4 * 2.0
-        exchange = 2 * 30 * 8 * 4  # layer 1 exchanges [h W_l | h W_r]: 8 wide
+        exchange = 2 * 30 * 4 * 4  # layer 1 exchanges h W_l: 4 wide
         totals[rank] = 400 * 2**20 + features + csr + activations + exchange + 1000 * 4 * 4
     assert memory["total"] == max(totals.values())
     assert set(memory) == {"runtime", "features", "structure", "activations", "exchange", "parameters", "total"}
