@@ -95,6 +95,27 @@ def test_killed_minibatch_worker_recovers_to_the_uninterrupted_result(ray_sessio
     assert [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [json.loads(line)["loss"] for line in (reference / "metrics.jsonl").read_text().splitlines()]
 
 
+HETERO = [
+    "mode=fullgraph", "dataset.name=hsbm", "dataset.num_papers=300", "dataset.num_authors=150", "dataset.num_institutions=16", "dataset.num_fields=32",
+    "model.name=rgcn", "model.hidden=8", "model.dropout=0.5", f"train.epochs={EPOCHS}", "train.num_threads=1", "partition.parts=2", "checkpoint.every=5",
+]
+
+
+@pytest.mark.slow  # a worker killed mid-run, then a full run to compare with
+def test_killed_heterogeneous_worker_recovers_to_the_uninterrupted_result(ray_session, tmp_path):
+    """The restarted worker gets its typed part again from the object the driver put (parts of a heterogeneous
+    graph live in the Ray object store, not in the partition directory)."""
+    reference, out = tmp_path / "uninterrupted", tmp_path / "run"
+    run_job(load_config(None, [*HETERO, f"output.dir={reference}"]), progress=False)
+    killer = SignalWorker(out, after_epochs=7, signum=signal.SIGKILL)
+    killer.start()
+    summary = run_job(load_config(None, [*HETERO, f"output.dir={out}"]), progress=False)
+    assert killer.sent_at is not None, "the worker was not killed: the run ended first"
+    [event] = summary["recoveries"]
+    assert event["kind"] == "died" and event["ranks"] == [1] and event["resumed_epoch"] in (5, 10, 15)
+    assert max_difference(final_parameters(out), final_parameters(reference)) <= 1e-6
+
+
 @pytest.mark.slow  # a worker killed or hung mid-run, then a full run to compare with
 def test_hung_worker_is_detected_within_its_timeout(ray_session, uninterrupted, tmp_path):
     out, timeout_s = tmp_path / "run", 15
