@@ -278,6 +278,10 @@ class ClusterConfig(Section):
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker; > 0 trains on CUDA (fractions share a GPU between workers)")
     comm_backend: Literal["auto", "nccl", "gloo"] = Field("auto", description="torch.distributed backend: auto = NCCL when every worker has a whole GPU, else gloo")
     timeout_s: float = Field(60.0, gt=0, description="Bound on waiting for resources, on collectives and on one epoch (a worker silent longer is hung)")
+    release_memory: bool = Field(
+        False,
+        description="Workers hand freed allocations of 1 MiB or more back to the OS (glibc mallopt): a lower peak RSS (-13 % on a full-graph worker) for ~1.5x CPU per step (page faults); for runs bound by memory",
+    )
     runtime_env: dict[str, Any] | None = Field(None, description="Ray runtime_env for an existing cluster, e.g. {pip: [/path/gnndist.whl]} (not needed with ray job submit --runtime-env or a cluster image)")
 
     @model_validator(mode="after")

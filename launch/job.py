@@ -119,6 +119,7 @@ def start_workers(config: JobConfig, stack: contextlib.ExitStack) -> WorkerGroup
         num_threads=threads,
         max_restarts=config.checkpoint.max_failures,
         comm_backend=cluster.comm_backend,
+        release_memory=cluster.release_memory,
     )
     stack.callback(group.shutdown)
     group.init_process_group()

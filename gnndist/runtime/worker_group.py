@@ -59,10 +59,11 @@ class Worker:
     group of its own, so it answers while a call runs.
     """
 
-    def __init__(self, rank: int, world_size: int, num_threads: int, device: str):
-        from gnndist.memory import return_freed_memory
+    def __init__(self, rank: int, world_size: int, num_threads: int, device: str, release_memory: bool = False):
+        if release_memory:  # lower peak RSS for ~1.5x CPU per step: every fresh large tensor faults its pages in
+            from gnndist.memory import return_freed_memory
 
-        return_freed_memory()  # this process holds one part: what a step frees goes back (see its docstring)
+            return_freed_memory()
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None
@@ -163,6 +164,8 @@ class WorkerGroup:
         num_threads: torch threads per worker (default: its CPUs, at least 1).
         collective_timeout_s: the process group's bound on one collective (default: the larger of
             ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
+        release_memory: workers return freed memory to the OS (``cluster.release_memory``,
+            :func:`gnndist.memory.return_freed_memory`): lower peak RSS, more CPU per step.
     """
 
     def __init__(
@@ -177,6 +180,7 @@ class WorkerGroup:
         comm_backend: str = "auto",
         strategy: str = "SPREAD",
         collective_timeout_s: float | None = None,
+        release_memory: bool = False,
     ):
         if num_workers < 1:
             raise ValueError(f"Expected num_workers >= 1 (got {num_workers})")
@@ -203,7 +207,7 @@ class WorkerGroup:
                 max_restarts=max_restarts,
                 max_task_retries=0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=self.placement_group, placement_group_bundle_index=rank),
-            ).remote(rank, num_workers, threads, device)
+            ).remote(rank, num_workers, threads, device, release_memory)
             for rank in range(num_workers)
         ]
         self.backend = resolve_backend(comm_backend, gpus_per_worker)
