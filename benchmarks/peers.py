@@ -443,11 +443,11 @@ def _dot(h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 def read_typed_npz(npz: str) -> tuple[dict[tuple[str, str, str], torch.Tensor], dict[str, dict[str, torch.Tensor]], str]:
     """A typed ``.npz`` (``gnndist.data.npz``'s heterogeneous variant) without gnndist: ``edge_index`` per
     ``(src, relation, dst)``, ``{type: {field: tensor}}`` (``num_nodes``, ``x``, ``y``, masks) and the target type."""
-    arrays = arrays_of(npz)
     with np.load(npz, allow_pickle=False) as data:
         node_types = [str(name) for name in data["node_types"]]
         edge_types = [tuple(str(part) for part in row) for row in data["edge_types"]]
         target = str(data["target"])
+        arrays = {key: torch.from_numpy(data[key]) for key in data.files if "/" in key}  # the names above are strings
     nodes = {t: {key.split("/", 1)[1]: value for key, value in arrays.items() if key.startswith(f"{t}/")} for t in node_types}
     return {edge_type: arrays[f"{'__'.join(edge_type)}/edge_index"] for edge_type in edge_types}, nodes, target
 
