@@ -1,6 +1,6 @@
 """Heterogeneous mini-batch training: gnndist against DGL's heterogeneous sampler + ``HeteroGraphConv`` R-GCN, same graph, same run.
 
-``gnndist bench hetero --out DIR [--quick] [--mode minibatch|single] [--workers 1 2] [--epochs E] [--dgl-python PATH]``
+``gnndist bench hetero --out DIR [--quick] [--mode minibatch|fullgraph|single] [--workers 1 2] [--epochs E] [--dgl-python PATH]``
 generates an ``hsbm`` graph (papers, authors, institutions, fields; ~1M nodes in all, ``--quick``: ~5k) once, writes it
 as a typed ``.npz`` (``gnndist.data.npz``) and trains on that file:
 
@@ -20,12 +20,13 @@ the epochs after each configuration's first), seeds per CPU-second, the ratio gn
 after ``epochs`` epochs, evaluated the same way on both sides (full-neighbourhood inference on the whole graph).
 
 Until gnndist trains heterogeneous graphs in ``mode=minibatch``, the default mode is ``single`` (full-graph
-training in one process): a stand-in that proves the harness, labelled as such in the report. ``DEFAULT_MODE``
-is the one line to change. Writes ``hetero.json`` and ``hetero.md``.
+training in one process; ``fullgraph`` runs 1 and 2 workers): a stand-in that proves the harness, labelled as
+such in the report. ``DEFAULT_MODE`` is the one line to change. Writes ``hetero.json`` and ``hetero.md``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -38,7 +39,7 @@ from typing import Any, Sequence
 from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPython, find_dgl_python, peer_command
 
 DEFAULT_MODE = "single"  # "minibatch" once heterogeneous mini-batch training lands
-MODES = ("minibatch", "single")
+MODES = ("minibatch", "fullgraph", "single")
 # ~1M nodes and ~8.1M directed edges (with reverses); 100k training papers (train_fraction 0.25)
 GRAPH = dict(num_papers=400_000, num_authors=450_000, num_institutions=50_000, num_fields=100_000, feature_dim=128, seed=0)
 QUICK_GRAPH = dict(seed=0)  # hsbm's defaults: 5,192 nodes, 750 training papers
@@ -78,7 +79,8 @@ def run_benchmark(
     Args:
         out_dir: output folder (the gnndist jobs' run directories go to ``out_dir/runs``).
         quick: hsbm's small default graph (~5k nodes) and batch <= 256 (a smoke run).
-        mode: gnndist's ``mode`` (``minibatch``, or ``single``: one process, full-graph, the stand-in).
+        mode: gnndist's ``mode``: ``minibatch``, or a full-graph stand-in (``single``: one process; ``fullgraph``:
+            ``sync`` over one part per worker, which proves the harness's multi-worker path).
         workers: gnndist worker counts (``mode=single``: 1 only).
         fanouts: per hop, in hop order (the seeds' neighbours first); each applies to every relation.
         batch_size, hidden, dropout, lr: both sides' seeds per step (over all workers), R-GCN width and dropout, Adam's rate.
@@ -98,6 +100,8 @@ def run_benchmark(
     from gnndist.data import load_dataset
     from gnndist.data.npz import save_npz
     from gnndist.modes.base import JobData
+    from gnndist.registry import MODES as JOB_MODES
+    from gnndist.runtime import ray_cluster
 
     if mode not in MODES:
         raise ValueError(f"Expected mode in {list(MODES)} (got {mode!r})")
@@ -148,10 +152,12 @@ def run_benchmark(
             if child is not None:
                 dgl_epoch()  # warm-up, untimed
                 log(f"DGL warm-up epoch: {dgl_epochs[0]['seconds']:.1f} s, {dgl_epochs[0]['steps']} steps")
-            for num_workers in workers:
-                run = _run_gnndist(load_config(None, overrides(num_workers)), num_train, dgl_epoch if child is not None else None)
-                rows.append(_gnndist_row(run, mode, num_workers))
-                log(_progress(rows[-1]))
+            # one Ray for every job of a distributed mode (each job would start and stop its own otherwise)
+            with ray_cluster(None, num_cpus=max(os.cpu_count() or 1, max(workers)), object_store_bytes=512 * 2**20) if JOB_MODES.get(mode).distributed else contextlib.nullcontext():
+                for num_workers in workers:
+                    run = _run_gnndist(load_config(None, overrides(num_workers)), num_train, dgl_epoch if child is not None else None)
+                    rows.append(_gnndist_row(run, mode, num_workers))
+                    log(_progress(rows[-1]))
         finally:
             if child is not None:
                 child.close()
@@ -238,8 +244,8 @@ def markdown(result: dict[str, Any]) -> str:
     kilo = lambda value: f"{value / 1e3:,.2f}k"  # noqa: E731
     ratio = lambda value: "-" if value is None else f"{value:.2f}x"  # noqa: E731
     stand_in = (
-        " **gnndist ran `mode=single` (full-graph training in one process), a stand-in until heterogeneous mini-batch training lands: "
-        "its seeds/s are training nodes per full-graph epoch, not sampled mini-batches.**" if settings["mode"] == "single" else ""
+        f" **gnndist ran `mode={settings['mode']}` (full-graph training), a stand-in until heterogeneous mini-batch training lands: "
+        "its seeds/s are training nodes per full-graph epoch (one optimizer step), not sampled mini-batches.**" if settings["mode"] != "minibatch" else ""
     )
     lines = [
         f"# Heterogeneous mini-batch training: gnndist vs DGL, hsbm ({graph['num_nodes']:,} nodes in {len(graph['nodes'])} types, {graph['num_edges']:,} edges in "
@@ -273,8 +279,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gnndist bench hetero", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output directory for hetero.json, hetero.md and the gnndist runs")
     parser.add_argument("--quick", action="store_true", help="hsbm's small default graph (~5k nodes) and batch <= 256 (smoke run)")
-    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"gnndist's mode (default {DEFAULT_MODE}; single: full-graph in one process, the stand-in)")
-    parser.add_argument("--workers", nargs="+", type=int, help="gnndist worker counts (default: 1 2 with minibatch, 1 with single)")
+    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"gnndist's mode (default {DEFAULT_MODE}; single, fullgraph: full-graph stand-ins until hetero mini-batch lands)")
+    parser.add_argument("--workers", nargs="+", type=int, help="gnndist worker counts (default: 1 2; 1 with single)")
     parser.add_argument("--fanouts", default="10,5", help="fanouts per relation in hop order (default 10,5)")
     parser.add_argument("--batch-size", type=int, default=1024, help="seeds per step (default 1024)")
     parser.add_argument("--hidden", type=int, default=64)
@@ -291,7 +297,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--fanouts expects comma-separated integers such as 10,5 (got {args.fanouts!r})")
     if args.workers is None:
-        args.workers = [1] if args.mode == "single" else [1, 2]
+        args.workers = [1] if args.mode == "single" else [1, 2]  # 2 workers where the mode distributes
     for name in ("threads", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(args, name)})")

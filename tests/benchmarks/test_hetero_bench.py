@@ -76,6 +76,17 @@ def test_quick_run_trains_gnndist_through_the_job_without_dgl(tmp_path):
     assert "DGL: skipped (--no-dgl)" in table and "stand-in" in table
 
 
+@pytest.mark.slow  # Ray workers and a partition per worker count, ~1 min here
+def test_quick_run_of_a_distributed_mode_runs_one_job_per_worker_count(tmp_path, ray_session):
+    # fullgraph stands in for minibatch (which refuses heterogeneous graphs until it lands): the same multi-worker path
+    assert cli_main(["bench", "hetero", "--out", str(tmp_path), "--quick", "--no-dgl", "--mode", "fullgraph", "--workers", "1", "2", "--epochs", "2", "--hidden", "16"]) == 0
+    result = json.loads((tmp_path / "hetero.json").read_text())
+    assert [(row["mode"], row["workers"]) for row in result["rows"]] == [("fullgraph", 1), ("fullgraph", 2)]
+    for row in result["rows"]:
+        assert row["seeds_per_s"] > 0 and row["cpu_s"] > 0 and len(row["memory"]["worker_peak_bytes"]) == row["workers"]
+        assert (tmp_path / "runs" / f"fullgraph-w{row['workers']}" / "summary.json").is_file()
+
+
 # ------------------------------------------------------------------ DGL (compat environment)
 @pytest.mark.dgl
 def test_dgl_hetero_peer_starts_from_gnndists_rgcn_and_trains_every_seed(tmp_path):
