@@ -124,9 +124,6 @@ def run_benchmark(
     }
     log(f"hsbm: {graph.num_nodes:,} nodes ({', '.join(f'{n:,} {t}' for t, n in graph_info['nodes'].items())}), {graph.num_edges:,} edges in {len(graph.edge_types)} relations, {num_train:,} training {target} nodes")
     settings = dict(quick=quick, mode=mode, workers=list(workers), fanouts=list(fanouts), batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, epochs=epochs, threads=threads)
-    overrides = lambda num_workers: job_overrides(  # noqa: E731
-        npz, out_dir / "runs" / f"{mode}-w{num_workers}", mode, num_workers, fanouts=fanouts, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, epochs=epochs, threads=threads
-    )
     rows: list[dict[str, Any]] = []
     dgl_epochs: list[dict[str, float]] = []
     dgl_acc: list[float] = []
@@ -134,9 +131,16 @@ def run_benchmark(
         npz = Path(tmp) / "hsbm.npz"
         save_npz(graph, npz)
         del graph  # every job loads the file itself
+
+        def job_config(num_workers: int):
+            """The job config of ``num_workers`` workers, as ``gnndist train`` builds it from :func:`job_overrides`."""
+            run_dir = out_dir / "runs" / f"{mode}-w{num_workers}"
+            settings_of_job = dict(fanouts=fanouts, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, epochs=epochs, threads=threads)
+            return load_config(None, job_overrides(npz, run_dir, mode, num_workers, **settings_of_job))
+
         child = None
         if dgl.python is not None:
-            model, _ = JobData(load_config(None, overrides(workers[0]))).spec.build()  # the job's own initial parameters
+            model, _ = JobData(job_config(workers[0])).spec.build()  # the job's own initial parameters
             weights = Path(tmp) / "rgcn-weights.npz"
             np.savez(weights, **rgcn_weights(model))
             spec = dict(npz=str(npz), weights=str(weights), fanouts=list(fanouts), batch_size=batch_size, hidden=hidden, layers=len(fanouts), dropout=dropout, lr=lr, weight_decay=0.0, threads=threads)
@@ -155,7 +159,7 @@ def run_benchmark(
             # one Ray for every job of a distributed mode (each job would start and stop its own otherwise)
             with ray_cluster(None, num_cpus=max(os.cpu_count() or 1, max(workers)), object_store_bytes=512 * 2**20) if JOB_MODES.get(mode).distributed else contextlib.nullcontext():
                 for num_workers in workers:
-                    run = _run_gnndist(load_config(None, overrides(num_workers)), num_train, dgl_epoch if child is not None else None)
+                    run = _run_gnndist(job_config(num_workers), num_train, dgl_epoch if child is not None else None)
                     rows.append(_gnndist_row(run, mode, num_workers))
                     log(_progress(rows[-1]))
         finally:
