@@ -14,6 +14,9 @@ Kinds:
         throughput) and GraphSAGE mini-batch training (``reset``, ``train``, ``evaluate``).
     dgl_link: DGL's link-prediction loop (``as_edge_prediction_sampler``, uniform negatives, dot scores):
         ``reset``, ``train``, ``scores`` (the test pairs' logits, written to an ``.npz``).
+    dgl_hetero: DGL's heterogeneous ``NeighborSampler`` + ``DataLoader`` and an R-GCN of ``HeteroGraphConv``
+        over per-relation ``GraphConv``: ``train`` and ``evaluate``; the graph is a typed ``.npz``
+        (``gnndist.data.npz``), read here with numpy alone.
 
 :class:`PyGSAGE` is not a child: the mini-batch benchmark trains it in its own process on the batches
 of gnndist's sampler (so both sides train on the same samples, on the same device).
@@ -436,6 +439,148 @@ def _dot(h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     return (h.index_select(0, src.long()) * h.index_select(0, dst.long())).sum(dim=-1)
 
 
+# ------------------------------------------------------------------------------------ heterogeneous (DGL)
+def read_typed_npz(npz: str) -> tuple[dict[tuple[str, str, str], torch.Tensor], dict[str, dict[str, torch.Tensor]], str]:
+    """A typed ``.npz`` (``gnndist.data.npz``'s heterogeneous variant) without gnndist: ``edge_index`` per
+    ``(src, relation, dst)``, ``{type: {field: tensor}}`` (``num_nodes``, ``x``, ``y``, masks) and the target type."""
+    with np.load(npz, allow_pickle=False) as data:
+        node_types = [str(name) for name in data["node_types"]]
+        edge_types = [tuple(str(part) for part in row) for row in data["edge_types"]]
+        target = str(data["target"])
+        arrays = {key: torch.from_numpy(data[key]) for key in data.files if "/" in key}  # the names above are strings
+    nodes = {t: {key.split("/", 1)[1]: value for key, value in arrays.items() if key.startswith(f"{t}/")} for t in node_types}
+    return {edge_type: arrays[f"{'__'.join(edge_type)}/edge_index"] for edge_type in edge_types}, nodes, target
+
+
+class _HeteroRGCN(torch.nn.Module):
+    """gnndist's ``rgcn`` written with DGL modules: featured types through a ``Linear`` to ``hidden``, featureless
+    types embedded at ``hidden``, dropout on every layer's input (ReLU first after layer 0); per layer a
+    ``HeteroGraphConv`` summing one mean ``GraphConv`` (``norm="right"``, no bias) per relation, plus one root
+    ``Linear`` (weight and bias shared by all types, as R-GCN's self-loop).
+
+    Args:
+        widths: ``{type: feature width}`` (0: featureless); num_nodes: ``{type: rows}`` (embedding sizes).
+        relations: every ``(src, relation, dst)``; relation names must be unique (``HeteroGraphConv`` keys).
+        hidden, out, layers, dropout: as gnndist's ``model.hidden``, the classes, ``model.layers``, ``model.dropout``.
+    """
+
+    def __init__(self, widths: dict[str, int], num_nodes: dict[str, int], relations: list[tuple[str, str, str]], hidden: int, out: int, layers: int, dropout: float):
+        from dgl.nn import GraphConv, HeteroGraphConv
+
+        super().__init__()
+        names = [relation for _, relation, _ in relations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Relation names must be unique for HeteroGraphConv (got {names})")
+        self.project = torch.nn.ModuleDict({t: torch.nn.Linear(width, hidden) for t, width in widths.items() if width})
+        self.embed = torch.nn.ModuleDict({t: torch.nn.Embedding(num_nodes[t], hidden) for t, width in widths.items() if not width})
+        sizes = [hidden] * layers + [out]
+        self.convs = torch.nn.ModuleList(
+            HeteroGraphConv({name: GraphConv(sizes[i], sizes[i + 1], norm="right", bias=False, allow_zero_in_degree=True) for name in names}, aggregate="sum") for i in range(layers)
+        )
+        self.roots = torch.nn.ModuleList(torch.nn.Linear(sizes[i], sizes[i + 1]) for i in range(layers))
+        self.relations, self.dropout = relations, dropout
+
+    def load_gnndist(self, weights: dict[str, torch.Tensor]) -> None:
+        """Copies gnndist's initial ``rgcn`` parameters (:func:`rgcn_weights`' names), so both sides start alike."""
+        with torch.no_grad():
+            for t, linear in self.project.items():
+                linear.weight.copy_(weights[f"project/{t}/weight"])
+                linear.bias.copy_(weights[f"project/{t}/bias"])
+            for t, embedding in self.embed.items():
+                embedding.weight.copy_(weights[f"embedding/{t}"])
+            for i, (conv, root) in enumerate(zip(self.convs, self.roots)):
+                for edge_type in self.relations:
+                    conv.mods[edge_type[1]].weight.copy_(weights[f"conv{i}/{'__'.join(edge_type)}"])
+                root.weight.copy_(weights[f"conv{i}/root"].t())
+                root.bias.copy_(weights[f"conv{i}/bias"])
+
+    def forward(self, graphs: list, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``graphs``: one DGL block (or the whole graph) per layer; ``inputs``: features or node ids per type."""
+        h = {t: F.dropout(self.project[t](rows) if t in self.project else self.embed[t](rows), self.dropout, self.training) for t, rows in inputs.items()}
+        for i, (graph, conv, root) in enumerate(zip(graphs, self.convs, self.roots)):
+            if i:
+                h = {t: F.dropout(F.relu(rows), self.dropout, self.training) for t, rows in h.items()}
+            messages = conv(graph, h)
+            h = {t: root(h[t][: graph.num_dst_nodes(t)]) + messages[t] if t in messages else root(h[t][: graph.num_dst_nodes(t)]) for t in graph.dsttypes if t in h and graph.num_dst_nodes(t)}
+        return h
+
+
+def rgcn_weights(model) -> dict[str, np.ndarray]:
+    """gnndist's ``rgcn`` (:class:`gnndist.models.hetero.RGCN`) parameters under the names
+    :meth:`_HeteroRGCN.load_gnndist` reads (relation weights combined from bases or blocks)."""
+    weights = {f"project/{t}/{name}": p for t, linear in model.project.items() for name, p in linear.named_parameters()}
+    weights.update({f"embedding/{t}": embedding.weight for t, embedding in model.embeddings.items()})
+    for i, conv in enumerate(model.convs):
+        relations = model.relation_weights(i)
+        weights.update({f"conv{i}/{'__'.join(edge_type)}": relations[r] for r, edge_type in enumerate(model.schema.edge_types)})
+        weights.update({f"conv{i}/root": conv.root, f"conv{i}/bias": conv.bias})
+    return {name: value.detach().numpy() for name, value in weights.items()}
+
+
+class DGLHeteroPeer:
+    """DGL's heterogeneous mini-batch loop: ``NeighborSampler`` (fanout per relation per hop) + ``DataLoader`` over
+    the target type's training nodes, :class:`_HeteroRGCN`, cross-entropy, Adam.
+
+    Spec keys: npz (typed), weights (an ``.npz`` of :func:`rgcn_weights`, or None: DGL's initialisation under
+    seed 0), fanouts (hop order: the seeds' neighbours first), batch_size, hidden, layers, dropout, lr, weight_decay.
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        import dgl
+
+        self.dgl, self.spec = dgl, spec
+        edges, self.nodes, self.target = read_typed_npz(spec["npz"])
+        num_nodes = {t: int(data["num_nodes"]) for t, data in self.nodes.items()}
+        self.graph = dgl.heterograph({edge_type: (index[0], index[1]) for edge_type, index in edges.items()}, num_nodes_dict=num_nodes)
+        self.graph.create_formats_()
+        target = self.nodes[self.target]
+        self.train_ids, self.test_ids = (target[f"{split}_mask"].nonzero().flatten() for split in ("train", "test"))
+        widths = {t: data["x"].size(1) if "x" in data else 0 for t, data in self.nodes.items()}
+        torch.manual_seed(0)
+        self.model = _HeteroRGCN(widths, num_nodes, list(edges), spec["hidden"], int(target["num_classes"]), spec["layers"], spec["dropout"])
+        if spec.get("weights"):
+            self.model.load_gnndist(arrays_of(spec["weights"]))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
+
+    def _inputs(self, ids: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Layer 0's rows of the nodes ``ids``: features of featured types, the ids of featureless ones (embedded)."""
+        return {t: self.nodes[t]["x"].index_select(0, rows) if "x" in self.nodes[t] else rows for t, rows in ids.items() if rows.numel()}
+
+    def train(self, epoch: int = 0) -> dict[str, float]:
+        """One epoch over the target type's training nodes; wall and CPU seconds, steps and the mean loss."""
+        torch.manual_seed(epoch)
+        self.dgl.seed(epoch)
+        sampler = self.dgl.dataloading.NeighborSampler(list(reversed(self.spec["fanouts"])))  # DGL lists fanouts input layer first
+        loader = self.dgl.dataloading.DataLoader(self.graph, {self.target: self.train_ids}, sampler, batch_size=self.spec["batch_size"], shuffle=True, drop_last=False)
+        labels = self.nodes[self.target]["y"]
+        self.model.train()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        total, steps = 0.0, 0
+        for input_nodes, output_nodes, blocks in loader:
+            logits = self.model(blocks, self._inputs(input_nodes))[self.target]
+            loss = F.cross_entropy(logits, labels.index_select(0, output_nodes[self.target]))
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss)
+            steps += 1
+        return {**_epoch_times(start, start_cpu), "loss": total / steps, "steps": steps}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Test accuracy of the target type with full neighbourhoods (the whole graph as every layer's graph)."""
+        self.model.eval()
+        inputs = self._inputs({t: torch.arange(self.graph.num_nodes(t)) for t in self.graph.ntypes})
+        logits = self.model([self.graph] * len(self.model.convs), inputs)[self.target]
+        labels = self.nodes[self.target]["y"]
+        return {"test_acc": float((logits[self.test_ids].argmax(1) == labels[self.test_ids]).float().mean())}
+
+
+def serve_dgl_hetero(spec: dict[str, Any]) -> None:
+    peer = DGLHeteroPeer(spec)
+    serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}, {"train": peer.train, "evaluate": peer.evaluate})
+
+
 def serve_dgl_link(spec: dict[str, Any]) -> None:
     peer = DGLLinkPeer(spec)
     serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(), "exclude": spec["exclude"]}, {"reset": peer.reset, "train": peer.train, "scores": peer.scores})
@@ -447,7 +592,7 @@ def serve_dgl_minibatch(spec: dict[str, Any]) -> None:
     serve({"dgl": peer.dgl.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}, handlers)
 
 
-KINDS = {"fullgraph": serve_fullgraph, "dgl_minibatch": serve_dgl_minibatch, "dgl_link": serve_dgl_link}
+KINDS = {"fullgraph": serve_fullgraph, "dgl_minibatch": serve_dgl_minibatch, "dgl_link": serve_dgl_link, "dgl_hetero": serve_dgl_hetero}
 
 
 def main(argv: list[str]) -> int:

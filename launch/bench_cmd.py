@@ -101,6 +101,7 @@ BENCHMARKS: dict[str, BenchCommand] = {
     "fullgraph": _module_command("gnndist.benchmarks.fullgraph", "full-graph training end to end: P parts x strategies against PyG and DGL (--devices cpu cuda)"),
     "minibatch": _module_command("gnndist.benchmarks.minibatch", "mini-batch training end to end: workers x cache policies against DGL and PyG (--devices cpu cuda)"),
     "link": _module_command("gnndist.benchmarks.link", "link-prediction mini-batch training: gnndist (1, 2 workers) against DGL's edge-prediction sampler, edges/s"),
+    "hetero": _module_command("gnndist.benchmarks.hetero", "heterogeneous training on a ~1M-node hsbm: gnndist rgcn (job interface) against DGL's heterogeneous sampler + HeteroGraphConv R-GCN, seeds/s"),
     "scale": _module_command("gnndist.benchmarks.scale", "no process holds the whole graph: chunked sbm/rmat, parallel partitioner vs METIS, peak RSS of every process vs one process"),
     "plan": _module_command("gnndist.benchmarks.plan_validate", "planner validation: gnndist train at P = 1, 2, 4 (full-graph sync, stale, mini-batch) against gnndist plan's predictions"),
     "distdgl": _module_command("gnndist.benchmarks.distdgl", "DistDGL head to head: 2 parts, DGL's servers and trainers on 127.0.0.1 against gnndist on Ray"),

@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -26,6 +26,7 @@ from gnndist.runtime.checkpoint import Checkpoint, CheckpointError, CheckpointSt
 from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recovery
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import FitResult, fit
+from gnndist.train.metrics import EpochMetrics
 
 
 def versions() -> dict[str, str]:
@@ -269,9 +270,12 @@ def resume_checkpoint(checkpoints: CheckpointStore, identity: JobIdentity, epoch
     return checkpoint
 
 
-def train_with_checkpoints(config: JobConfig, trainer, run_dir: RunDirectory, checkpoints: CheckpointStore, resume_from: Checkpoint | None, *, progress: bool = True) -> tuple[FitResult, list[RecoveryEvent]]:
+def train_with_checkpoints(
+    config: JobConfig, trainer, run_dir: RunDirectory, checkpoints: CheckpointStore, resume_from: Checkpoint | None, *, progress: bool = True, on_epoch: Callable[[EpochMetrics], None] | None = None
+) -> tuple[FitResult, list[RecoveryEvent]]:
     """The epoch loop with checkpoints every ``checkpoint.every`` epochs and at the end, and recovery from
-    failed workers (restart, reload the last checkpoint, go on) up to ``checkpoint.max_failures`` times."""
+    failed workers (restart, reload the last checkpoint, go on) up to ``checkpoint.max_failures`` times;
+    ``on_epoch`` sees every epoch's metrics once they are logged and checkpointed."""
     epochs, every = config.train.epochs, config.checkpoint.every
     result, start_epoch = FitResult(headline=TASKS.get(config.task.name).headline), 0
     if resume_from is not None:
@@ -286,7 +290,7 @@ def train_with_checkpoints(config: JobConfig, trainer, run_dir: RunDirectory, ch
         sinks.append(TensorBoardSink(run_dir.path / "tensorboard", start_epoch=start_epoch))
     clock, events = EpochClock(), []
 
-    def on_epoch(metrics) -> None:
+    def epoch_done(metrics) -> None:
         run_dir.log_epoch(metrics)
         for sink in sinks:
             sink(metrics)
@@ -294,9 +298,11 @@ def train_with_checkpoints(config: JobConfig, trainer, run_dir: RunDirectory, ch
         if done == epochs or (every and done % every == 0):
             checkpoints.save(done, collect_states(trainer))
         clock.reached(done)
+        if on_epoch is not None:
+            on_epoch(metrics)
 
     def train(epoch: int) -> FitResult:
-        return fit(trainer, epochs, start_epoch=epoch, eval_every=config.train.eval_every, on_epoch=on_epoch, progress=progress, description=f"{config.mode}:{config.model.name}", result=result)
+        return fit(trainer, epochs, start_epoch=epoch, eval_every=config.train.eval_every, on_epoch=epoch_done, progress=progress, description=f"{config.mode}:{config.model.name}", result=result)
 
     def recover(failure) -> int:
         if not hasattr(trainer, "recover"):
@@ -346,8 +352,11 @@ def interrupted_message(checkpoints: CheckpointStore, run_dir: RunDirectory) -> 
     return f"last checkpoint {paths[-1]}; resume with: gnndist train --resume {run_dir.path}"
 
 
-def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, resume: bool = False) -> dict[str, Any]:
+def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, resume: bool = False, on_epoch: Callable[[EpochMetrics], None] | None = None) -> dict[str, Any]:
     """Runs a whole job and returns its summary (also written to ``<output.dir>/summary.json``).
+
+    ``on_epoch(metrics)`` runs after every epoch, outside its timing: benchmarks train a peer's epoch there,
+    so load on a shared machine hits both alike.
 
     With ``resume``, training continues from the newest valid checkpoint of ``output.dir`` (the config must
     match the one that wrote it, except for epochs, evaluation, threads, locations and cluster settings).
@@ -355,10 +364,10 @@ def run_job(config: JobConfig, *, force: bool = False, progress: bool = True, re
     The run directory is locked while the job runs; one that fails before its first epoch is removed.
     """
     with RunDirectory(config.output.dir, force=force, resume=resume) as run_dir:
-        return _run_in(run_dir, config, force=force, progress=progress, resume=resume)
+        return _run_in(run_dir, config, force=force, progress=progress, resume=resume, on_epoch=on_epoch)
 
 
-def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: bool, resume: bool) -> dict[str, Any]:
+def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: bool, resume: bool, on_epoch: Callable[[EpochMetrics], None] | None) -> dict[str, Any]:
     start = time.perf_counter()
     config.output.dir = str(run_dir.path)
     if config.train.num_threads is not None:
@@ -379,7 +388,7 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             trainer = start_trainer(mode, data, run_dir, stack, force=force, progress=progress)
             workers = record_workers(trainer, run_dir)
             setup_time = time.perf_counter() - start
-            result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress)
+            result, recoveries = train_with_checkpoints(config, trainer, run_dir, checkpoints, resume_from, progress=progress, on_epoch=on_epoch)
             if recoveries:  # restarted workers may run elsewhere now
                 workers = record_workers(trainer, run_dir, progress=False)
             memory = {"driver_peak_bytes": peak_resident_bytes(), **(trainer.memory() if hasattr(trainer, "memory") else {})}

@@ -31,6 +31,16 @@ def test_train_writes_run_directory(tmp_path, capsys):
     assert summary["final"]["loss"] == lines[-1]["loss"] and summary["versions"]["torch"]
 
 
+def test_run_job_hands_every_logged_epoch_to_on_epoch(tmp_path):
+    from gnndist.config import load_config
+    from gnndist.launch.job import run_job
+
+    out, seen = tmp_path / "run", []
+    run_job(load_config(None, [*SMALL, f"output.dir={out}"]), progress=False, on_epoch=lambda metrics: seen.append((metrics.epoch, metrics.loss, (out / "metrics.jsonl").read_text().count("\n"))))
+    assert [(epoch, logged) for epoch, _, logged in seen] == [(0, 1), (1, 2), (2, 3), (3, 4)]  # after the epoch's line is written
+    assert [loss for _, loss, _ in seen] == losses(out)
+
+
 def test_console_script_trains_like_the_in_process_cli(tmp_path):
     """The one test of the installed `gnndist` script (a real process): it trains, and a second process
     given the same seed gives the same losses as the in-process run. Its stdout is a pipe, not a terminal:
