@@ -23,8 +23,8 @@ from torch import Tensor
 from gnndist.block import Block
 from gnndist.graph import csr_from_edges
 from gnndist.hetero import EdgeType, HeteroBlock, HeteroGraph, HomogeneousView
-from gnndist.partition.halo import in_edge_ids
 from gnndist.partition.book import PartitionBook
+from gnndist.partition.halo import in_edge_ids
 from gnndist.partition.part import Part, iter_parts
 
 
