@@ -22,7 +22,7 @@ class FullGraphMode(Mode):
     heterogeneous = True
 
     @classmethod
-    def check_heterogeneous(cls, config) -> None:
+    def check_heterogeneous(cls, config, schema) -> None:
         """Only the exact ``sync`` strategy trains heterogeneous parts so far."""
         if config.comm.strategy != "sync":
             raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: comm.strategy={config.comm.strategy!r} is not yet supported for heterogeneous graphs (comm.strategy=sync is)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from gnndist.hetero import HeteroGraph
 from gnndist.modes.base import JobData, Mode
+from gnndist.sampling.hetero import relation_fanouts
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.minibatch import HeteroMiniBatchWorkerTrainer, start_minibatch
@@ -29,10 +30,12 @@ class MiniBatchMode(Mode):
     heterogeneous = True
 
     @classmethod
-    def check_heterogeneous(cls, config) -> None:
-        """Refuses the cache policies that do not yet train heterogeneous graphs."""
+    def check_heterogeneous(cls, config, schema) -> None:
+        """Refuses the cache policies that do not yet train heterogeneous graphs, and ``train.fanouts`` naming
+        relations the graph lacks (or not all of them)."""
         if config.cache.policy not in HETERO_CACHES:
             raise ValueError(f"dataset.name={config.dataset.name!r} is a heterogeneous graph: cache.policy={config.cache.policy!r} is not yet supported for heterogeneous graphs (cache.policy: {', '.join(HETERO_CACHES)})")
+        relation_fanouts(config.train.fanouts, schema.edge_types, config.model.layers)
 
     def start(self, group, data: JobData) -> GroupTrainer:
         config = data.config
@@ -45,16 +48,13 @@ class MiniBatchMode(Mode):
 
 def hetero_minibatch_sources(data: JobData) -> list[PartSource]:
     """Every worker's typed part (built here from the partition of the view, with ``model.layers`` halo rings and
-    padded features), put in the Ray object store with the partition book; relation names in ``train.fanouts``
-    are checked first."""
+    padded features), put in the Ray object store with the partition book."""
     import ray
 
     from gnndist.partition import load_book
     from gnndist.partition.hetero import minibatch_parts
-    from gnndist.sampling.hetero import relation_fanouts
 
     config = data.config
-    relation_fanouts(config.train.fanouts, data.graph.schema().edge_types, config.model.layers)
     book = load_book(data.partition_dir)
     book_ref = ray.put(book)
     parts = minibatch_parts(data.graph, book, max(config.model.layers, config.partition.halo_hops))
