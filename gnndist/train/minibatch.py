@@ -605,10 +605,7 @@ class MiniBatchWorkerTrainer(ModelState):
         self.model, self.optimizer = model_spec.build(device)
         self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
-        self.eval_block = self.data.local.owned_block().to(device)
-        # evaluation's input rows, owned then ring 1, as the part holds them (a view of its file): features do not
-        # change, so these halo copies equal what the owners would send, without the exchange's buffers and copy
-        self.eval_x = part.x[: self.eval_block.num_src]
+        self.setup_evaluation(part)
         self.evaluation = task.part(part, source, targets, self.comm, device, model_spec.seed)
         self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
 
@@ -619,6 +616,13 @@ class MiniBatchWorkerTrainer(ModelState):
     def part_batches(self, part: Part, stores: Sequence[Any], fanouts: Sequence[int], **options: Any) -> PartBatches:
         """The part's mini-batch data path (``options``: the other :class:`PartBatches` settings)."""
         return PartBatches(part, stores, fanouts=fanouts, **options)
+
+    def setup_evaluation(self, part: Part) -> None:
+        """What :meth:`evaluate` reads: owned rows pulling from owned + ring-1 rows, and their input rows."""
+        self.eval_block = self.data.local.owned_block().to(self.device)
+        # evaluation's input rows, owned then ring 1, as the part holds them (a view of its file): features do not
+        # change, so these halo copies equal what the owners would send, without the exchange's buffers and copy
+        self.eval_x = part.x[: self.eval_block.num_src]
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
         """One epoch of steps; returns this worker's share of the epoch's metrics (loss and accuracies are global)."""
@@ -673,8 +677,11 @@ class HeteroMiniBatchWorkerTrainer(MiniBatchWorkerTrainer):
 
     def part_batches(self, part: Part, stores: Sequence[Any], fanouts: Any, **options: Any) -> PartBatches:
         schema = self.model_spec.schema
-        self.typed = self.hetero.to(self.device)
         return HeteroPartBatches(self.hetero, stores, schema=schema, fanouts=relation_fanouts(fanouts, schema.edge_types, self.model_spec.layers), **options)
+
+    def setup_evaluation(self, part: Part) -> None:
+        """The typed part's rows, relations and layer-0 inputs (owned + ring 1) on the worker's device."""
+        self.typed = self.hetero.to(self.device)
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
