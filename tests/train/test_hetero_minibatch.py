@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import ray
 import torch
 import torch.distributed as dist
+from torch.nn.utils import vector_to_parameters
 
 from gnndist.config import CacheConfig, TrainConfig
 from gnndist.data import load_dataset
@@ -16,11 +18,13 @@ from gnndist.models import ModelSpec
 from gnndist.partition import PartitionBook
 from gnndist.partition.hetero import minibatch_parts
 from gnndist.partitioners import resolve_partitioner
-from gnndist.runtime import WorkerContext
+from gnndist.runtime import WorkerContext, WorkerGroup
 from gnndist.sampling.hetero import relation_fanouts
 from gnndist.store import local_stores
+from gnndist.train.fullgraph import PartSource
+from gnndist.train.loop import fit
 from gnndist.train.metrics import EpochMetrics
-from gnndist.train.minibatch import HeteroMiniBatchWorkerTrainer, HeteroPartBatches, ViewPartLoader
+from gnndist.train.minibatch import HeteroMiniBatchWorkerTrainer, HeteroPartBatches, ViewPartLoader, start_minibatch
 
 SMALL_HSBM = dict(num_papers=300, num_authors=150, num_institutions=16, num_fields=32, seed=0)
 
@@ -115,3 +119,35 @@ def test_unknown_relation_in_fanouts_is_refused_naming_it(graph, world_of_one):
     fanouts = {"author__writes__paper": [2, 2], "paper__likes__paper": [2, 2]}
     with pytest.raises(ValueError, match=r"unknown relation\(s\) \['paper__likes__paper'\]; the graph's relations: author__writes__paper, paper__cites__paper"):
         HeteroMiniBatchWorkerTrainer(WorkerContext(0, 1), source, spec_for(graph), TrainConfig(batch_size=25, fanouts=fanouts), CacheConfig(), local_stores([ViewPartLoader(source)]))
+
+
+@pytest.fixture(scope="module")
+def three_workers(ray_session):
+    group = WorkerGroup(3, cpus_per_worker=1, timeout_s=120)
+    group.init_process_group()
+    yield group
+    group.shutdown()
+
+
+@pytest.mark.slow  # a 3-worker group and its stores cost ~20 s to start on a shared 2-core machine
+def test_three_workers_learn_and_evaluate_exactly_like_the_whole_graph_model(graph, three_workers):
+    """Typed parts on Ray workers (remote rows of 5- and 32-wide types from the stores, featureless types
+    embedded): the loss falls, and the distributed evaluation equals the whole-graph model's with the final parameters."""
+    view = graph.to_homogeneous()
+    book = PartitionBook.from_assignment(resolve_partitioner("metis").partition(view.graph, 3, seed=0).node_part, 3)
+    book_ref = ray.put(book)
+    sources = [PartSource(rank, object_ref=ray.put(part), book_ref=book_ref) for rank, part in enumerate(minibatch_parts(graph, book, halo_hops=2))]
+    spec = spec_for(graph)
+    trainer = start_minibatch(three_workers, sources, spec, TrainConfig(batch_size=25, fanouts=[5, 5]), CacheConfig(policy="degree"), worker=HeteroMiniBatchWorkerTrainer)
+    try:
+        history = fit(trainer, 4, eval_every=4, progress=False).history
+        assert history[-1].loss < history[0].loss and history[-1].extra["remote_bytes"] > 0
+        model, _ = spec.build()
+        vector_to_parameters(trainer.parameters_vector(), model.parameters())
+        with torch.no_grad():
+            predicted = model.eval()(graph.inputs(), graph.block()).argmax(1)
+        target = graph.nodes["paper"]
+        for name, mask in (("train_acc", target.train_mask), ("val_acc", target.val_mask), ("test_acc", target.test_mask)):
+            assert getattr(history[-1], name) == pytest.approx(float((predicted[mask] == target.y[mask]).float().mean())), name
+    finally:
+        trainer.shutdown()
