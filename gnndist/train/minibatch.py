@@ -494,6 +494,10 @@ class HeteroPartBatches(PartBatches):
         edge_type = self.hetero.edge_type[: self.local.indices.numel()]
         return super()._sampler(stream, device, edge_type=edge_type, num_edge_types=len(self.schema.edge_types))
 
+    def count_remote_accesses(self, epochs: int) -> Tensor:
+        """Not yet for typed parts: the estimate assumes one fanout per hop and destination (``presample`` refuses them)."""
+        raise ValueError(f"Part {self.part_id}: cache policy 'presample' is not yet supported for heterogeneous graphs (use none, degree or lru)")
+
     def prepare(self, items: Tensor) -> PreparedBatch:
         """Samples the typed blocks of the seed nodes of ``items`` and gathers every type's input rows, on ``device``."""
         start = time.perf_counter()

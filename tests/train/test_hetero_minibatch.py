@@ -70,6 +70,8 @@ def test_typed_batches_read_every_types_inputs_from_owned_and_remote_rows(graph)
     assert {t: int(n) for t, n in batch.blocks[-1].num_dst.items()}["paper"] == prepared.target.numel()
     model, _ = spec_for(graph).build()
     assert model(prepared.x, batch.blocks).shape == (prepared.target.numel(), 8)
+    with pytest.raises(ValueError, match="cache policy 'presample' is not yet supported for heterogeneous graphs"):
+        HeteroPartBatches(parts[1], local_stores([part.part for part in parts]), schema=schema, fanouts=relation_fanouts([4, 3], schema.edge_types, 2), book=book, batch_size=20, seed=0, rank=1, cache="presample")
 
 
 @pytest.fixture
