@@ -172,7 +172,10 @@ class TrainConfig(Section):
     weight_decay: float = Field(5e-4, ge=0)
     seed: int = 0
     batch_size: int = Field(1024, ge=1, description="Seeds per mini-batch over all workers (minibatch mode)")
-    fanouts: list[int] = Field(default_factory=lambda: [10, 5], description="Neighbours per hop, hop order (-1 = all); one per layer (minibatch mode)")
+    fanouts: list[int] | dict[str, list[int]] = Field(
+        default_factory=lambda: [10, 5],
+        description="Neighbours per hop, hop order (-1 = all); one per layer (minibatch mode). Heterogeneous graphs: per relation and destination, or a mapping relation name (src__rel__dst) -> list per hop",
+    )
     replace: bool = Field(False, description="Sample neighbours with replacement (minibatch mode)")
     eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)", json_schema_extra=NOT_IDENTITY)
     prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)", json_schema_extra=NOT_IDENTITY)
@@ -183,12 +186,20 @@ class TrainConfig(Section):
 
     @field_validator("fanouts")
     @classmethod
-    def _fanouts(cls, fanouts: list[int]) -> list[int]:
-        if not fanouts:
-            raise ValueError("fanouts must name at least one hop (one fanout per layer)")
-        if any(f == 0 or f < -1 for f in fanouts):
-            raise ValueError(f"fanouts must be positive or -1 (all neighbours): expected every fanout >= 1, or -1 (got {fanouts})")
+    def _fanouts(cls, fanouts: list[int] | dict[str, list[int]]) -> list[int] | dict[str, list[int]]:
+        for hops in fanouts.values() if isinstance(fanouts, dict) else [fanouts]:
+            if not hops:
+                raise ValueError(f"fanouts must name at least one hop (one fanout per layer) (got {fanouts})")
+            if any(f == 0 or f < -1 for f in hops):
+                raise ValueError(f"fanouts must be positive or -1 (all neighbours): expected every fanout >= 1, or -1 (got {fanouts})")
+        if isinstance(fanouts, dict) and len({len(hops) for hops in fanouts.values()}) > 1:
+            raise ValueError(f"fanouts per relation must all have one fanout per layer: got lists of unequal length {fanouts}")
         return fanouts
+
+    @property
+    def hops(self) -> int:
+        """Sampling hops ``fanouts`` gives (a mapping per relation: the length of its lists)."""
+        return len(next(iter(self.fanouts.values()), [])) if isinstance(self.fanouts, dict) else len(self.fanouts)
 
 
 class PartitionConfig(Section):
@@ -359,8 +370,8 @@ class JobConfig(Section):
         workers = self.cluster.workers
         if self.mode != "single" and workers is not None and workers != self.partition.parts:
             raise ValueError(f"cluster.workers={workers} but partition.parts={self.partition.parts}: gnndist runs one worker per part")
-        if self.mode == "minibatch" and len(self.train.fanouts) != self.model.layers:
-            raise ValueError(f"train.fanouts has {len(self.train.fanouts)} hops but model.layers={self.model.layers}: give one fanout per layer")
+        if self.mode == "minibatch" and self.train.hops != self.model.layers:
+            raise ValueError(f"train.fanouts has {self.train.hops} hops but model.layers={self.model.layers}: give one fanout per layer")
         return self
 
     def to_yaml(self) -> str:

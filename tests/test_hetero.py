@@ -105,14 +105,29 @@ def test_hsbm_is_registered_seeded_and_academic():
     assert float((graph.nodes["paper"].y[topics[0]] == topics[1] % 8).float().mean()) > 0.7
 
 
-@pytest.mark.parametrize("mode", ["local", "minibatch"])
+@pytest.mark.parametrize("mode", ["local"])
 def test_modes_without_heterogeneous_support_fail_naming_the_mode(mode):
     from gnndist.config import load_config
     from gnndist.modes.base import JobData
 
     config = load_config(None, ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", f"mode={mode}"])
-    with pytest.raises(ValueError, match=f"dataset.name='hsbm' is a heterogeneous graph: mode='{mode}' is not yet supported for heterogeneous graphs \\(modes that train on them: fullgraph, single\\)"):
+    with pytest.raises(ValueError, match=f"dataset.name='hsbm' is a heterogeneous graph: mode='{mode}' is not yet supported for heterogeneous graphs \\(modes that train on them: fullgraph, minibatch, single\\)"):
         _ = JobData(config).spec
+
+
+def test_minibatch_refuses_presample_and_bad_fanouts_before_starting():
+    from gnndist.config import ConfigError, load_config
+    from gnndist.modes.base import JobData
+
+    small = ["dataset.name=hsbm", "dataset.num_papers=100", "dataset.num_authors=50", "dataset.num_institutions=8", "dataset.num_fields=8", "model.name=rgcn", "mode=minibatch"]
+    with pytest.raises(ValueError, match="cache.policy='presample' is not yet supported for heterogeneous graphs \\(cache.policy: none, degree, lru\\)"):
+        _ = JobData(load_config(None, [*small, "cache.policy=presample"])).spec
+    with pytest.raises(ValueError, match=r"unknown relation\(s\) \['paper__likes__paper'\]; the graph's relations: author__writes__paper"):
+        _ = JobData(load_config(None, [*small, "train.fanouts={author__writes__paper: [2, 2], paper__likes__paper: [2, 2]}"])).spec
+    with pytest.raises(ConfigError, match="unequal length"):
+        load_config(None, [*small, "train.fanouts={author__writes__paper: [2, 2], paper__cites__paper: [2]}"])
+    spec = JobData(load_config(None, [*small, "train.fanouts=[4, 2]"])).spec
+    assert spec.schema.target == "paper"
 
 
 def test_heterogeneous_jobs_check_the_task_and_the_model():

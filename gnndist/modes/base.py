@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gnndist.config import JobConfig
     from gnndist.data.chunked import ChunkedGraph
     from gnndist.graph import Graph, GraphInfo
+    from gnndist.hetero import HeteroSchema
     from gnndist.models import ModelSpec
     from gnndist.partition.format import PartitionMeta
     from gnndist.runtime import WorkerGroup
@@ -105,8 +106,8 @@ class JobData:
         from gnndist.registry import MODES
 
         config = self.config
-        MODES.get(config.mode).check_heterogeneous(config)
         schema = graph.schema()
+        MODES.get(config.mode).check_heterogeneous(config, schema)
         spec = ModelSpec.from_config(config, schema.num_features[schema.target], graph.nodes[schema.target].num_classes, schema=schema)
         spec.check()
         return spec
@@ -131,9 +132,9 @@ class Mode(abc.ABC):
     heterogeneous: ClassVar[bool] = False
 
     @classmethod
-    def check_heterogeneous(cls, config: "JobConfig") -> None:
-        """Raises ValueError naming what of ``config`` this mode cannot train on a heterogeneous graph (checked
-        before anything starts); by default the mode itself, unless it declares ``heterogeneous``."""
+    def check_heterogeneous(cls, config: "JobConfig", schema: "HeteroSchema") -> None:
+        """Raises ValueError naming what of ``config`` this mode cannot train on a heterogeneous graph of ``schema``
+        (checked before anything starts); by default the mode itself, unless it declares ``heterogeneous``."""
         if not cls.heterogeneous:
             from gnndist.registry import MODES
 

@@ -6,6 +6,12 @@ the target type). A HeteroPart adds, per node type, which local rows are of that
 halo, in local order), each type's layer-0 input rows, and per relation the Block over those rows: what a
 heterogeneous model reads (:class:`~gnndist.hetero.HeteroBlock`), while the halo exchange moves rows of the
 homogeneous layout (:meth:`HeteroPart.gather_owned`, :meth:`HeteroPart.split_halo`).
+
+Mini-batch training samples on the part's homogeneous CSR with every edge's relation
+(:attr:`HeteroPart.edge_type`) and reads remote features from the owners' stores, which serve the part's
+homogeneous rows: :func:`minibatch_parts` builds parts whose rows hold every featured type's features
+zero-padded to the widest type (featureless types' rows are zeros and never requested: their input is
+their node ids), and enough halo rings that sampling never asks a store for structure.
 """
 from __future__ import annotations
 
@@ -17,8 +23,9 @@ from torch import Tensor
 from gnndist.block import Block
 from gnndist.graph import csr_from_edges
 from gnndist.hetero import EdgeType, HeteroBlock, HeteroGraph, HomogeneousView
+from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import in_edge_ids
-from gnndist.partition.part import Part
+from gnndist.partition.part import Part, iter_parts
 
 
 @dataclass(eq=False)
@@ -31,6 +38,9 @@ class HeteroPart:
         num_owned: per node type, how many of ``rows[type]`` are owned (the destinations of a layer).
         inputs: per node type, layer-0 input of ``rows[type]``: features, or type-local node ids (featureless).
         blocks: per relation, owned ``dst_type`` rows pulling from owned + halo ``src_type`` rows (positions in ``rows``).
+        edge_type: ``[part.num_edges]`` the relation (index into the schema's edge types) of every edge of the
+            part, in its CSR order (owned rows and every halo ring but the outermost have their in-edges).
+        offsets: per node type its first global id in the view (node ``g`` is of the last type starting at or before ``g``).
     """
 
     part: Part
@@ -38,6 +48,8 @@ class HeteroPart:
     num_owned: dict[str, int]
     inputs: dict[str, Tensor]
     blocks: dict[EdgeType, Block]
+    edge_type: Tensor
+    offsets: dict[str, int]
 
     @classmethod
     def from_part(cls, graph: HeteroGraph, view: HomogeneousView, part: Part) -> "HeteroPart":
@@ -55,17 +67,32 @@ class HeteroPart:
         owned_edges = int(part.indptr[part.num_owned])
         dst = torch.repeat_interleave(torch.arange(part.num_owned), part.indptr[: part.num_owned + 1].diff())
         src = part.indices[:owned_edges]
-        edge_type = view.edge_type[in_edge_ids(view.graph.indptr, part.owned_global_ids)]  # the part keeps the view's edge order per row
+        rows_with_edges = part.num_local - part.num_halo_per_hop[-1]
+        part_edge_type = view.edge_type[in_edge_ids(view.graph.indptr, part.global_ids[:rows_with_edges])]  # the part keeps the view's edge order per row
+        edge_type = part_edge_type[:owned_edges]
         blocks = {}
         for index, (src_type, relation, dst_type) in enumerate(view.edge_types):
             mine = edge_type == index
             indptr, indices, _ = csr_from_edges(position[src[mine]], position[dst[mine]], num_owned[dst_type], num_src=rows[src_type].numel())
             blocks[(src_type, relation, dst_type)] = Block(indptr, indices, rows[src_type].numel())
-        return cls(part, rows, num_owned, inputs, blocks)
+        return cls(part, rows, num_owned, inputs, blocks, part_edge_type, dict(view.offsets))
 
     def to(self, device: torch.device | str) -> "HeteroPart":
         """The typed layout on ``device`` (the homogeneous part stays where it is: workers read only its plan)."""
-        return HeteroPart(self.part, {t: r.to(device) for t, r in self.rows.items()}, dict(self.num_owned), {t: x.to(device) for t, x in self.inputs.items()}, {e: b.to(device) for e, b in self.blocks.items()})
+        return HeteroPart(
+            self.part,
+            {t: r.to(device) for t, r in self.rows.items()},
+            dict(self.num_owned),
+            {t: x.to(device) for t, x in self.inputs.items()},
+            {e: b.to(device) for e, b in self.blocks.items()},
+            self.edge_type,
+            dict(self.offsets),
+        )
+
+    def node_type_of(self, global_ids: Tensor) -> Tensor:
+        """``[n]`` the type index (node-type order) of every global id of the view."""
+        starts = torch.tensor(list(self.offsets.values())[1:], dtype=global_ids.dtype, device=global_ids.device)
+        return torch.bucketize(global_ids, starts, right=True)
 
     def block(self) -> HeteroBlock:
         """The full-graph layer's structure: every relation's Block, owned rows of each type as destinations."""
@@ -91,10 +118,38 @@ class HeteroPart:
         return {t: torch.cat([values, halo[self.rows[t][self.num_owned[t] :] - self.part.num_owned]]) for t, values in out.items()}
 
 
+def padded_features(graph: HeteroGraph) -> Tensor:
+    """``[num_nodes, W]`` every node's features in the view's order, zero-padded to the widest type ``W``
+    (featureless types' rows all zeros): one table a homogeneous feature store serves."""
+    width = max(max(nodes.num_features for nodes in graph.nodes.values()), 1)
+    dtype = next((nodes.x.dtype for nodes in graph.nodes.values() if nodes.x is not None), torch.float32)
+    x = torch.zeros(graph.num_nodes, width, dtype=dtype)
+    start = 0
+    for nodes in graph.nodes.values():
+        if nodes.x is not None:
+            x[start : start + nodes.num_nodes, : nodes.num_features] = nodes.x
+        start += nodes.num_nodes
+    return x
+
+
+def minibatch_parts(graph: HeteroGraph, assignment: "Tensor | PartitionBook", halo_hops: int) -> list[HeteroPart]:
+    """The typed parts mini-batch workers and stores load: parts of the view with padded features
+    (:func:`padded_features`) and ``halo_hops`` rings (the sampling hops, so no store serves structure).
+
+    Args:
+        graph: the heterogeneous graph.
+        assignment: a partition of the view: its book (``node_part``, ``num_parts``), or ``[num_nodes]`` owners.
+        halo_hops: halo rings of every part (>= the model's layers).
+    """
+    view = graph.to_homogeneous()
+    padded = view.graph.with_(x=padded_features(graph))
+    return [HeteroPart.from_part(graph, view, part) for part in iter_parts(padded, assignment, halo_hops=halo_hops)]
+
+
 def hetero_parts(graph: HeteroGraph, parts: list[Part]) -> list[HeteroPart]:
     """Types every part of ``graph``'s homogeneous view (parts built or loaded from a partition of the view)."""
     view = graph.to_homogeneous()
     return [HeteroPart.from_part(graph, view, part) for part in parts]
 
 
-__all__ = ["HeteroPart", "hetero_parts"]
+__all__ = ["HeteroPart", "hetero_parts", "minibatch_parts", "padded_features"]

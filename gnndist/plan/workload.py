@@ -84,7 +84,7 @@ def from_quality(config: "JobConfig", quality: "QualityReport", features: int, c
         strategy_options=dict(strategy_options or {}),
         edge_cut_fraction=quality.edge_cut_fraction,
         batch_size=config.train.batch_size,
-        fanouts=list(config.train.fanouts),
+        fanouts=hop_fanouts(config),
         source="partition",
     )
 
@@ -134,6 +134,13 @@ def from_shape(config: "JobConfig", shape: GraphShape, num_parts: int, cut: CutM
         strategy_options=dict(strategy_options or {}),
         edge_cut_fraction=edge_cut,
         batch_size=config.train.batch_size,
-        fanouts=list(config.train.fanouts),
+        fanouts=hop_fanouts(config),
         source="shape",
     )
+
+
+def hop_fanouts(config: "JobConfig") -> list[int]:
+    """``train.fanouts`` as the list per hop the planner models; a mapping per relation is refused."""
+    if isinstance(config.train.fanouts, dict):
+        raise ValueError(f"train.fanouts={config.train.fanouts} is a mapping per relation: the planner models a list per hop (give train.fanouts as a list)")
+    return list(config.train.fanouts)

@@ -28,11 +28,14 @@ class SampledBatch:
             outermost hop), the last block's destinations are the seeds. Destinations of every block
             are its first ``num_dst`` sources, and ``blocks[i].num_dst == blocks[i + 1].num_src``;
             the global ids of the sources of ``blocks[i]`` are ``input_nodes[: blocks[i].num_src]``.
+        edge_types: with a typed sampler, per block ``[blocks[i].num_edges]`` the edge type of every
+            edge (in the block's CSR order); else None.
     """
 
     seeds: Tensor
     input_nodes: Tensor
     blocks: list[Block]
+    edge_types: list[Tensor] | None = None
 
     @property
     def num_layers(self) -> int:
@@ -40,7 +43,8 @@ class SampledBatch:
 
     def to(self, device: torch.device | str) -> "SampledBatch":
         """The same batch with every tensor on ``device``."""
-        return SampledBatch(self.seeds.to(device), self.input_nodes.to(device), [block.to(device) for block in self.blocks])
+        edge_types = None if self.edge_types is None else [types.to(device) for types in self.edge_types]
+        return SampledBatch(self.seeds.to(device), self.input_nodes.to(device), [block.to(device) for block in self.blocks], edge_types)
 
 
 @contextmanager
@@ -57,17 +61,25 @@ def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _check_fanouts(fanouts: Sequence[int]) -> list[int]:
+Fanout = int | tuple[int, ...]
+"""One hop's fanout: neighbours per destination, or (typed sampler) neighbours per destination and edge type."""
+
+
+def _check_fanouts(fanouts: Sequence[Fanout], num_edge_types: int) -> list[Fanout]:
+    """Every hop's fanout checked; with edge types, a hop's int applies to every type and a tuple gives one per type."""
     if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
         raise TypeError(f"Expected 'fanouts' as a sequence of ints, one per layer (got {fanouts!r})")
-    fanouts = list(fanouts)
+    fanouts = [tuple(fanout) if isinstance(fanout, Sequence) and not isinstance(fanout, (str, bytes)) else fanout for fanout in fanouts]
     if not fanouts:
         raise ValueError(f"Expected 'fanouts' with at least one layer (got {fanouts})")
-    for fanout in fanouts:
-        if isinstance(fanout, bool) or not isinstance(fanout, int):
-            raise TypeError(f"Expected every fanout to be an int (got {fanout!r} in {fanouts})")
-        if fanout == 0 or fanout < -1:
-            raise ValueError(f"Expected every fanout to be >= 1, or -1 for all neighbours (got {fanout} in {fanouts})")
+    for hop in fanouts:
+        if isinstance(hop, tuple) and (num_edge_types == 1 or len(hop) != num_edge_types):
+            raise ValueError(f"Expected a hop's fanout per edge type only with 'edge_type', one per type ({num_edge_types}) (got {hop} in {fanouts})")
+        for fanout in hop if isinstance(hop, tuple) else (hop,):
+            if isinstance(fanout, bool) or not isinstance(fanout, int):
+                raise TypeError(f"Expected every fanout to be an int (got {fanout!r} in {fanouts})")
+            if fanout == 0 or fanout < -1:
+                raise ValueError(f"Expected every fanout to be >= 1, or -1 for all neighbours (got {fanout} in {fanouts})")
     return fanouts
 
 
@@ -81,6 +93,10 @@ class NeighborSampler:
     cost no more than other nodes and no random key is drawn per edge. Sampled nodes are numbered
     locally through a dense scratch map of size ``num_nodes`` (only the touched entries are reset).
 
+    With ``edge_type``, every destination's in-edges are grouped by edge type and each group is sampled
+    on its own (DGL's semantics on a heterogeneous graph): a hop picks up to ``fanout`` in-neighbours per
+    destination *and edge type*, the same rows-at-once code running over (destination, edge type) rows.
+
     A sampler is not thread-safe (it owns the scratch map and the random generator): use one per
     thread. With a ``seed``, the same calls give the same batches in every run and process on the
     same kind of device; :meth:`set_epoch` restarts the random stream at a point fixed by (seed, epoch).
@@ -90,6 +106,7 @@ class NeighborSampler:
         indices: ``[num_edges]`` source node of every in-edge.
         fanouts: neighbours per node for each hop, in hop order: ``fanouts[0]`` is for the seeds'
             neighbours (the last layer of the model). ``-1`` takes all neighbours (also with ``replace``).
+            With ``edge_type``, a hop's int is per edge type, or a tuple gives each type's (type order).
         replace: sample with replacement (exactly ``fanout`` picks per node with neighbours) instead
             of distinct neighbours (``min(fanout, degree)`` picks).
         seed: seed of the random generator; None draws one from torch's default generator.
@@ -101,6 +118,9 @@ class NeighborSampler:
             the operations are small, so more threads add mostly synchronisation, and on a busy
             machine a parallel region that waits for a descheduled thread costs ~10x (measured).
             None leaves torch's setting alone.
+        edge_type: ``[num_edges]`` optional edge type ``0..num_edge_types-1`` of every in-edge: sample per
+            (destination, edge type); every batch then carries its edges' types (``SampledBatch.edge_types``).
+        num_edge_types: the number of edge types (default: ``edge_type.max() + 1``).
     """
 
     def __init__(
@@ -115,8 +135,9 @@ class NeighborSampler:
         src_degree: Tensor | None = None,
         edge_weight: Tensor | None = None,
         num_threads: int | None = 1,
+        edge_type: Tensor | None = None,
+        num_edge_types: int | None = None,
     ):
-        self.fanouts = _check_fanouts(fanouts)
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)):
             raise TypeError(f"Expected 'num_threads' to be an int or None (got {num_threads!r})")
         if num_threads is not None and num_threads < 1:
@@ -139,8 +160,15 @@ class NeighborSampler:
                 raise ValueError(f"Expected '{name}' of shape [{size}] (got {tuple(tensor.shape)})")
         self.src_degree = src_degree.to(self.device) if src_degree is not None else None
         self.edge_weight = edge_weight.to(self.device) if edge_weight is not None else None
+        self.edge_type = None
+        self.num_edge_types = 1
+        self.row_indptr = self.indptr  # sampled rows: destinations, or (destination, edge type) pairs
+        if edge_type is not None:
+            self._group_by_type(torch.as_tensor(edge_type).to(self.device, torch.long), num_edge_types)
+        self.row_degree = self.row_indptr.diff()
+        self.fanouts = _check_fanouts(fanouts, self.num_edge_types)
         # float32 draws resolve offsets exactly only below 2**24 neighbours
-        max_degree = int(self.degree.max()) if self.num_nodes else 0
+        max_degree = int(self.row_degree.max()) if self.row_degree.numel() else 0
         self._uniform_dtype = torch.float32 if max_degree < 2**24 else torch.float64
         self._offset_dtype = torch.int32 if max_degree < 2**31 - 2 else torch.long
         if self.num_nodes >= _UNSEEN:
@@ -150,6 +178,24 @@ class NeighborSampler:
         self.seed = random_seed() if seed is None else int(seed)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.seed)
+
+    def _group_by_type(self, edge_type: Tensor, num_edge_types: int | None) -> None:
+        """Orders every row's in-edges by edge type (stable) and numbers row ``(v, t)`` as ``v * num_edge_types + t``."""
+        if tuple(edge_type.shape) != (self.indices.numel(),):
+            raise ValueError(f"Expected 'edge_type' of shape [{self.indices.numel()}] (got {tuple(edge_type.shape)})")
+        num_types = num_edge_types if num_edge_types is not None else (int(edge_type.max()) + 1 if edge_type.numel() else 1)
+        if isinstance(num_types, bool) or not isinstance(num_types, int) or num_types < 1:
+            raise ValueError(f"Expected 'num_edge_types' >= 1 (got {num_edge_types!r})")
+        if edge_type.numel() and (int(edge_type.min()) < 0 or int(edge_type.max()) >= num_types):
+            raise ValueError(f"Expected edge types in [0, {num_types - 1}] (got {int(edge_type.min())} to {int(edge_type.max())})")
+        row = torch.repeat_interleave(torch.arange(self.num_nodes, device=self.device), self.degree)
+        key = row * num_types + edge_type
+        order = torch.argsort(key, stable=True)
+        self.indices = self.indices.index_select(0, order)
+        self.edge_weight = self.edge_weight.index_select(0, order) if self.edge_weight is not None else None
+        self.edge_type = edge_type.index_select(0, order)
+        self.num_edge_types = num_types
+        self.row_indptr = csr_offsets(torch.bincount(key, minlength=self.num_nodes * num_types))
 
     @classmethod
     def from_graph(cls, graph, fanouts: Sequence[int], *, with_src_degree: bool = True, **kwargs) -> "NeighborSampler":
@@ -190,7 +236,7 @@ class NeighborSampler:
             local_id.index_fill_(0, seeds, _UNSEEN)
             raise ValueError(f"Expected distinct seed ids (got {seeds.numel() - torch.unique(seeds).numel()} repeated)")
         input_nodes = seeds
-        blocks = []
+        blocks, edge_types = [], []
         for fanout in self.fanouts:
             num_dst = input_nodes.numel()
             counts, edge_ids = self._sample_hop(input_nodes, fanout)
@@ -206,13 +252,15 @@ class NeighborSampler:
             block_indptr = csr_offsets(counts)
             edge_weight = self.edge_weight.index_select(0, edge_ids) if self.edge_weight is not None else None
             input_nodes = torch.cat([input_nodes, new_nodes])
+            if self.edge_type is not None:
+                edge_types.append(self.edge_type.index_select(0, edge_ids))
             blocks.append(Block(block_indptr, local_id.index_select(0, sources).long(), input_nodes.numel(), None, edge_weight))
         local_id.index_fill_(0, input_nodes, _UNSEEN)
         if self.src_degree is not None:
             degree = self.src_degree.index_select(0, input_nodes)
             for block in blocks:
                 block.src_degree = degree[: block.num_src]
-        return SampledBatch(seeds, input_nodes, blocks[::-1])
+        return SampledBatch(seeds, input_nodes, blocks[::-1], edge_types[::-1] if self.edge_type is not None else None)
 
     def _check_seeds(self, seeds: Tensor) -> Tensor:
         seeds = torch.as_tensor(seeds, device=self.device)
@@ -225,17 +273,39 @@ class NeighborSampler:
             raise ValueError(f"Expected seed ids in [0, {self.num_nodes - 1}] (got {low if low < 0 else high})")
         return seeds.long()
 
-    def _sample_hop(self, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
-        """Picks in-edges of ``nodes``; returns ``[n]`` picks per node and the ``[sum]`` edge ids, row by row."""
-        start = self.indptr.index_select(0, nodes)
-        degree = self.degree.index_select(0, nodes)
+    def _sample_hop(self, nodes: Tensor, fanout: Fanout) -> tuple[Tensor, Tensor]:
+        """Picks in-edges of ``nodes``; returns ``[n]`` picks per node and the ``[sum]`` edge ids, node by node.
+
+        A typed sampler samples the rows ``(v, t)`` of every node ``v`` and edge type ``t`` at once, one call
+        per distinct fanout value; the picks of several calls are merged back into node order (stable).
+        """
+        types = self.num_edge_types
+        if types == 1:
+            return self._sample_rows(nodes, fanout)
+        per_type = fanout if isinstance(fanout, tuple) else (fanout,) * types
+        counts, edge_ids, owners = torch.zeros(nodes.numel(), dtype=torch.long, device=self.device), [], []
+        for value in sorted(set(per_type)):
+            chosen = torch.tensor([t for t in range(types) if per_type[t] == value], device=self.device)
+            row_counts, picked = self._sample_rows((nodes[:, None] * types + chosen).reshape(-1), value)
+            node_counts = row_counts.view(nodes.numel(), chosen.numel()).sum(1)
+            counts += node_counts
+            edge_ids.append(picked)
+            owners.append(torch.repeat_interleave(torch.arange(nodes.numel(), device=self.device), node_counts))
+        if len(edge_ids) == 1:
+            return counts, edge_ids[0]
+        return counts, torch.cat(edge_ids).index_select(0, torch.argsort(torch.cat(owners), stable=True))
+
+    def _sample_rows(self, rows: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
+        """Picks entries of ``rows`` of the row CSR; returns ``[n]`` picks per row and the ``[sum]`` edge ids, row by row."""
+        start = self.row_indptr.index_select(0, rows)
+        degree = self.row_degree.index_select(0, rows)
         if fanout == -1:
             row_start = torch.cumsum(degree, 0) - degree
             total = int(row_start[-1] + degree[-1])
             edge_ids = torch.arange(total, device=self.device) + torch.repeat_interleave(start - row_start, degree, output_size=total)
             return degree, edge_ids
         if self.replace:
-            draws = torch.rand(nodes.numel(), fanout, generator=self.generator, device=self.device, dtype=self._uniform_dtype)
+            draws = torch.rand(rows.numel(), fanout, generator=self.generator, device=self.device, dtype=self._uniform_dtype)
             offsets = torch.minimum((draws * degree[:, None]).long(), (degree - 1)[:, None])
             has_neighbours = degree > 0
             counts = has_neighbours.long() * fanout

@@ -20,6 +20,13 @@ Evaluation is full-neighbourhood inference over the whole graph (every layer ove
 in full-graph training): the reference runs the model on the whole graph; a worker runs it on its
 owned rows and receives its 1-hop halo rows of every layer from their owners (``exchange_halo``),
 so distributed accuracy equals single-process accuracy for the same parameters.
+
+Heterogeneous graphs (:class:`HeteroPartBatches`, :class:`HeteroMiniBatchWorkerTrainer`) take the same
+path with the part's homogeneous view: the sampler carries every edge's relation and samples per
+destination and relation, each batch is split into HeteroBlocks (``gnndist.sampling.hetero``), the stores
+serve the view's rows (features zero-padded to the widest type, see
+:func:`~gnndist.partition.hetero.minibatch_parts`), and evaluation is the heterogeneous full-graph
+trainer's exact halo forward. Steps, loss normalisation and the gradient all-reduce are unchanged.
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -39,17 +46,20 @@ from gnndist.cache import CachedFeatureStore, CachePolicy, RemoteNodes, resolve_
 from gnndist.comm import Communicator, ExchangeRoute, exchange_halo
 from gnndist.device import placement, to_device, worker_device
 from gnndist.graph import Graph
+from gnndist.hetero import HeteroSchema
 from gnndist.models import ModelSpec
 from gnndist.partition import Part, PartitionBook
 from gnndist.partition.halo import in_edge_ids
+from gnndist.partition.hetero import HeteroPart
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
+from gnndist.sampling.hetero import HeteroBatch, relation_fanouts, split_batch
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
 from gnndist.tasks import resolve_task
 from gnndist.tasks.base import BatchObjective, Evaluation, Task
 from gnndist.tasks.node import NodeBatches, NodeTask
-from gnndist.train.collective import all_reduce_gradients, infer
+from gnndist.train.collective import all_reduce_gradients, hetero_halo_forward, infer
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
 from gnndist.train.metrics import EpochMetrics
@@ -66,14 +76,15 @@ class PreparedBatch:
     """A sampled batch with its input features and the task's target, ready to train on.
 
     Attributes:
-        batch: the sampled blocks (local ids).
-        x: ``[num_input, F]`` features of ``batch.input_nodes``.
+        batch: the sampled blocks (local ids); typed (a HeteroBatch) for a heterogeneous graph.
+        x: ``[num_input, F]`` features of ``batch.input_nodes``; per node type its rows' inputs (features,
+            or node ids of a featureless type) for a HeteroBatch.
         target: what the task's batch loss scores the seeds' output rows against (node: ``[B]`` labels).
         sample_s, fetch_s: seconds spent sampling and gathering features.
     """
 
-    batch: SampledBatch
-    x: Tensor
+    batch: SampledBatch | HeteroBatch
+    x: Tensor | dict[str, Tensor]
     target: Any
     sample_s: float
     fetch_s: float
@@ -357,7 +368,8 @@ class PartBatches:
             raise ValueError(f"Stores serve {remote.info.width}-wide {remote.info.dtype} rows but part {self.part_id} has {width}-wide {dtype} rows")
         return remote
 
-    def _sampler(self, stream: int, device: torch.device | None = None) -> NeighborSampler:
+    def _sampler(self, stream: int, device: torch.device | None = None, **typed: Any) -> NeighborSampler:
+        """A sampler over the local graph (``typed``: ``edge_type``, ``num_edge_types`` of a typed sampler)."""
         local = self.local
         return NeighborSampler(
             local.indptr,
@@ -369,6 +381,7 @@ class PartBatches:
             src_degree=local.in_degree,
             edge_weight=local.edge_weight,
             num_threads=self.sampler_threads,
+            **typed,
         )
 
     def batches(self, epoch: int) -> Iterator[Tensor]:
@@ -449,6 +462,70 @@ class PartBatches:
             self.client.stats.reset()
 
 
+class HeteroPartBatches(PartBatches):
+    """One typed part's mini-batch data path: :class:`PartBatches` on the part's homogeneous view, typed.
+
+    The sampler carries the relation of every local edge (the part holds enough halo rings that the local
+    graph is the part's own CSR, whose relations the driver computed) and samples up to each hop's fanout per
+    destination and relation; every batch is split into one HeteroBlock per layer. A type's layer-0 input
+    is its feature rows (the padded rows the stores and the cache serve, cut to the type's width) or, for a
+    featureless type, its type-local node ids (computed here, nothing fetched).
+
+    Args:
+        hetero: the typed part (:func:`~gnndist.partition.hetero.minibatch_parts`).
+        stores: as :class:`PartBatches`.
+        schema: the graph's types, widths and relations.
+        fanouts: per hop a fanout per relation (:func:`~gnndist.sampling.hetero.relation_fanouts`).
+        **options: the other :class:`PartBatches` settings.
+    """
+
+    def __init__(self, hetero: HeteroPart, stores: Sequence[StoreHandle] | None, *, schema: HeteroSchema, fanouts: Sequence[tuple[int, ...]], **options: Any):
+        hops = len(fanouts) + options.get("extra_hops", 0)
+        if hetero.part.halo_hops < hops:
+            raise ValueError(f"Part {hetero.part.part_id} holds {hetero.part.halo_hops} halo ring(s) but typed sampling of {hops} hops needs as many (build it with minibatch_parts(..., halo_hops={hops}))")
+        self.hetero, self.schema = hetero, schema
+        super().__init__(hetero.part, stores, fanouts=fanouts, **options)
+        node_type = hetero.node_type_of(self.local.global_ids)
+        starts = torch.tensor(list(hetero.offsets.values()))
+        self.node_type = node_type.to(self.sampling_device)
+        self.type_local_id = (self.local.global_ids - starts[node_type]).to(self.sampling_device)
+
+    def _sampler(self, stream: int, device: torch.device | None = None, **typed: Any) -> NeighborSampler:
+        edge_type = self.hetero.edge_type[: self.local.indices.numel()]
+        return super()._sampler(stream, device, edge_type=edge_type, num_edge_types=len(self.schema.edge_types))
+
+    def count_remote_accesses(self, epochs: int) -> Tensor:
+        """Not yet for typed parts: the estimate assumes one fanout per hop and destination (``presample`` refuses them)."""
+        raise ValueError(f"Part {self.part_id}: cache policy 'presample' is not yet supported for heterogeneous graphs (use none, degree or lru)")
+
+    def prepare(self, items: Tensor) -> PreparedBatch:
+        """Samples the typed blocks of the seed nodes of ``items`` and gathers every type's input rows, on ``device``."""
+        start = time.perf_counter()
+        seeds, target = self.objective.seed_nodes(items)
+        sampled_batch = self.sampler.sample(seeds)
+        batch = split_batch(sampled_batch, self.node_type.index_select(0, sampled_batch.input_nodes), self.schema.node_types, self.schema.edge_types)
+        sampled = time.perf_counter()
+        x = {t: to_device(rows, self.device) for t, rows in self.inputs(batch).items()}
+        if batch.seeds.device != self.device:
+            batch = batch.to(self.device)
+        return PreparedBatch(batch, x, target, sampled - start, time.perf_counter() - sampled)
+
+    def inputs(self, batch: HeteroBatch) -> dict[str, Tensor]:
+        """Every type's layer-0 input rows: features of featured types (one gather for all of them), node ids of the others."""
+        widths = self.schema.num_features
+        featured = [t for t in self.schema.node_types if widths[t]]
+        positions = torch.cat([batch.rows[t] for t in featured]) if featured else batch.rows[self.schema.target][:0]
+        rows = self.features(batch.input_nodes.index_select(0, positions))
+        out, start = {}, 0
+        for node_type in self.schema.node_types:
+            count = batch.rows[node_type].numel()
+            if widths[node_type]:
+                out[node_type], start = rows[start : start + count, : widths[node_type]], start + count
+            else:
+                out[node_type] = self.type_local_id.index_select(0, batch.input_nodes.index_select(0, batch.rows[node_type]))
+        return out
+
+
 def _draw_probability(degree: Tensor, fanout: int, replace: bool) -> Tensor:
     """Probability that one given in-neighbour of a node of in-degree ``degree`` is drawn by the sampler."""
     degree = degree.clamp(min=1).to(torch.float64)
@@ -486,7 +563,7 @@ class MiniBatchWorkerTrainer(ModelState):
     ):
         self.context = context
         self.device = device = worker_device(context.device)
-        part = source.load()
+        part = self.load_part(source)
         if part.part_id != context.rank:
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
         if len(stores) != context.world_size:
@@ -510,11 +587,11 @@ class MiniBatchWorkerTrainer(ModelState):
             warnings.warn(f"Part {part.part_id} has no {name}: its worker takes zero-weight steps (and still serves its features)", UserWarning, stacklevel=2)
         self.batch_sizes = worker_batch_sizes(train.batch_size, self.train_counts)
         self.step_seeds = global_step_seeds(self.train_counts, self.batch_sizes)
-        self.data = PartBatches(
+        self.data = self.part_batches(
             part,
             stores,
+            train.fanouts,
             book=book,
-            fanouts=train.fanouts,
             batch_size=max(self.batch_sizes[context.rank], 1),
             seed=model_spec.seed,
             rank=context.rank,
@@ -532,12 +609,24 @@ class MiniBatchWorkerTrainer(ModelState):
         self.model, self.optimizer = model_spec.build(device)
         self.pipeline = BatchPipeline(self.data.prepare, train.prefetch, SAMPLER_THREADS)
         self.route = ExchangeRoute(to_device(part.send_indices, device), part.send_counts.tolist(), part.recv_counts.tolist())
-        self.eval_block = self.data.local.owned_block().to(device)
+        self.setup_evaluation(part)
+        self.evaluation = task.part(part, source, targets, self.comm, device, model_spec.seed)
+        self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
+
+    def load_part(self, source: PartSource) -> Part:
+        """This worker's part (the homogeneous layout the stores, the exchange and the objective refer to)."""
+        return source.load()
+
+    def part_batches(self, part: Part, stores: Sequence[Any], fanouts: Sequence[int], **options: Any) -> PartBatches:
+        """The part's mini-batch data path (``options``: the other :class:`PartBatches` settings)."""
+        return PartBatches(part, stores, fanouts=fanouts, **options)
+
+    def setup_evaluation(self, part: Part) -> None:
+        """What :meth:`evaluate` reads: owned rows pulling from owned + ring-1 rows, and their input rows."""
+        self.eval_block = self.data.local.owned_block().to(self.device)
         # evaluation's input rows, owned then ring 1, as the part holds them (a view of its file): features do not
         # change, so these halo copies equal what the owners would send, without the exchange's buffers and copy
         self.eval_x = part.x[: self.eval_block.num_src]
-        self.evaluation = task.part(part, source, targets, self.comm, device, model_spec.seed)
-        self.setup_bytes = {"structure_bytes": self.data.local.structure_bytes, "cache_fill_bytes": self.data.cache.fill_bytes}
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> dict[str, Any]:
         """One epoch of steps; returns this worker's share of the epoch's metrics (loss and accuracies are global)."""
@@ -581,6 +670,41 @@ class MiniBatchWorkerTrainer(ModelState):
         return self.evaluation.evaluate(self.model, infer(self.model, to_device(self.eval_x, self.device), self.eval_block, exchange))
 
 
+class HeteroMiniBatchWorkerTrainer(MiniBatchWorkerTrainer):
+    """Trains one part of a heterogeneous graph (its source loads a :class:`~gnndist.partition.hetero.HeteroPart`
+    of :func:`~gnndist.partition.hetero.minibatch_parts`): typed batches (:class:`HeteroPartBatches`), the
+    homogeneous steps and all-reduce, and the heterogeneous full-graph trainer's exact evaluation."""
+
+    def load_part(self, source: PartSource) -> Part:
+        self.hetero = source.load()
+        return self.hetero.part
+
+    def part_batches(self, part: Part, stores: Sequence[Any], fanouts: Any, **options: Any) -> PartBatches:
+        schema = self.model_spec.schema
+        return HeteroPartBatches(self.hetero, stores, schema=schema, fanouts=relation_fanouts(fanouts, schema.edge_types, self.model_spec.layers), **options)
+
+    def setup_evaluation(self, part: Part) -> None:
+        """The typed part's rows, relations and layer-0 inputs (owned + ring 1) on the worker's device."""
+        self.typed = self.hetero.to(self.device)
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """The task's metrics of exact-exchange inference (eval mode) on the whole part, reduced over workers."""
+        self.model.eval()
+        exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
+        return self.evaluation.evaluate(self.model, hetero_halo_forward(self.model, self.typed, self.typed.block(), exchange))
+
+
+@dataclass(frozen=True)
+class ViewPartLoader:
+    """Loads the homogeneous part of a typed part's source: what a store serves (its padded feature rows, its in-edges)."""
+
+    source: PartSource
+
+    def load(self) -> Part:
+        return self.source.load().part
+
+
 def minibatch_epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:
     """Combines the workers' results of one epoch: sums of seeds, cache counters and bytes; the slowest worker's times."""
     metrics = epoch_metrics(epoch, results)
@@ -616,25 +740,34 @@ def start_minibatch(
     sampling: "SamplingConfig | None" = None,
     task: Task | None = None,
     targets: Any = None,
+    worker: type[MiniBatchWorkerTrainer] = MiniBatchWorkerTrainer,
 ) -> GroupTrainer:
-    """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and a trainer on
-    every worker; returns the driver, which stops the stores it started when shut down."""
+    """Starts one store per part (unless ``stores`` are given, e.g. shared between runs) and ``worker`` (a
+    :class:`MiniBatchWorkerTrainer`, or :class:`HeteroMiniBatchWorkerTrainer` for typed parts, whose stores
+    serve the parts' homogeneous rows) on every worker; returns the driver, which stops the stores it started
+    when shut down."""
     check_layers(train.fanouts, model_spec.layers)
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
     if stores is not None:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling, task=task, targets=targets)
+        group.setup(worker, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=list(stores), sampling=sampling, task=task, targets=targets)
         return GroupTrainer(group, minibatch_epoch_metrics)
-    started = StoreSet(sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0))
+    store_sources = [ViewPartLoader(source) for source in sources] if issubclass(worker, HeteroMiniBatchWorkerTrainer) else sources
+    started = StoreSet(store_sources, placement_group=group.placement_group, timeout_s=max(group.timeout_s, 600.0))
     try:
-        group.setup(MiniBatchWorkerTrainer, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started.handles, sampling=sampling, task=task, targets=targets)
+        group.setup(worker, [(source,) for source in sources], model_spec=model_spec, train=train, cache=cache, stores=started.handles, sampling=sampling, task=task, targets=targets)
     except BaseException:
         started.stop()
         raise
     return GroupTrainer(group, minibatch_epoch_metrics, stores=started)
 
 
-def check_layers(fanouts: Sequence[int], layers: int) -> None:
-    """One fanout per layer (the config checks it too; trainers built directly check it here)."""
+def check_layers(fanouts: Sequence[int] | Mapping[str, Sequence[int]], layers: int) -> None:
+    """One fanout per layer, or per relation one per layer (the config checks it too; trainers built directly check it here)."""
+    if isinstance(fanouts, Mapping):
+        wrong = {name: list(hops) for name, hops in fanouts.items() if len(hops) != layers}
+        if wrong:
+            raise ValueError(f"Expected one fanout per layer for every relation ({layers} layers); got {wrong}")
+        return
     if len(fanouts) != layers:
         raise ValueError(f"Expected one fanout per layer: {len(fanouts)} fanouts {list(fanouts)} for a {layers}-layer model")

@@ -90,3 +90,12 @@ def test_fullgraph_worker_memory_by_hand(calibration):
         totals[rank] = 400 * 2**20 + features + csr + activations + exchange + 1000 * 4 * 4
     assert memory["total"] == max(totals.values())
     assert set(memory) == {"runtime", "features", "structure", "activations", "exchange", "parameters", "total"}
+
+
+def test_fanouts_per_relation_are_refused_by_the_planner():
+    from gnndist.plan.workload import hop_fanouts
+
+    assert hop_fanouts(load_config(None, ["mode=minibatch", "train.fanouts=[4, 2]"])) == [4, 2]
+    config = load_config(None, ["mode=minibatch", "train.fanouts={author__writes__paper: [4, 2]}"])
+    with pytest.raises(ValueError, match=r"train.fanouts=\{'author__writes__paper': \[4, 2\]\} is a mapping per relation: the planner models a list per hop"):
+        hop_fanouts(config)
