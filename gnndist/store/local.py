@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -132,11 +133,12 @@ class StoreServer:
         return StoreInfo(self.part_id, self.feature_store.info, self.graph_store.num_rows)
 
     def process(self) -> dict[str, Any]:
-        """Where this server runs (``pid``, ``host``) and its peak resident memory (``peak_bytes``): for the
-        run's memory accounting, logs, and tests that kill it."""
+        """Where this server runs (``pid``, ``host``), its peak resident memory (``peak_bytes``) and the CPU seconds
+        its process has used (``cpu_s``, every thread): for the run's memory and CPU accounting, logs, and tests
+        that kill it."""
         from gnndist.memory import peak_resident_bytes
 
-        return {"pid": os.getpid(), "host": socket.gethostname(), "peak_bytes": peak_resident_bytes()}
+        return {"pid": os.getpid(), "host": socket.gethostname(), "peak_bytes": peak_resident_bytes(), "cpu_s": time.process_time()}
 
     def features(self, local_ids: np.ndarray) -> np.ndarray:
         return self.feature_store.gather(_ids(local_ids)).numpy()

@@ -124,15 +124,23 @@ class StoreSet:
 
     def peak_bytes(self) -> list[int | None]:
         """Each store process's peak resident memory (None for a store that does not answer)."""
+        return [None if info is None else info["peak_bytes"] for info in self._processes()]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the store processes have used so far, summed (a store that does not answer counts 0)."""
+        return sum(info["cpu_s"] for info in self._processes() if info is not None)
+
+    def _processes(self) -> list[dict[str, Any] | None]:
+        """Every store's :meth:`StoreServer.process` answer (None for a store that does not answer)."""
         import ray
 
-        peaks: list[int | None] = []
+        answers: list[dict[str, Any] | None] = []
         for store in self.handles:
             try:
-                peaks.append(ray.get(store.actor.process.remote(), timeout=self.timeout_s)["peak_bytes"])
+                answers.append(ray.get(store.actor.process.remote(), timeout=self.timeout_s))
             except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-                peaks.append(None)
-        return peaks
+                answers.append(None)
+        return answers
 
     def stop(self) -> None:
         stop_stores(self.handles)

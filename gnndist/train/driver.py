@@ -25,7 +25,12 @@ class GroupTrainer:
         self.group, self.combine, self.stores = group, combine, stores
 
     def train_epoch(self, epoch: int, evaluate: bool = True) -> EpochMetrics:
-        return self.combine(epoch, self.group.run("train_epoch", epoch, evaluate))
+        """One epoch on every worker, combined; with stores, their CPU seconds during it (``store_cpu_s``)."""
+        before = self.stores.cpu_seconds() if self.stores is not None else None
+        metrics = self.combine(epoch, self.group.run("train_epoch", epoch, evaluate))
+        if before is not None:
+            metrics.extra["store_cpu_s"] = self.stores.cpu_seconds() - before
+        return metrics
 
     def parameters_vector(self) -> Tensor:
         return self.group.run_one(0, "parameters_vector")

@@ -56,10 +56,10 @@ def test_ratios_are_to_dgl_of_the_same_run():
         "rows": rows,
     }
     table = markdown(result)
-    assert "DGL: 2.1.0 on torch 2.2.1" in table and "stand-in" not in table
+    assert "DGL: 2.1.0 on torch 2.2.1" in table and "not sampled mini-batches" not in table
     assert "| DGL 2.1 | 1 | 4.00k | 1.00x | 4.00k | 1.00x |" in table and "| gnndist minibatch | 1 | 6.00k | 1.50x | 3.00k | 0.75x |" in table
     result["settings"]["mode"] = "single"
-    assert "a stand-in until heterogeneous mini-batch training lands" in markdown(result)
+    assert "its seeds/s are training nodes per full-graph epoch (one optimizer step), not sampled mini-batches" in markdown(result)
 
 
 def test_quick_run_trains_gnndist_through_the_job_without_dgl(tmp_path):
@@ -73,18 +73,17 @@ def test_quick_run_trains_gnndist_through_the_job_without_dgl(tmp_path):
     assert 0.0 <= row["test_acc"] <= 1.0
     assert (out / "runs" / "single-w1" / "summary.json").is_file()  # the job wrote its own run directory
     table = (out / "hetero.md").read_text()
-    assert "DGL: skipped (--no-dgl)" in table and "stand-in" in table
+    assert "DGL: skipped (--no-dgl)" in table and "not sampled mini-batches" in table
 
 
-@pytest.mark.slow  # Ray workers and a partition per worker count, ~1 min here
-def test_quick_run_of_a_distributed_mode_runs_one_job_per_worker_count(tmp_path, ray_session):
-    # fullgraph stands in for minibatch (which refuses heterogeneous graphs until it lands): the same multi-worker path
-    assert cli_main(["bench", "hetero", "--out", str(tmp_path), "--quick", "--no-dgl", "--mode", "fullgraph", "--workers", "1", "2", "--epochs", "2", "--hidden", "16"]) == 0
+@pytest.mark.slow  # Ray workers, stores and a partition per worker count, ~1 min here
+def test_quick_run_of_minibatch_runs_one_job_per_worker_count(tmp_path, ray_session):
+    assert cli_main(["bench", "hetero", "--out", str(tmp_path), "--quick", "--no-dgl", "--workers", "1", "2", "--epochs", "2", "--hidden", "16"]) == 0
     result = json.loads((tmp_path / "hetero.json").read_text())
-    assert [(row["mode"], row["workers"]) for row in result["rows"]] == [("fullgraph", 1), ("fullgraph", 2)]
+    assert [(row["mode"], row["workers"]) for row in result["rows"]] == [("minibatch", 1), ("minibatch", 2)]
     for row in result["rows"]:
         assert row["seeds_per_s"] > 0 and row["cpu_s"] > 0 and len(row["memory"]["worker_peak_bytes"]) == row["workers"]
-        assert (tmp_path / "runs" / f"fullgraph-w{row['workers']}" / "summary.json").is_file()
+        assert (tmp_path / "runs" / f"minibatch-w{row['workers']}" / "summary.json").is_file()
 
 
 # ------------------------------------------------------------------ DGL (compat environment)
