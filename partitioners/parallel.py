@@ -151,16 +151,21 @@ def range_bounds(num_nodes: int, num_ranges: int) -> np.ndarray:
     return np.array([num_nodes * r // num_ranges for r in range(num_ranges + 1)], np.int64)
 
 
-def bucket_edges(src: np.ndarray, dst: np.ndarray, bounds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Both directions of the edges ``src -> dst`` (self loops dropped) as ``(node, neighbour)`` pairs, split by the range of ``node``."""
+def bucket_edges(src: np.ndarray, dst: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions of the edges ``src -> dst`` (self loops dropped) as ``(node, neighbour)`` pairs grouped by the range of ``node``.
+
+    Returns ``(node, nbr, offsets)``: range ``r``'s pairs are ``[offsets[r]:offsets[r + 1]]``, in their input order
+    (a stable radix sort on the range id: one pass over the pairs, whatever the number of ranges).
+    """
     keep = src != dst
     node = np.concatenate([dst[keep], src[keep]])
     nbr = np.concatenate([src[keep], dst[keep]])
-    pieces = []
-    for r in range(bounds.size - 1):  # one comparison pass per range is cheaper than sorting the pairs
-        mine = (node >= bounds[r]) & (node < bounds[r + 1])
-        pieces.append((node[mine], nbr[mine]))
-    return pieces
+    num_ranges = bounds.size - 1
+    range_id = (np.searchsorted(bounds, node, side="right") - 1).astype(np.uint16 if num_ranges <= 1 << 16 else np.int64)
+    order = np.argsort(range_id, kind="stable")  # radix sort on 16-bit keys
+    offsets = np.zeros(num_ranges + 1, np.int64)
+    np.cumsum(np.bincount(range_id, minlength=num_ranges), out=offsets[1:])
+    return node[order], nbr[order], offsets
 
 
 @compiled
@@ -307,6 +312,11 @@ def _range_file(scratch: Path, index: int, what: str) -> Path:
     return scratch / f"range-{index:05d}-{what}.npy"
 
 
+def _bucket_file(scratch: Path, chunk: int, what: str) -> Path:
+    """Edge chunk ``chunk``'s bucketed pairs (``node``, ``nbr``) and their per-range ``offsets`` (:func:`bucket_edges`)."""
+    return scratch / f"bucket-c{chunk:05d}-{what}.npy"
+
+
 def _remote_tasks() -> tuple[Any, ...]:
     """The Ray tasks, defined on first use (importing ``gnndist.partitioners`` does not import Ray)."""
     if not _REMOTES:
@@ -320,9 +330,8 @@ def _remote_tasks() -> tuple[Any, ...]:
             from gnndist.data.chunked import ChunkedGraph
 
             block = ChunkedGraph.open(folder).edge_chunk(chunk)  # verifies the chunk's sha256
-            for index, (node, nbr) in enumerate(bucket_edges(np.asarray(block.src), np.asarray(block.dst), bounds)):
-                np.save(Path(scratch) / f"bucket-c{chunk:05d}-r{index:05d}-node.npy", node)
-                np.save(Path(scratch) / f"bucket-c{chunk:05d}-r{index:05d}-nbr.npy", nbr)
+            for what, array in zip(("node", "nbr", "offsets"), bucket_edges(np.asarray(block.src), np.asarray(block.dst), bounds)):
+                np.save(_bucket_file(Path(scratch), chunk, what), array)
             return {}
 
         @ray.remote
@@ -330,16 +339,14 @@ def _remote_tasks() -> tuple[Any, ...]:
         def build_range(index: int, lo: int, hi: int, num_chunks: int, scratch: str) -> dict:
             folder = Path(scratch)
             pieces = []
-            for chunk in range(num_chunks):
-                stem = folder / f"bucket-c{chunk:05d}-r{index:05d}"
-                pieces.append((np.load(f"{stem}-node.npy", allow_pickle=False), np.load(f"{stem}-nbr.npy", allow_pickle=False)))
+            for chunk in range(num_chunks):  # this range's slice of each chunk's bucketed pairs, read through a mapping
+                offsets = np.load(_bucket_file(folder, chunk, "offsets"), allow_pickle=False)
+                start, stop = int(offsets[index]), int(offsets[index + 1])
+                pieces.append(tuple(np.load(_bucket_file(folder, chunk, what), mmap_mode="r", allow_pickle=False)[start:stop] for what in ("node", "nbr")))
             indptr, nbrs = range_csr(pieces, lo, hi)
             del pieces
             np.save(_range_file(folder, index, "indptr"), indptr)
             np.save(_range_file(folder, index, "nbrs"), nbrs)
-            for chunk in range(num_chunks):
-                for what in ("node", "nbr"):
-                    (folder / f"bucket-c{chunk:05d}-r{index:05d}-{what}.npy").unlink()
             return {"entries": int(nbrs.size)}
 
         @ray.remote
@@ -359,9 +366,10 @@ def _remote_tasks() -> tuple[Any, ...]:
 
         @ray.remote
         @measured
-        def coarse_task(pieces: list, dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> dict:
-            edges = [done["edges"] for done in ray.get(pieces)]
-            return {"part": coarse_partition(edges, dense, num_parts, seed, imbalance)}
+        def coarse_task(dense: np.ndarray, num_parts: int, seed: int, imbalance: float, *pieces: dict) -> dict:
+            # the pieces come as arguments, which Ray resolves before the task starts: a task that waited for them
+            # itself would hold a worker blocked, and Ray would start another process (paying numba's load again)
+            return {"part": coarse_partition([done["edges"] for done in pieces], dense, num_parts, seed, imbalance)}
 
         _REMOTES.extend([bucket_chunk, build_range, range_step, range_coarse_edges, coarse_task])
     return tuple(_REMOTES)
@@ -453,9 +461,9 @@ class ParallelPartitioner(Partitioner):
         """The in-memory path: the same steps as the Ray tasks, one range after another."""
         n = graph.num_nodes
         bounds = range_bounds(n, min(self.tasks, n))
-        pairs = bucket_edges(graph.indices.numpy(), graph.dst().numpy(), bounds)
-        csrs = [range_csr([pairs[r]], int(bounds[r]), int(bounds[r + 1])) for r in range(bounds.size - 1)]
-        del pairs
+        node, nbr, offsets = bucket_edges(graph.indices.numpy(), graph.dst().numpy(), bounds)
+        csrs = [range_csr([(node[offsets[r]:offsets[r + 1]], nbr[offsets[r]:offsets[r + 1]])], int(bounds[r]), int(bounds[r + 1])) for r in range(bounds.size - 1)]
+        del node, nbr
         schedule = self._schedule(n, num_parts, sum(int(c[1].size) for c in csrs), seed)
 
         def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
@@ -493,6 +501,9 @@ class ParallelPartitioner(Partitioner):
                 tasks.submit(build_range, labels[r], r, int(bounds[r]), int(bounds[r + 1]), len(graph.meta.edge_chunks), work, max_retries=0)
                 for r in range(bounds.size - 1)
             ])
+            for chunk in range(len(graph.meta.edge_chunks)):
+                for what in ("node", "nbr", "offsets"):
+                    _bucket_file(scratch, chunk, what).unlink()
             schedule = self._schedule(n, num_parts, sum(b["entries"] for b in built), seed)
 
             def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
@@ -504,7 +515,7 @@ class ParallelPartitioner(Partitioner):
                 shared = ray.put(dense_clusters(clusters))
                 pieces = [tasks.submit(range_coarse_edges, f"{labels[r]} (cluster graph)", r, int(bounds[r]), shared, work, max_retries=0) for r in range(bounds.size - 1)]
                 label = f"cluster graph of {n} nodes (METIS, {num_parts} parts)"
-                (done,) = tasks.wait([tasks.submit(coarse_task, label, pieces, shared, num_parts, seed, self.imbalance, max_retries=0)])
+                (done,) = tasks.wait([tasks.submit(coarse_task, label, shared, num_parts, seed, self.imbalance, *pieces, max_retries=0)])
                 return done["part"]
 
             assignment = self._drive(schedule, n, seed, run_round, coarse)

@@ -1,4 +1,7 @@
-"""GNN models by name, built from PyG layers; they know nothing of distribution.
+"""GNN models by name, built from PyG layers or their weights; they know nothing of distribution.
+
+``gcn`` and ``sage`` hold PyG-compatible weights (:mod:`gnndist.models.weights`) and import no PyG; ``gat``,
+``gin``, ``rgcn`` and ``hsage`` import PyG when they are built.
 
 Built-ins (``gcn``, ``sage``, ``gat``, ``gin``) are listed in :data:`gnndist.registry.MODELS`; third-party models
 register with ``MODELS.register(name)``, the entry-point group ``gnndist.models``, or are named directly as

@@ -1,4 +1,7 @@
-"""The built-in GNNs (GCN, GraphSAGE, GAT), built from PyG layers. They know nothing of distribution.
+"""The built-in GNNs (GCN, GraphSAGE, GAT) with PyG's layer weights. They know nothing of distribution.
+
+GCN and GraphSAGE hold PyG-compatible weights (:mod:`gnndist.models.weights`) and aggregate with gnndist's
+backends, so building them imports no PyG (~180 MiB per worker); GAT imports PyG's ``GATConv`` when it is built.
 
 Every layer reads a :class:`~gnndist.block.Block` (destinations pull from sources), so one model
 serves the whole graph, a part with its halo, and sampled mini-batches. The layer-wise protocol
@@ -13,12 +16,12 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 from gnndist.aggregation import Aggregation, resolve_aggregation
 from gnndist.block import Block
 from gnndist.models.dropout import dropout, relu_dropout
 from gnndist.models.messages import gcn_message_width, sage_message_width
+from gnndist.models.weights import GCNWeights, SAGEWeights
 
 
 class Layerwise(nn.Module):
@@ -110,14 +113,14 @@ class GNN(Layerwise):
 
 
 class GCN(GNN):
-    """Kipf & Welling GCN: PyG ``GCNConv`` weights; aggregation over the symmetric-normalised block.
+    """Kipf & Welling GCN: ``GCNConv``'s weights (:class:`~gnndist.models.weights.GCNWeights`); aggregation over the symmetric-normalised block.
 
     ``A (h W) = (A h) W``: a layer that narrows (``F_out < F_in``) transforms its rows first, so the
     aggregation and the halo exchange move ``F_out`` columns; a layer that widens aggregates first.
     """
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
-        return GCNConv(in_channels, out_channels)
+        return GCNWeights(in_channels, out_channels)
 
     message_width = staticmethod(gcn_message_width)
 
@@ -134,7 +137,7 @@ class GCN(GNN):
 
 
 class GraphSAGE(GNN):
-    """GraphSAGE with mean aggregation: PyG ``SAGEConv`` weights (``lin_l`` neighbours, ``lin_r`` root).
+    """GraphSAGE with mean aggregation: ``SAGEConv``'s weights (:class:`~gnndist.models.weights.SAGEWeights`: ``lin_l`` neighbours, ``lin_r`` root).
 
     A layer that narrows to less than half its input (``2 F_out < F_in``) maps its rows by ``[W_l | W_r]``
     first, so the aggregation moves ``F_out`` columns, and halo rows travel as their ``F_out``-wide neighbour
@@ -143,7 +146,7 @@ class GraphSAGE(GNN):
     """
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
-        return SAGEConv(in_channels, out_channels, aggr="mean")
+        return SAGEWeights(in_channels, out_channels)
 
     message_width = staticmethod(sage_message_width)
 
@@ -180,6 +183,8 @@ class GAT(GNN):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, aggregation)
 
     def make_conv(self, index: int, in_channels: int, out_channels: int) -> nn.Module:
+        from torch_geometric.nn import GATConv  # only GAT needs PyG's layer itself
+
         if index == self.num_layers - 1:
             return GATConv(in_channels, out_channels, heads=1, concat=False)
         return GATConv(in_channels, out_channels // self.heads, heads=self.heads, concat=True)

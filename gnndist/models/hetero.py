@@ -9,6 +9,9 @@ to each type's input between two layers (the previous layer's raw output) withou
 
 Layer 0 reads each type's features, or its node ids when it has none (embedded by an ``nn.Embedding`` of
 ``num_nodes[type]`` rows). Each layer computes only the types a later layer reads (the last: the target).
+
+PyG is imported when ``rgcn`` or ``hsage`` is built, not with this module: every model build checks
+:func:`is_heterogeneous`, and a homogeneous GCN or GraphSAGE worker should not pay PyG's ~180 MiB for it.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import HeteroConv, RGCNConv, SAGEConv
 
 from gnndist.aggregation import Aggregation, resolve_aggregation
 from gnndist.block import Block
@@ -184,6 +186,8 @@ class RGCN(HeteroLayerwise):
                 raise ValueError(f"Expected {name} >= 1 (got {value})")
         if num_blocks is not None and (hidden_channels % num_blocks or out_channels % num_blocks):
             raise ValueError(f"num_blocks={num_blocks} must divide hidden_channels={hidden_channels} and out_channels={out_channels}")
+        from torch_geometric.nn import RGCNConv
+
         self.aggregation = resolve_aggregation(aggregation)
         self.project = nn.ModuleDict({t: nn.Linear(schema.num_features[t], hidden_channels) for t in self.inputs if schema.num_features[t]})
         widths = [hidden_channels] * num_layers + [out_channels]
@@ -234,6 +238,8 @@ class HeteroSAGE(HeteroLayerwise):
     """
 
     def __init__(self, schema: HeteroSchema, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5, aggregation: "str | Aggregation" = "auto"):
+        from torch_geometric.nn import HeteroConv, SAGEConv
+
         super().__init__(schema, num_layers, dropout, hidden_channels)
         self.aggregation = resolve_aggregation(aggregation)
         convs = []

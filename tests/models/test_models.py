@@ -14,8 +14,35 @@ def test_layer_equals_pyg_conv(named_graph, name, widen):
     width = 4 * named_graph.num_features if widen else 3
     model = resolve_model(name, in_channels=named_graph.num_features, hidden_channels=8, out_channels=width, num_layers=1, dropout=0.0)
     x = named_graph.x.float()
-    expected = model.convs[0](x, named_graph.edge_index())
+    expected = pyg_conv(name, model.convs[0], named_graph.num_features, width)(x, named_graph.edge_index())
     assert torch.allclose(model.forward_layer(0, x, Block.from_graph(named_graph)), expected, atol=1e-5)
+
+
+def pyg_conv(name, conv, in_channels, out_channels):
+    """The PyG layer with ``conv``'s weights: GCN and GraphSAGE hold PyG's parameters under PyG's names (and
+    draw them as PyG does), GAT is PyG's layer itself."""
+    from torch_geometric.nn import GCNConv, SAGEConv
+
+    if name == "gat":
+        return conv
+    layer = GCNConv(in_channels, out_channels) if name == "gcn" else SAGEConv(in_channels, out_channels, aggr="mean")
+    layer.load_state_dict(conv.state_dict())
+    return layer
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_weights_equal_pyg_layers_seeded(name):
+    """A seed gives GCN and GraphSAGE the weights PyG's layers draw, under the same names (checkpoints carry over)."""
+    from torch_geometric.nn import GCNConv, SAGEConv
+
+    torch.manual_seed(3)
+    model = resolve_model(name, in_channels=7, hidden_channels=5, out_channels=3)
+    torch.manual_seed(3)
+    layers = [GCNConv(7, 5), GCNConv(5, 3)] if name == "gcn" else [SAGEConv(7, 5), SAGEConv(5, 3)]
+    for index, layer in enumerate(layers):
+        ours = model.convs[index].state_dict()
+        assert list(ours) == list(layer.state_dict())
+        assert all(torch.equal(ours[key], value) for key, value in layer.state_dict().items())
 
 
 @pytest.mark.parametrize("name", ["gcn", "sage"])
