@@ -265,7 +265,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{', '.join(f'{v:.1f}' for v in env['load_average_after'])} after; run took {env['wall_s'] / 60:.1f} min.{stand_in}",
         "",
         "Seeds/s count the training nodes of an epoch over its wall time (evaluation excluded). CPU-seconds: DGL's one process; gnndist's driver "
-        "plus the workers' reported CPU time (stores not counted). Test accuracy after the same number of epochs on both sides, with full neighbourhoods on the whole graph.",
+        "plus the workers' and the stores' CPU time. Test accuracy after the same number of epochs on both sides, with full neighbourhoods on the whole graph.",
         "",
         "| system | workers | training seeds/s | vs DGL | seeds/CPU-s | vs DGL | s/epoch | CPU s/epoch | test acc |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

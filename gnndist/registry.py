@@ -9,6 +9,7 @@ or through an entry-point group (partitioners: ``gnndist.partitioners``; models:
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from importlib import metadata
@@ -36,9 +37,18 @@ class UnknownOptionError(TypeError, ValueError):
     """
 
 
-def accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None:
+def accepted_options(factory: Callable[..., Any], skip: int) -> tuple[str, ...] | None:
     """The keyword options ``factory`` takes, in signature order, after its first ``skip`` parameters;
-    None when it takes any keyword (``**kwargs``) or has no inspectable signature."""
+    None when it takes any keyword (``**kwargs``) or has no inspectable signature. Remembered per factory:
+    ``inspect.signature`` is slow, and mini-batch blocks resolve their aggregation backend every step."""
+    try:
+        return _cached_options(factory, skip)
+    except TypeError:  # an unhashable factory (a callable object): not remembered
+        return _signature_options(factory, skip)
+
+
+def _signature_options(factory: Callable[..., Any], skip: int) -> tuple[str, ...] | None:
+    """:func:`accepted_options`, read from the signature."""
     try:
         parameters = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):  # some builtins and C extensions have none
@@ -46,7 +56,10 @@ def accepted_options(factory: Callable[..., Any], skip: int) -> list[str] | None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
     named = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    return named[skip:]
+    return tuple(named[skip:])
+
+
+_cached_options = functools.lru_cache(maxsize=None)(_signature_options)
 
 
 class Registry(Generic[T]):

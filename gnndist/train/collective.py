@@ -92,6 +92,8 @@ def all_reduce_gradients(model: torch.nn.Module, comm: Communicator, extra: Sequ
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
         grads.append(parameter.grad)
+    if comm.world_size == 1:  # nothing to add: skip packing every gradient into one buffer and back
+        return torch.stack([value.detach().reshape(()).float() for value in extra]) if extra else torch.zeros(0)
     buffer = parameters_to_vector(grads)
     size = buffer.numel()
     if extra:
