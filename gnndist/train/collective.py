@@ -83,21 +83,35 @@ def evaluate_counts(model: torch.nn.Module, x: Tensor, block: Block, exchange: E
 
 
 def all_reduce_gradients(model: torch.nn.Module, comm: Communicator, extra: Sequence[Tensor] = (), *, count_bytes: bool = False) -> Tensor:
-    """Sums every parameter's gradient over workers in one message (missing gradients count as zeros).
+    """Sums every parameter's gradient over workers (missing gradients count as zeros); the sum is exact.
 
-    ``extra`` scalars (a step's loss, say) travel in the same message; their sums are returned.
+    ``extra`` scalars (a step's loss, say) travel in the same message; their sums are returned. An embedding
+    table (``nn.Embedding``: featureless node types) is summed row-sparsely, as DistDGL's sparse embeddings are:
+    the first message also carries which of its rows each worker's step touched, and a second one sums only the
+    rows some worker touched (a mini-batch touches a few of them; the rest are zeros on every worker). The
+    optimizer still sees the whole, dense gradient, so training equals single-process training.
     """
-    grads = []
+    grads, tables = [], []
+    embedding_weights = {id(module.weight) for module in model.modules() if isinstance(module, torch.nn.Embedding) and not module.sparse}
     for parameter in model.parameters():
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
-        grads.append(parameter.grad)
+        (tables if id(parameter) in embedding_weights else grads).append(parameter.grad)
     if comm.world_size == 1:  # nothing to add: skip packing every gradient into one buffer and back
         return torch.stack([value.detach().reshape(()).float() for value in extra]) if extra else torch.zeros(0)
-    buffer = parameters_to_vector(grads)
+    buffer = parameters_to_vector(grads) if grads else torch.zeros(0, device=tables[0].device)
     size = buffer.numel()
-    if extra:
-        buffer = torch.cat([buffer, *(value.detach().reshape(-1).to(buffer.dtype) for value in extra)])
+    touched = [table.ne(0).any(dim=1).to(buffer.dtype) for table in tables]
+    buffer = torch.cat([buffer, *(value.detach().reshape(-1).to(buffer.dtype) for value in extra), *touched])
     comm.all_reduce_sum(buffer, count_bytes=count_bytes)
-    vector_to_parameters(buffer[:size], grads)
-    return buffer[size:]
+    if grads:
+        vector_to_parameters(buffer[:size], grads)
+    sums = buffer[size : size + len(extra)]
+    masks = torch.split(buffer[size + len(extra) :], [table.size(0) for table in tables])
+    rows = [mask.nonzero().squeeze(1) for mask in masks]
+    if tables:
+        values = torch.cat([table.index_select(0, ids).reshape(-1) for table, ids in zip(tables, rows)])
+        comm.all_reduce_sum(values, count_bytes=count_bytes)
+        for table, ids, summed in zip(tables, rows, torch.split(values, [ids.numel() * table.size(1) for table, ids in zip(tables, rows)])):
+            table.index_copy_(0, ids, summed.view(ids.numel(), table.size(1)))
+    return sums
