@@ -1,5 +1,9 @@
-"""Test helpers shipped with gnndist: the single-process oracle distributed modes are checked against."""
+"""Test helpers shipped with gnndist: the single-process oracle distributed modes are checked against, and
+a joined group of Ray workers to check them on."""
 from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
@@ -34,3 +38,17 @@ def assert_matches_single_process(
     params = trainer.parameters_vector().cpu()
     assert torch.allclose(params, expected_params, rtol=rtol, atol=atol), f"final parameters differ by up to {float((params - expected_params).abs().max()):.3g}"
     return losses
+
+
+@contextlib.contextmanager
+def joined_group(num_workers: int, **options: Any) -> Iterator[Any]:
+    """``num_workers`` Ray workers (``WorkerGroup(num_workers, cpus_per_worker=1, timeout_s=120, **options)``)
+    joined in a torch.distributed group; shut down on exit. Ray must be running."""
+    from gnndist.runtime import WorkerGroup
+
+    group = WorkerGroup(num_workers, **{"cpus_per_worker": 1, "timeout_s": 120, **options})
+    try:
+        group.init_process_group()
+        yield group
+    finally:
+        group.shutdown()

@@ -11,7 +11,7 @@ from gnndist.models import ModelSpec
 from gnndist.models.messages import message_width
 from gnndist.partition import save_partition
 from gnndist.partitioners import resolve_partitioner
-from gnndist.runtime import WorkerGroup
+from gnndist.testing import joined_group
 from gnndist.train.fullgraph import PartSource, start_fullgraph
 from gnndist.train.loop import fit
 
@@ -76,10 +76,8 @@ def required_saving(strategy, graph):
 
 @pytest.fixture(scope="module")
 def four_workers(ray_session):
-    group = WorkerGroup(4, cpus_per_worker=1, timeout_s=120)
-    group.init_process_group()
-    yield group
-    group.shutdown()
+    with joined_group(4) as group:
+        yield group
 
 
 def run_strategy(group, directory, spec, strategy, options, epochs):

@@ -15,8 +15,7 @@ from gnndist.models import ModelSpec
 from gnndist.models.adapter import PyGLayers
 from gnndist.partition import build_parts, save_partition
 from gnndist.partitioners import PartitionResult, resolve_partitioner
-from gnndist.runtime import WorkerGroup
-from gnndist.testing import assert_matches_single_process
+from gnndist.testing import assert_matches_single_process, joined_group
 from gnndist.train.fullgraph import LocalFullGraphTrainer, PartSource, start_fullgraph
 from gnndist.train.loop import fit
 from gnndist.train.minibatch import MiniBatchTrainer, start_minibatch
@@ -127,10 +126,8 @@ def test_an_output_width_other_than_num_classes_is_named(graph):
 # ------------------------------------------------------------------ on Ray (the workers import this module by name)
 @pytest.fixture(scope="module")
 def two_workers(ray_session):
-    group = WorkerGroup(2, cpus_per_worker=1, timeout_s=120, num_threads=1)
-    group.init_process_group()
-    yield group
-    group.shutdown()
+    with joined_group(2, num_threads=1) as group:
+        yield group
 
 
 def test_fullgraph_on_two_workers_matches_single_process(graph, two_workers, tmp_path):

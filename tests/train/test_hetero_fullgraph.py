@@ -9,8 +9,7 @@ from gnndist.models import ModelSpec
 from gnndist.partition import build_parts
 from gnndist.partition.hetero import hetero_parts
 from gnndist.partitioners import resolve_partitioner
-from gnndist.runtime import WorkerGroup
-from gnndist.testing import assert_matches_single_process
+from gnndist.testing import assert_matches_single_process, joined_group
 from gnndist.train.fullgraph import HeteroFullGraphWorkerTrainer, PartSource, start_fullgraph
 
 EPOCHS = 5
@@ -37,10 +36,8 @@ def test_typed_parts_cover_every_row_and_edge_once(graph):
 
 @pytest.fixture(scope="module")
 def three_workers(ray_session):
-    group = WorkerGroup(3, cpus_per_worker=1, timeout_s=120)
-    group.init_process_group()
-    yield group
-    group.shutdown()
+    with joined_group(3) as group:
+        yield group
 
 
 @pytest.mark.slow  # a 3-worker group costs ~20 s to start on a shared 2-core machine

@@ -18,9 +18,10 @@ from gnndist.models import ModelSpec
 from gnndist.partition import PartitionBook
 from gnndist.partition.hetero import minibatch_parts
 from gnndist.partitioners import resolve_partitioner
-from gnndist.runtime import WorkerContext, WorkerGroup
+from gnndist.runtime import WorkerContext
 from gnndist.sampling.hetero import relation_fanouts
 from gnndist.store import local_stores
+from gnndist.testing import joined_group
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import fit
 from gnndist.train.metrics import EpochMetrics
@@ -125,10 +126,8 @@ def test_unknown_relation_in_fanouts_is_refused_naming_it(graph, world_of_one):
 
 @pytest.fixture(scope="module")
 def three_workers(ray_session):
-    group = WorkerGroup(3, cpus_per_worker=1, timeout_s=120)
-    group.init_process_group()
-    yield group
-    group.shutdown()
+    with joined_group(3) as group:
+        yield group
 
 
 @pytest.mark.slow  # a 3-worker group and its stores cost ~20 s to start on a shared 2-core machine
