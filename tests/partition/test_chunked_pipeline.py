@@ -153,7 +153,8 @@ def test_out_of_memory_tasks_are_named_by_their_range(ray_session, tmp_path):
 
     tasks = TaskGroup()
     ref = tasks.submit(out_of_memory, "node range 0..100", max_retries=0)
-    with pytest.raises(MemoryError, match=r"node range 0\.\.100: cannot allocate"):
+    # the task's own MemoryError, or (seen once in a full fast-tier run) its worker dying as it raised: either names the range
+    with pytest.raises(MemoryError, match=r"node range 0\.\.100(: cannot allocate| ran out of memory or its worker died)"):
         tasks.wait([ref])
     ref = tasks.submit(crash, "edge chunk edges-00007", 1, max_retries=0)
     with pytest.raises(MemoryError, match=r"edge chunk edges-00007 ran out of memory or its worker died \(WorkerCrashedError\)"):
