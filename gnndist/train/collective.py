@@ -77,6 +77,14 @@ def infer(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, l
     return halo_forward(model, x, block, exchange, layers)
 
 
+@torch.no_grad()
+def infer_typed(model: torch.nn.Module, part: "HeteroPart", block: HeteroBlock, exchange: Exchange) -> Tensor:
+    """:func:`infer` for a heterogeneous model over a typed part (:func:`hetero_halo_forward` in eval mode, every
+    in-edge): the last layer's owned rows in local order. ``exchange`` must be exact."""
+    model.eval()
+    return hetero_halo_forward(model, part, block, exchange)
+
+
 def evaluate_counts(model: torch.nn.Module, x: Tensor, block: Block, exchange: Exchange, y: Tensor, masks: Masks, comm: Communicator) -> SplitCounts:
     """Correct predictions and totals per split of exact full-neighbourhood inference, summed over workers."""
     return SplitCounts.of(infer(model, x, block, exchange), y, masks).summed(comm)

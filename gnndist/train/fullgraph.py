@@ -24,7 +24,7 @@ from gnndist.partition import Part, PartitionBook, load_book, load_part
 from gnndist.seeding import dropout_seed
 from gnndist.tasks import resolve_task
 from gnndist.tasks.base import Evaluation, Task
-from gnndist.train.collective import all_reduce_gradients, halo_forward, hetero_halo_forward, infer
+from gnndist.train.collective import all_reduce_gradients, halo_forward, hetero_halo_forward, infer, infer_typed
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.metrics import EpochMetrics, SplitCounts, node_loss
 from gnndist.train.single import ModelState
@@ -160,11 +160,10 @@ class HeteroFullGraphWorkerTrainer(FullGraphWorkerTrainer):
     def forward(self, block: Any, exchange) -> Tensor:
         return hetero_halo_forward(self.model, self.hetero, block, exchange)
 
-    @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        """The task's metrics of exact-exchange inference (eval mode) on the whole part, reduced over workers."""
-        self.model.eval()
-        return self.objective.evaluate(self.model, self.forward(self.block, lambda layer, h: exchange_halo(h, self.route, self.comm)))
+        """The task's metrics of exact-exchange inference on the whole part, reduced over workers."""
+        h = infer_typed(self.model, self.hetero, self.block, lambda layer, h: exchange_halo(h, self.route, self.comm))
+        return self.objective.evaluate(self.model, h)
 
 
 def epoch_metrics(epoch: int, results: list[dict[str, Any]]) -> EpochMetrics:

@@ -59,7 +59,7 @@ from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, Store
 from gnndist.tasks import resolve_task
 from gnndist.tasks.base import BatchObjective, Evaluation, Task
 from gnndist.tasks.node import NodeBatches, NodeTask
-from gnndist.train.collective import all_reduce_gradients, hetero_halo_forward, infer
+from gnndist.train.collective import all_reduce_gradients, infer, infer_typed
 from gnndist.train.driver import GroupTrainer
 from gnndist.train.fullgraph import PartSource, epoch_metrics
 from gnndist.train.metrics import EpochMetrics
@@ -686,13 +686,12 @@ class HeteroMiniBatchWorkerTrainer(MiniBatchWorkerTrainer):
     def setup_evaluation(self, part: Part) -> None:
         """The typed part's rows, relations and layer-0 inputs (owned + ring 1) on the worker's device."""
         self.typed = self.hetero.to(self.device)
+        self.eval_block = self.typed.block()
 
-    @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        """The task's metrics of exact-exchange inference (eval mode) on the whole part, reduced over workers."""
-        self.model.eval()
-        exchange = lambda layer, h: exchange_halo(h, self.route, self.comm)  # noqa: E731
-        return self.evaluation.evaluate(self.model, hetero_halo_forward(self.model, self.typed, self.typed.block(), exchange))
+        """The task's metrics of exact-exchange inference on the whole part, reduced over workers."""
+        h = infer_typed(self.model, self.typed, self.eval_block, lambda layer, h: exchange_halo(h, self.route, self.comm))
+        return self.evaluation.evaluate(self.model, h)
 
 
 @dataclass(frozen=True)
