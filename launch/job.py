@@ -395,6 +395,7 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
             if data.partition is not None:  # the largest Ray task of the partitioning (None when it ran in this process)
                 memory["partition_task_peak_bytes"] = data.partition.quality.partition_task_peak_bytes
     except KeyboardInterrupt:
+        checkpoints.discard_partial()
         raise KeyboardInterrupt(interrupted_message(checkpoints, run_dir)) from None
     summary = summarize(config, data.info, result, run_dir, setup_time)
     summary["aggregation"] = {"name": config.aggregation.name, "selection": config.aggregation.selection, "backends": aggregation}

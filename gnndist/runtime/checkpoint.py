@@ -283,6 +283,13 @@ class CheckpointStore:
         for path in self.paths():
             shutil.rmtree(path)
 
+    def discard_partial(self) -> None:
+        """Deletes half-written checkpoint folders: an interrupt can land between creating one and the
+        ``try`` that removes it, and a killed process leaves its own."""
+        if self.directory.is_dir():
+            for path in self.directory.glob(f".{PREFIX}*.tmp-*"):
+                shutil.rmtree(path, ignore_errors=True)
+
     def save(self, epoch: int, states: list[dict[str, Any]]) -> Path:
         """Writes the per-rank ``states`` after ``epoch`` completed epochs; returns the folder."""
         if not states:
@@ -290,10 +297,11 @@ class CheckpointStore:
         if self.identity is None:
             raise ValueError(f"Checkpoint store {self.directory} was opened without a job identity: it is read-only")
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.discard_partial()
         target = self.directory / checkpoint_folder(epoch)
         tmp = self.directory / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
         try:
+            tmp.mkdir()
             blobs = {SHARED_FILE: _tensor_bytes({k: states[0][k] for k in SHARED_KEYS if k in states[0]})}
             blobs.update({rank_file(rank): _tensor_bytes({k: v for k, v in state.items() if k not in SHARED_KEYS}) for rank, state in enumerate(states)})
             files = {name: write_synced(tmp / name, data) for name, data in blobs.items()}

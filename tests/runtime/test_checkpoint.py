@@ -61,6 +61,14 @@ def test_keeps_the_last_k_and_latest_is_newest(tmp_path, identity):
     assert store.latest().epoch == 10 and len(store.paths()) == 2
 
 
+def test_half_written_checkpoints_are_discarded(tmp_path, identity):
+    store = CheckpointStore(tmp_path, identity)
+    (tmp_path / ".ckpt-000002.tmp-0badc0de").mkdir()  # left by an interrupted or killed write
+    (tmp_path / ".ckpt-000002.tmp-0badc0de" / "shared.pt").write_bytes(b"partial")
+    store.save(3, states(1))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt-000003"]
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "meta"])
 def test_damaged_checkpoint_is_named_and_older_one_used(tmp_path, identity, damage):
     store = CheckpointStore(tmp_path, identity)
