@@ -149,6 +149,7 @@ def run_gnndist(
     after_epoch: Callable[[tuple, int], None] | None = None,
     task=None,
     targets: Any = None,
+    shared_memory: bool = True,
 ) -> dict[str, Any]:
     """gnndist's mini-batch trainer on the running Ray: ``num_workers`` workers, one part and one store each.
 
@@ -194,7 +195,7 @@ def run_gnndist(
                 for policy in policies:
                     train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
                     setup_start = time.perf_counter()
-                    cache = CacheConfig(policy=policy, capacity=cache_capacity, **({"device": "cuda"} if on_gpu else {}))
+                    cache = CacheConfig(policy=policy, capacity=cache_capacity, shared_memory=shared_memory, **({"device": "cuda"} if on_gpu else {}))
                     trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, cache, stores=stores, sampling=sampling_config, task=task, targets=targets)
                     setup_s = time.perf_counter() - setup_start
                     history, store_cpu_s = [], []
@@ -245,6 +246,7 @@ def run_benchmark(
     devices: Sequence[str] = ("cpu",),
     pyg: bool = True,
     timeout_s: float = 1800.0,
+    shared_memory: bool = True,
 ) -> dict[str, Any]:
     """Runs every measurement; writes ``minibatch.json`` and ``minibatch.md`` to ``out_dir``.
 
@@ -266,6 +268,8 @@ def run_benchmark(
             GPU (``gpus_per_worker = 1/workers``; sampling and cache on the GPU) and PyG on it in this process.
         pyg: also train :class:`PyGMiniBatch` on every device and fanout setting.
         timeout_s: bound on one DGL request (an epoch, or the setup).
+        shared_memory: workers read the stores' rows in place (``cache.shared_memory``); False: every remote
+            row is a request to its store (the behaviour before, for a comparison).
     """
     from gnndist.benchmarks.sampling import load_graph
     from gnndist.data import load_dataset
@@ -364,7 +368,7 @@ def run_benchmark(
                         run = run_gnndist(
                             graph, tmp / f"parts-{num_workers}", num_workers, fanout_settings, policies if num_workers > 1 else ("none",), {**spec_args, "aggregation": aggregation[device]},
                             batch_size=batch_size, prefetch=prefetch, lr=lr, weight_decay=weight_decay, epochs=epochs, cache_capacity=cache_capacity,
-                            threads=threads, device=device, after_epoch=peer_epochs,
+                            threads=threads, device=device, after_epoch=peer_epochs, shared_memory=shared_memory,
                         )
                         for row in run["rows"]:
                             rows.append(row)
@@ -391,7 +395,7 @@ def run_benchmark(
         "graph": {"name": "sbm", "num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_train": num_train, **graph_options},
         "settings": dict(
             quick=quick, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-            sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, threads=threads,
+            sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, threads=threads, shared_memory=shared_memory,
         ),
         "environment": {
             "torch": torch.__version__,
@@ -572,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dgl-python", type=Path, help=f"python of the DGL environment (default: ${DGL_PYTHON_ENV}; neither: DGL is skipped)")
     parser.add_argument("--no-dgl", action="store_true", help="skip DGL")
     parser.add_argument("--no-pyg", action="store_true", help="skip PyG on gnndist's sampler")
+    parser.add_argument("--no-shared-memory", action="store_true", help="every remote row is a request to its store (cache.shared_memory=false), for a before/after comparison")
     args = parser.parse_args(argv)
     threads = args.threads or None
     if args.out is None:
@@ -600,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dgl=find_dgl_python(args.dgl_python, disabled=args.no_dgl or "cpu" not in devices),
         devices=devices,
         pyg=not args.no_pyg,
+        shared_memory=not args.no_shared_memory,
     )
     return 0
 

@@ -255,6 +255,10 @@ class CacheConfig(Section):
     )
     capacity: float = Field(0.2, ge=0, allow_inf_nan=False, description="Fraction of remote nodes (<= 1) or bytes (> 1); bytes beyond the remote set are clamped with a warning")
     options: dict[str, Any] = Field(default_factory=dict, description="Policy options (presample: epochs)")
+    shared_memory: bool = Field(
+        True,
+        description="Mini-batch workers read the remote rows of stores on their own node in place, from Ray's shared-memory object store (one copy per node; no request, no store CPU); a worker's RSS then counts the shared pages it reads",
+    )
 
     @field_validator("policy")
     @classmethod

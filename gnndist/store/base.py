@@ -174,6 +174,11 @@ class StoreHandle(abc.ABC):
     def _submit(self, method: str, local_ids: np.ndarray) -> Pending:
         """Sends ``method(local_ids)`` to the part's :class:`~gnndist.store.local.StoreServer`."""
 
+    def mapped_rows(self) -> np.ndarray | None:
+        """The part's ``[num_rows, width]`` feature rows, read-only, when this process can read them in place
+        (no request, no copy); None when it cannot (the default)."""
+        return None
+
     def close(self) -> None:
         """Releases what the backend holds (the Ray backend kills its actor); the handle is unusable afterwards."""
 

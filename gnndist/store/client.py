@@ -6,13 +6,15 @@ asks a store where a node lives.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from gnndist.store.base import FeatureInfo, FeatureStore, Pending, StoreHandle, check_part_order
+from gnndist.store.base import FeatureInfo, FeatureStore, Pending, Ready, StoreHandle, check_ids, check_part_order
 
 Request = Literal["features", "in_edges"]
 """The name of a :class:`StoreHandle` request method."""
@@ -20,7 +22,8 @@ Request = Literal["features", "in_edges"]
 
 @dataclass
 class StoreStats:
-    """Traffic of one client since the last :meth:`reset`: requests sent, feature bytes received, seconds waited."""
+    """Traffic of one client since the last :meth:`reset`: requests sent, feature bytes received (read in place
+    included), seconds waited."""
 
     requests: int = 0
     bytes_received: int = 0
@@ -50,14 +53,23 @@ class StoreClient:
 
     Args:
         stores: one handle per part, part ``p`` at position ``p`` (any backend).
+        mapped: feature requests to a store whose rows this process can read in place
+            (:meth:`StoreHandle.mapped_rows`: a Ray store on this node) are answered from there, without a
+            request or any work in the store.
     """
 
-    def __init__(self, stores: Sequence[StoreHandle]):
+    def __init__(self, stores: Sequence[StoreHandle], *, mapped: bool = False):
         if not stores:
             raise ValueError("Expected one store per part (got none)")
         check_part_order([store.part_id for store in stores])
         self.stores = list(stores)
         self.stats = StoreStats()
+        self.mapped: list[Tensor | None] = [_as_tensor(store.mapped_rows()) if mapped else None for store in self.stores]
+
+    @property
+    def num_mapped(self) -> int:
+        """Parts whose feature rows are read in place."""
+        return sum(rows is not None for rows in self.mapped)
 
     @property
     def num_parts(self) -> int:
@@ -82,12 +94,19 @@ class StoreClient:
         for part, count in enumerate(counts):
             if count:
                 chunk = order[offset : offset + count]
-                sent.append((part, chunk, getattr(self.stores[part], request)(local_ids.index_select(0, chunk))))
+                sent.append((part, chunk, self._request(part, request, local_ids.index_select(0, chunk))))
             offset += count
         answers = [OwnerAnswer(part, chunk, pending.result()) for part, chunk, pending in sent]
-        self.stats.requests += len(sent)
         self.stats.seconds += time.perf_counter() - start
         return answers
+
+    def _request(self, part: int, request: Request, local_ids: Tensor) -> Pending:
+        rows = self.mapped[part]
+        if request == "features" and rows is not None:
+            check_ids(local_ids, rows.size(0), self.stores[part])
+            return Ready(rows.index_select(0, local_ids).numpy())
+        self.stats.requests += 1
+        return getattr(self.stores[part], request)(local_ids)
 
     def feature_info(self) -> FeatureInfo:
         """Width and dtype of the stores' rows (``num_rows`` summed over parts); stores that disagree are an error."""
@@ -96,6 +115,15 @@ class StoreClient:
         if len(shapes) != 1:
             raise ValueError(f"Stores serve rows of different widths or dtypes: {[(store.part_id, info.width, str(info.dtype)) for store, info in zip(self.stores, infos)]}")
         return FeatureInfo(sum(info.num_rows for info in infos), infos[0].width, infos[0].dtype)
+
+
+def _as_tensor(rows: np.ndarray | None) -> Tensor | None:
+    """A tensor over mapped rows, without a copy (they are only read, so their being read-only is fine)."""
+    if rows is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(rows)
 
 
 class RemoteFeatures(FeatureStore):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -116,6 +117,8 @@ class StoreServer:
         source: the part itself, or a loader of it (``PartSource``).
         own_process: it runs in a process of its own (a Ray actor), which then hands freed memory back to
             the system (:func:`gnndist.memory.return_freed_memory`): answers are built and freed all the time.
+            Its feature rows then move into Ray's shared-memory object store (one copy, which it serves
+            from), so that workers on its node read them in place (:meth:`shared_rows`).
     """
 
     def __init__(self, source: Part | PartLoader, *, own_process: bool = False):
@@ -127,6 +130,26 @@ class StoreServer:
         self.part_id = part.part_id
         self.feature_store = LocalFeatureStore.from_part(part)
         self.graph_store = LocalGraphStore(part)
+        self._shared: list[Any] | None = None
+        if own_process:
+            self._share_rows()
+
+    def _share_rows(self) -> None:
+        """Puts the feature rows into Ray's object store and serves from that mapping, freeing the private copy."""
+        import ray
+
+        ref = ray.put(self.feature_store.rows.numpy())
+        with warnings.catch_warnings():  # the mapping is read-only; the store only reads it
+            warnings.simplefilter("ignore", UserWarning)
+            rows = torch.from_numpy(ray.get(ref))
+        self.feature_store = LocalFeatureStore(rows, name=self.feature_store.name)
+        self._shared = [ref]  # in a list, so that Ray hands callers the reference, not the rows
+
+    def shared_rows(self) -> tuple[str, list[Any]] | None:
+        """The node this server runs on and ``[ref]``, the Ray object of its feature rows (None in-process)."""
+        import ray
+
+        return None if self._shared is None else (ray.get_runtime_context().get_node_id(), self._shared)
 
     def ready(self) -> StoreInfo:
         """What this server serves, once loaded (a Ray caller waits on this to surface load errors)."""
@@ -156,6 +179,9 @@ class LocalHandle(StoreHandle):
 
     def _submit(self, method: str, local_ids: np.ndarray) -> Ready:
         return Ready(getattr(self.server, method)(local_ids))
+
+    def mapped_rows(self) -> np.ndarray:
+        return self.server.feature_store.rows.numpy()
 
 
 def local_stores(parts: Sequence[Part | PartLoader]) -> list[LocalHandle]:

@@ -53,6 +53,16 @@ class RayHandle(StoreHandle):
     def _submit(self, method: str, local_ids: np.ndarray) -> RayPending:
         return RayPending(getattr(self.actor, method).remote(local_ids))
 
+    def mapped_rows(self, timeout_s: float = 600.0) -> np.ndarray | None:
+        """The store's rows mapped from Ray's object store when the store runs on this process's node (a
+        zero-copy, read-only view of the one copy on the node); None on another node."""
+        import ray
+
+        shared = ray.get(self.actor.shared_rows.remote(), timeout=timeout_s)
+        if shared is None or shared[0] != ray.get_runtime_context().get_node_id():
+            return None
+        return ray.get(shared[1][0], timeout=timeout_s)
+
     def close(self, timeout_s: float = 30.0) -> None:
         """Kills the store and waits (up to ``timeout_s``) until it is gone: ``ray.kill`` only asks, and a
         request sent meanwhile could still be answered (retried requests make that window wider)."""

@@ -308,6 +308,7 @@ class PartBatches:
             feature rows (owned and cached) live (see :func:`gnndist.device.placement`).
         objective: the task's mini-batch objective (default: node classification of the part's training
             nodes); ``extra_hops`` rings its seeds need beyond the sampler's hops.
+        shared_memory: read the rows of stores on this node in place (``cache.shared_memory``).
     """
 
     def __init__(
@@ -330,13 +331,14 @@ class PartBatches:
         cache_device: str = "auto",
         objective: BatchObjective | None = None,
         extra_hops: int = 0,
+        shared_memory: bool = True,
     ):
         if part.x is None:
             raise ValueError(f"Part {part.part_id} has no node features 'x' or labels 'y'")
         self.part_id = part.part_id
         self.fanouts = list(fanouts)
         self.seed, self.rank, self.replace, self.sampler_threads = seed, rank, replace, sampler_threads
-        self.client = StoreClient(stores) if stores else None
+        self.client = StoreClient(stores, mapped=shared_memory) if stores else None
         self.local = build_local_graph(part, len(self.fanouts) + extra_hops, self.client, book)
         self.num_owned = part.num_owned
         self.device = device = torch.device(device)
@@ -603,6 +605,7 @@ class MiniBatchWorkerTrainer(ModelState):
             device=device,
             sampling_device=(sampling.device if sampling is not None else "auto"),
             cache_device=cache.device,
+            shared_memory=cache.shared_memory,
             objective=objective,
             extra_hops=task.extra_hops,
         )

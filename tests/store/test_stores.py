@@ -104,6 +104,19 @@ def test_remote_features_fetch_per_owner_in_request_order(graph):
     assert remote.gather(ids[:0]).shape == (0, graph.num_features)
 
 
+def test_mapped_rows_are_read_in_place_without_requests(graph):
+    parts, book = partitioned(graph, 3)
+    client = StoreClient(local_stores(parts), mapped=True)
+    assert client.num_mapped == 3
+    remote_ids = parts[0].global_ids[parts[0].num_owned :]
+    rows = RemoteFeatures(client, *book.to_local(remote_ids)).gather(torch.arange(remote_ids.numel()))
+    assert torch.equal(rows, graph.x[remote_ids]) and client.stats.requests == 0
+    with pytest.raises(IndexError, match="expected row ids in"):
+        client.per_owner("features", torch.tensor([1]), torch.tensor([parts[1].num_owned]))
+    client.per_owner("in_edges", torch.tensor([1]), torch.tensor([0]))  # graph requests still go to the store
+    assert client.stats.requests == 1
+
+
 def test_client_needs_one_store_per_part_in_order(graph):
     parts, _ = partitioned(graph, 3)
     with pytest.raises(ValueError, match="one store per part"):
@@ -144,6 +157,38 @@ def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
         stop_stores(handles)
     with pytest.raises(ray.exceptions.RayActorError):
         handles[0].features(torch.tensor([0])).result()
+
+
+def test_ray_stores_rows_are_mapped_on_their_node_and_outlive_a_store_restart(ray_session, on_disk):
+    """Rows of a store on this node are read from Ray's object store in place: the same rows, no request, no
+    store CPU; the mapping stays readable after the store's process is killed and restarted."""
+    import os
+    import signal
+
+    import ray
+
+    book = on_disk[0].load_book()
+    parts = [source.load() for source in on_disk]
+    handles = start_stores(on_disk)
+    try:
+        client = StoreClient([pickle.loads(pickle.dumps(handle)) for handle in handles], mapped=True)
+        assert client.num_mapped == 3
+        mapped = handles[1].mapped_rows()
+        assert not mapped.flags.writeable and np.array_equal(mapped, parts[1].x[: parts[1].num_owned].numpy())
+        nodes = torch.randperm(book.num_nodes, generator=torch.Generator().manual_seed(0))[:300]
+        remote = RemoteFeatures(client, *book.to_local(nodes))
+        expected = RemoteFeatures(StoreClient(local_stores(parts)), *book.to_local(nodes)).gather(torch.arange(300))
+        cpu_before = ray.get(handles[1].actor.process.remote(), timeout=60)["cpu_s"]
+        for _ in range(20):
+            assert torch.equal(remote.gather(torch.arange(300)), expected)
+        assert client.stats.requests == 0
+        assert ray.get(handles[1].actor.process.remote(), timeout=60)["cpu_s"] - cpu_before < 0.05  # the store did nothing
+        os.kill(store_pid(handles[1]), signal.SIGKILL)
+        assert torch.equal(remote.gather(torch.arange(300)), expected)
+        assert handles[1].features(torch.arange(10)).result().shape == (10, 8)  # restarted by Ray
+        assert torch.equal(remote.gather(torch.arange(300)), expected)
+    finally:
+        stop_stores(handles)
 
 
 def test_ray_stores_of_misordered_sources_are_refused(ray_session, on_disk):
