@@ -2,7 +2,8 @@
 
 Actors take no CPU (``num_cpus=0``), so they always fit, and run in their worker's placement-group
 bundle, on its node. Answers are numpy arrays, which Ray's object store hands over without a copy
-on one node. A :class:`RayHandle` is picklable, so the driver starts the stores and passes the
+on one node; a store's feature rows live in the object store, so a client on its node reads them in place
+(:meth:`RayHandle.mapped_rows`). A :class:`RayHandle` is picklable, so the driver starts the stores and passes the
 handles to the workers.
 
 A store that dies is restarted by Ray (its constructor reloads the part from its source), and a request
@@ -72,7 +73,7 @@ class RayHandle(StoreHandle):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                ray.get(self.actor.ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                ray.get(self.actor.ready.options(max_task_retries=0).remote(), timeout=max(0.1, deadline - time.monotonic()))  # no retry (and its log line)
             except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
                 return
             time.sleep(0.05)
