@@ -304,7 +304,9 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
         sample = sum(edges) * calibration.sample_s_per_edge / calibration.speedup(min(cores, 1.0))  # the sampler runs on one thread
         # input rows owned elsewhere: a sampled neighbour crosses the cut with the graph's edge-cut probability
         remote_rows = (src[0] - seeds) * workload.edge_cut_fraction if P > 1 else 0.0
-        fetch = _comm_seconds(remote_rows * row_bytes, P - 1, rate, cluster) if P > 1 else 0.0
+        # on one machine remote rows are read in place from the stores' shared memory (cache.shared_memory, the
+        # default): the gather below covers them; across machines they cross the network
+        fetch = _comm_seconds(remote_rows * row_bytes, P - 1, rate, cluster) if P > 1 and not cluster.same_machine else 0.0
         sync = _comm_seconds(grad_bytes, 2 * (P - 1), rate, cluster) if P > 1 else 0.0
         gather = src[0] * row_bytes / calibration.copy_bytes_per_s / min(cores, 1.0)
         loader = sample + fetch + gather
