@@ -20,6 +20,19 @@ from gnndist.hetero import EdgeType, HeteroBlock, edge_type_name
 from gnndist.sampling.sampler import SampledBatch
 
 
+def check_fanouts(fanouts: Sequence[int] | Mapping[str, Sequence[int]], layers: int) -> None:
+    """Refuses ``train.fanouts`` without one fanout per layer (for a mapping: per relation), naming the lists.
+
+    The config checks it as well; trainers built directly, without a config, rely on this.
+    """
+    if isinstance(fanouts, Mapping):
+        wrong = {name: list(hops) for name, hops in fanouts.items() if len(hops) != layers}
+        if wrong:
+            raise ValueError(f"train.fanouts: every relation needs one fanout per layer ({layers}); got {wrong}")
+    elif len(fanouts) != layers:
+        raise ValueError(f"train.fanouts has {len(fanouts)} hops {list(fanouts)} but the model has {layers} layers: give one fanout per layer")
+
+
 def relation_fanouts(fanouts: Sequence[int] | Mapping[str, Sequence[int]], edge_types: Sequence[EdgeType], layers: int) -> list[tuple[int, ...]]:
     """Every hop's fanout per relation (relation order of ``edge_types``), from ``train.fanouts``.
 
@@ -33,9 +46,8 @@ def relation_fanouts(fanouts: Sequence[int] | Mapping[str, Sequence[int]], edge_
         ValueError: naming an unknown or missing relation, or lists of the wrong length.
     """
     names = [edge_type_name(edge_type) for edge_type in edge_types]
+    check_fanouts(fanouts, layers)
     if not isinstance(fanouts, Mapping):
-        if len(fanouts) != layers:
-            raise ValueError(f"train.fanouts has {len(fanouts)} hops {list(fanouts)} but the model has {layers} layers: give one fanout per layer")
         return [(int(fanout),) * len(names) for fanout in fanouts]
     unknown = sorted(set(fanouts) - set(names))
     if unknown:
@@ -43,9 +55,6 @@ def relation_fanouts(fanouts: Sequence[int] | Mapping[str, Sequence[int]], edge_
     missing = [name for name in names if name not in fanouts]
     if missing:
         raise ValueError(f"train.fanouts is a mapping per relation but lacks relation(s) {missing}: give every relation a list of {layers} fanouts")
-    wrong = {name: list(hops) for name, hops in fanouts.items() if len(hops) != layers}
-    if wrong:
-        raise ValueError(f"train.fanouts: every relation needs one fanout per layer ({layers}); got {wrong}")
     return [tuple(int(fanouts[name][hop]) for name in names) for hop in range(layers)]
 
 
@@ -104,4 +113,4 @@ def split_batch(batch: SampledBatch, node_type: Tensor, node_types: Sequence[str
     return HeteroBatch(batch.seeds, batch.input_nodes, rows, blocks)
 
 
-__all__ = ["HeteroBatch", "relation_fanouts", "split_batch"]
+__all__ = ["HeteroBatch", "check_fanouts", "relation_fanouts", "split_batch"]

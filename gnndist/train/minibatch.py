@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -52,7 +52,7 @@ from gnndist.partition import Part, PartitionBook
 from gnndist.partition.halo import in_edge_ids
 from gnndist.partition.hetero import HeteroPart
 from gnndist.sampling import NeighborSampler, SampledBatch, SeedLoader
-from gnndist.sampling.hetero import HeteroBatch, relation_fanouts, split_batch
+from gnndist.sampling.hetero import HeteroBatch, check_fanouts, relation_fanouts, split_batch
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
@@ -241,7 +241,7 @@ class MiniBatchTrainer(ModelState):
             raise ValueError("Training needs node features 'x' and labels 'y'")
         if graph.train_mask is None or not bool(graph.train_mask.any()):
             raise ValueError("The graph has no training nodes ('train_mask' is missing or all False)")
-        check_layers(train.fanouts, model_spec.layers)
+        check_fanouts(train.fanouts, model_spec.layers)
         self.graph, self.model_spec, self.train = graph, model_spec, train
         train_ids = graph.train_mask.nonzero().flatten()
         if train.batch_size > train_ids.numel():
@@ -570,7 +570,7 @@ class MiniBatchWorkerTrainer(ModelState):
             raise ValueError(f"Worker of rank {context.rank} was given part {part.part_id}")
         if len(stores) != context.world_size:
             raise ValueError(f"Expected one store per part ({context.world_size}), got {len(stores)}")
-        check_layers(train.fanouts, model_spec.layers)
+        check_fanouts(train.fanouts, model_spec.layers)
         self.model_spec = model_spec
         self.comm = Communicator()
         task = task or resolve_task()
@@ -748,7 +748,7 @@ def start_minibatch(
     :class:`MiniBatchWorkerTrainer`, or :class:`HeteroMiniBatchWorkerTrainer` for typed parts, whose stores
     serve the parts' homogeneous rows) on every worker; returns the driver, which stops the stores it started
     when shut down."""
-    check_layers(train.fanouts, model_spec.layers)
+    check_fanouts(train.fanouts, model_spec.layers)
     if len(sources) != group.num_workers:
         raise ValueError(f"Expected one part source per worker ({group.num_workers}), got {len(sources)}")
     if stores is not None:
@@ -763,13 +763,3 @@ def start_minibatch(
         raise
     return GroupTrainer(group, minibatch_epoch_metrics, stores=started)
 
-
-def check_layers(fanouts: Sequence[int] | Mapping[str, Sequence[int]], layers: int) -> None:
-    """One fanout per layer, or per relation one per layer (the config checks it too; trainers built directly check it here)."""
-    if isinstance(fanouts, Mapping):
-        wrong = {name: list(hops) for name, hops in fanouts.items() if len(hops) != layers}
-        if wrong:
-            raise ValueError(f"Expected one fanout per layer for every relation ({layers} layers); got {wrong}")
-        return
-    if len(fanouts) != layers:
-        raise ValueError(f"Expected one fanout per layer: {len(fanouts)} fanouts {list(fanouts)} for a {layers}-layer model")
