@@ -1,8 +1,9 @@
-"""Test helpers shipped with gnndist: the single-process oracle distributed modes are checked against, and
-a joined group of Ray workers to check them on."""
+"""Test helpers shipped with gnndist: the single-process oracle distributed modes are checked against, a
+joined group of Ray workers to check them on, and a part source for workers built in-process."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor
 
 from gnndist.graph import Graph
 from gnndist.models import ModelSpec
+from gnndist.partition import PartitionBook
 from gnndist.train.loop import EpochTrainer, fit
 from gnndist.train.single import SingleProcessTrainer
 
@@ -52,3 +54,24 @@ def joined_group(num_workers: int, **options: Any) -> Iterator[Any]:
         yield group
     finally:
         group.shutdown()
+
+
+@dataclass(frozen=True)
+class InMemoryPart:
+    """A part source (``load``, ``load_book``) for a worker built in-process from a part in memory.
+
+    Args:
+        part: what ``load`` returns (a ``Part``, or a typed ``HeteroPart``).
+        book: the partition book; None: a one-part partition (every node owned by part 0).
+    """
+
+    part: Any
+    book: PartitionBook | None = None
+
+    def load(self) -> Any:
+        return self.part
+
+    def load_book(self) -> PartitionBook:
+        if self.book is not None:
+            return self.book
+        return PartitionBook.from_assignment(torch.zeros(self.part.num_owned, dtype=torch.long), 1)

@@ -3,8 +3,6 @@ their own width, from memory or the owners' stores; node ids of featureless type
 in-process worker learns and evaluates like the whole-graph model, bad fanouts are refused."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import ray
 import torch
@@ -21,7 +19,7 @@ from gnndist.partitioners import resolve_partitioner
 from gnndist.runtime import WorkerContext
 from gnndist.sampling.hetero import relation_fanouts
 from gnndist.store import local_stores
-from gnndist.testing import joined_group
+from gnndist.testing import InMemoryPart, joined_group
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import fit
 from gnndist.train.metrics import EpochMetrics
@@ -83,24 +81,10 @@ def world_of_one(tmp_path):
     dist.destroy_process_group()
 
 
-@dataclasses.dataclass(frozen=True)
-class InMemory:
-    """A typed part source for an in-process worker (a one-part partition)."""
-
-    part: object
-    book: PartitionBook
-
-    def load(self):
-        return self.part
-
-    def load_book(self):
-        return self.book
-
-
 def test_one_worker_learns_and_evaluates_like_the_whole_graph_model(graph, world_of_one):
     book = PartitionBook.from_assignment(torch.zeros(graph.num_nodes, dtype=torch.long), 1)
     (part,) = minibatch_parts(graph, book, halo_hops=2)
-    source = InMemory(part, book)
+    source = InMemoryPart(part, book)
     spec = spec_for(graph)
     trainer = HeteroMiniBatchWorkerTrainer(WorkerContext(0, 1), source, spec, TrainConfig(batch_size=25, fanouts=[5, 5], prefetch=1), CacheConfig(), local_stores([ViewPartLoader(source)]))
     losses = [trainer.train_epoch(epoch, evaluate=False)["loss"] for epoch in range(4)]
@@ -118,7 +102,7 @@ def test_one_worker_learns_and_evaluates_like_the_whole_graph_model(graph, world
 def test_unknown_relation_in_fanouts_is_refused_naming_it(graph, world_of_one):
     book = PartitionBook.from_assignment(torch.zeros(graph.num_nodes, dtype=torch.long), 1)
     (part,) = minibatch_parts(graph, book, halo_hops=2)
-    source = InMemory(part, book)
+    source = InMemoryPart(part, book)
     fanouts = {"author__writes__paper": [2, 2], "paper__likes__paper": [2, 2]}
     with pytest.raises(ValueError, match=r"unknown relation\(s\) \['paper__likes__paper'\]; the graph's relations: author__writes__paper, paper__cites__paper"):
         HeteroMiniBatchWorkerTrainer(WorkerContext(0, 1), source, spec_for(graph), TrainConfig(batch_size=25, fanouts=fanouts), CacheConfig(), local_stores([ViewPartLoader(source)]))

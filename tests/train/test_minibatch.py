@@ -3,7 +3,6 @@ Ray (exact when only one part has training nodes, within a point of the referenc
 prefetch pipeline, the step schedule and bad input."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 
@@ -14,10 +13,11 @@ import torch.distributed as dist
 from gnndist.config import CacheConfig, ConfigError, TrainConfig, load_config
 from gnndist.data import load_dataset
 from gnndist.models import ModelSpec
-from gnndist.partition import PartitionBook, build_parts, save_partition
+from gnndist.partition import build_parts, save_partition
 from gnndist.partitioners import PartitionResult, resolve_partitioner
 from gnndist.runtime import WorkerContext, WorkerGroup
 from gnndist.store import local_stores, start_stores, stop_stores
+from gnndist.testing import InMemoryPart
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import fit
 from gnndist.train.minibatch import (
@@ -58,19 +58,6 @@ def spec_for(graph, model: str = "sage", *, hidden: int = 16, dropout: float = 0
     return ModelSpec(name=model, num_features=graph.num_features, num_classes=graph.num_classes, hidden=hidden, layers=2, dropout=dropout, aggregation="gnndist_csr", lr=lr, weight_decay=5e-4, seed=0)
 
 
-@dataclasses.dataclass
-class InMemory:
-    """A part source for in-process workers (one part: the book puts every node in it)."""
-
-    part: object
-
-    def load(self):
-        return self.part
-
-    def load_book(self):
-        return PartitionBook.from_assignment(torch.zeros(self.part.num_owned, dtype=torch.long), 1)
-
-
 @pytest.fixture
 def world_of_one(tmp_path):
     """A real gloo process group of one rank in this process."""
@@ -91,7 +78,7 @@ def test_one_worker_reproduces_the_reference_exactly(graph, world_of_one, model,
     train = train_with(prefetch=prefetch)
     reference = MiniBatchTrainer(graph, spec, train)
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
-    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec, train, CacheConfig(policy="presample"), local_stores([part]))
+    worker = MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemoryPart(part), spec, train, CacheConfig(policy="presample"), local_stores([part]))
 
     reference.sampler.set_epoch(0)
     pairs = list(zip(reference.loader.batches(0), worker.data.batches(0), strict=True))
@@ -201,10 +188,10 @@ def test_batch_larger_than_the_training_set_or_wrong_layers_is_refused(graph):
 def test_worker_refuses_a_batch_larger_than_all_training_nodes(graph, world_of_one):
     part = build_parts(graph, torch.zeros(graph.num_nodes, dtype=torch.long))[0]
     with pytest.raises(ValueError, match="the training nodes of all parts"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), train_with(batch_size=graph.num_nodes), CacheConfig(), local_stores([part]))
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemoryPart(part), spec_for(graph), train_with(batch_size=graph.num_nodes), CacheConfig(), local_stores([part]))
     part.train_mask[:] = False
     with pytest.raises(ValueError, match="No part has training nodes"):
-        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemory(part), spec_for(graph), TRAIN, CacheConfig(), local_stores([part]))
+        MiniBatchWorkerTrainer(WorkerContext(0, 1), InMemoryPart(part), spec_for(graph), TRAIN, CacheConfig(), local_stores([part]))
 
 
 # ------------------------------------------------------------------ on Ray
