@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 from gnndist.memory import peak_resident_bytes, reset_peak_resident
 
 CANCEL_WAIT_S = 30.0  # how long a cancelled group waits for its workers to stop before the caller removes files
+CANCEL_GRACE_S = 5.0  # how long an interrupted task may take to stop before its worker is killed
 
 
 def measured(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,13 +106,23 @@ class TaskGroup:
             raise TaskFailed(f"{label} failed: {type(error).__name__}: {error}") from error
 
     def cancel(self) -> None:
-        """Cancels every task of the group and waits (bounded) until they have stopped."""
+        """Cancels every unfinished task of the group and waits (bounded) until they have stopped.
+
+        Tasks are interrupted first (``KeyboardInterrupt`` in the task; a queued one is dropped) and only a task
+        still running ``CANCEL_GRACE_S`` later has its worker killed: Ray 2.60's driver aborts (a failed internal
+        check, "Tried to complete task that was not pending") when a force-killed task's reply races its
+        cancellation, which took a whole test session down.
+        """
         import ray
 
         refs = list(self.labels)
-        for ref in refs:
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # already finished, or its owner is gone: nothing to cancel
-                pass
-        ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
+        for force, grace in ((False, CANCEL_GRACE_S), (True, CANCEL_WAIT_S)):
+            _, running = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
+            for ref in running:
+                try:
+                    ray.cancel(ref, force=force)
+                except Exception:  # finished meanwhile, or its owner is gone: nothing to cancel
+                    pass
+            if running:
+                ray.wait(running, num_returns=len(running), timeout=grace, fetch_local=False)
+            refs = running
