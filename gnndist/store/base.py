@@ -14,6 +14,7 @@ in-process backend answers at once, the Ray backend with an actor call.
 from __future__ import annotations
 
 import abc
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Generic, Protocol, TypeVar
 
@@ -22,6 +23,14 @@ import torch
 from torch import Tensor
 
 T = TypeVar("T", covariant=True)
+
+
+def read_only_tensor(array: np.ndarray) -> Tensor:
+    """A tensor over ``array`` without a copy, for arrays mapped read-only from Ray's object store that are only
+    read (torch warns about every non-writable array it wraps)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
 
 
 def check_ids(ids: Tensor, num_rows: int, owner: object) -> None:

@@ -6,15 +6,13 @@ asks a store where a node lives.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from gnndist.store.base import FeatureInfo, FeatureStore, Pending, Ready, StoreHandle, check_ids, check_part_order
+from gnndist.store.base import FeatureInfo, FeatureStore, Pending, Ready, StoreHandle, check_ids, check_part_order, read_only_tensor
 
 Request = Literal["features", "in_edges"]
 """The name of a :class:`StoreHandle` request method."""
@@ -64,7 +62,8 @@ class StoreClient:
         check_part_order([store.part_id for store in stores])
         self.stores = list(stores)
         self.stats = StoreStats()
-        self.mapped: list[Tensor | None] = [_as_tensor(store.mapped_rows()) if mapped else None for store in self.stores]
+        in_place = [store.mapped_rows() if mapped else None for store in self.stores]
+        self.mapped: list[Tensor | None] = [None if rows is None else read_only_tensor(rows) for rows in in_place]
 
     @property
     def num_mapped(self) -> int:
@@ -115,15 +114,6 @@ class StoreClient:
         if len(shapes) != 1:
             raise ValueError(f"Stores serve rows of different widths or dtypes: {[(store.part_id, info.width, str(info.dtype)) for store, info in zip(self.stores, infos)]}")
         return FeatureInfo(sum(info.num_rows for info in infos), infos[0].width, infos[0].dtype)
-
-
-def _as_tensor(rows: np.ndarray | None) -> Tensor | None:
-    """A tensor over mapped rows, without a copy (they are only read, so their being read-only is fine)."""
-    if rows is None:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(rows)
 
 
 class RemoteFeatures(FeatureStore):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import warnings
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gnndist.partition import Part
-from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Ready, StoreHandle, StoreInfo, check_part_order
+from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Ready, StoreHandle, StoreInfo, check_part_order, read_only_tensor
 
 
 class PartLoader(Protocol):
@@ -139,10 +138,7 @@ class StoreServer:
         import ray
 
         ref = ray.put(self.feature_store.rows.numpy())
-        with warnings.catch_warnings():  # the mapping is read-only; the store only reads it
-            warnings.simplefilter("ignore", UserWarning)
-            rows = torch.from_numpy(ray.get(ref))
-        self.feature_store = LocalFeatureStore(rows, name=self.feature_store.name)
+        self.feature_store = LocalFeatureStore(read_only_tensor(ray.get(ref)), name=self.feature_store.name)
         self._shared = [ref]  # in a list, so that Ray hands callers the reference, not the rows
 
     def shared_rows(self) -> tuple[str, list[Any]] | None:
