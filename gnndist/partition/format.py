@@ -32,6 +32,7 @@ from gnndist.io import check_replaceable as check_replaceable_dir
 from gnndist.io import fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
+from gnndist.partition.hetero import type_part
 from gnndist.partition.part import OPTIONAL_FIELDS, TENSOR_FIELDS, Part, iter_parts
 from gnndist.partition.quality import QualityReport
 
@@ -45,6 +46,7 @@ BOOK_FILE = "book.safetensors"
 PART_TENSORS = "part.safetensors"
 PART_INFO = "part.json"
 PART_INFO_KEYS = ("part_id", "num_parts", "num_owned", "halo_hops", "num_halo_per_hop")
+OPTIONAL_META_KEYS = ("types",)  # absent from directories written before it existed; read as None
 
 Progress = Callable[[int, int], None]
 
@@ -72,6 +74,9 @@ class PartitionMeta:
         quality: the quality report.
         files: sha256 of every file, by path relative to the directory.
         gnndist_version: the version that wrote it.
+        types: for a heterogeneous graph's view, its schema (``node_types``, ``edge_types`` as
+            ``[src, relation, dst]``, ``offsets``: each node type's first global id), which the parts'
+            ``node_type``/``edge_type`` index; None for a homogeneous graph (and in directories written before it).
     """
 
     format_version: int
@@ -87,6 +92,7 @@ class PartitionMeta:
     quality: QualityReport
     files: dict[str, str]
     gnndist_version: str
+    types: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -106,14 +112,17 @@ class PartitionMeta:
         if version < 1:
             raise ValueError(f"{path}: expected format_version in [1, {FORMAT_VERSION}] (got {version})")
         names = [field.name for field in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in values]
+        missing = [name for name in names if name not in values and name not in OPTIONAL_META_KEYS]
         if missing:
             raise ValueError(f"{path} lacks key(s) {missing}")
         try:
             quality = QualityReport.from_dict(values["quality"])
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: invalid 'quality': {error}") from error
-        return cls(**{name: values[name] for name in names if name != "quality"}, quality=quality)
+        types = values.get("types")
+        if types is not None and (not isinstance(types, dict) or sorted(types) != ["edge_types", "node_types", "offsets"]):
+            raise ValueError(f"{path}: 'types' must be null or an object with node_types, edge_types and offsets (got {types!r:.200})")
+        return cls(**{name: values[name] for name in names if name in values and name != "quality"}, quality=quality)
 
 
 def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -181,6 +190,8 @@ def save_partition(
         files: dict[str, str] = {}
         files.update(write_book(tmp, result.node_part, result.num_parts))
         for part in iter_parts(graph, result, halo_hops=halo_hops, plan=plan):
+            if types is not None:
+                part = type_part(part, types)
             part_id = part.part_id
             (tmp / part_folder(part_id)).mkdir()
             files.update(write_part(tmp, part))
@@ -201,6 +212,7 @@ def save_partition(
             quality=quality,
             files=files,
             gnndist_version=gnndist.__version__,
+            types=None if types is None else {"node_types": list(types.node_types), "edge_types": [list(e) for e in types.edge_types], "offsets": dict(types.offsets)},
         )
         install_partition(tmp, directory, meta, force)
     except BaseException:
@@ -366,4 +378,8 @@ def load_part(directory: str | os.PathLike, part_id: int, *, verify: bool = True
     expected_local = part.num_owned + sum(part.num_halo_per_hop)
     if part.global_ids.numel() != expected_local or part.indptr.numel() != expected_local + 1:
         raise ValueError(f"{tensors_path}: {part.global_ids.numel()} local nodes and indptr of {part.indptr.numel()} do not match {info_path} ({expected_local} local nodes)")
+    for name, expected in (("node_type", part.num_local), ("edge_type", part.num_edges)):
+        value = getattr(part, name)
+        if value is not None and (meta.types is None or value.shape != (expected,)):
+            raise ValueError(f"{tensors_path}: '{name}' of shape {list(value.shape)} needs {META_FILE} 'types' and one entry per local {'row' if name == 'node_type' else 'edge'} ({expected})")
     return part

@@ -15,6 +15,7 @@ their node ids), and enough halo rings that sampling never asks a store for stru
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -53,9 +54,13 @@ class HeteroPart:
 
     @classmethod
     def from_part(cls, graph: HeteroGraph, view: HomogeneousView, part: Part) -> "HeteroPart":
-        """Types the rows and edges of ``part``, a part of ``view`` (``graph.to_homogeneous()``)."""
+        """Types the rows and edges of ``part``, a part of ``view`` (``graph.to_homogeneous()``); a part loaded
+        from a typed partition directory brings its rows' and edges' types (:func:`type_part`), others get them
+        from the view."""
+        if part.node_type is None or part.edge_type is None:
+            part = type_part(part, view)
         num_src = part.num_owned + part.num_halo_per_hop[0]
-        local_type = view.node_type[part.global_ids[:num_src]]
+        local_type = part.node_type[:num_src]
         rows, num_owned, inputs, position = {}, {}, {}, torch.empty(num_src, dtype=torch.long)
         for index, node_type in enumerate(view.node_types):
             of_type = (local_type == index).nonzero().flatten()
@@ -67,8 +72,7 @@ class HeteroPart:
         owned_edges = int(part.indptr[part.num_owned])
         dst = torch.repeat_interleave(torch.arange(part.num_owned), part.indptr[: part.num_owned + 1].diff())
         src = part.indices[:owned_edges]
-        rows_with_edges = part.num_local - part.num_halo_per_hop[-1]
-        part_edge_type = view.edge_type[in_edge_ids(view.graph.indptr, part.global_ids[:rows_with_edges])]  # the part keeps the view's edge order per row
+        part_edge_type = part.edge_type
         edge_type = part_edge_type[:owned_edges]
         blocks = {}
         for index, (src_type, relation, dst_type) in enumerate(view.edge_types):
@@ -118,6 +122,15 @@ class HeteroPart:
         return {t: torch.cat([values, halo[self.rows[t][self.num_owned[t] :] - self.part.num_owned]]) for t, values in out.items()}
 
 
+def type_part(part: Part, view: HomogeneousView) -> Part:
+    """``part`` (a part of ``view.graph``) with the type of every local row and edge (``Part.node_type``,
+    ``Part.edge_type``), what a typed partition directory stores so that its parts can be typed again without
+    the view's whole-graph edge types."""
+    rows_with_edges = part.num_local - part.num_halo_per_hop[-1]
+    edge_ids = in_edge_ids(view.graph.indptr, part.global_ids[:rows_with_edges])  # the part keeps the view's edge order per row
+    return dataclasses.replace(part, node_type=view.node_type[part.global_ids], edge_type=view.edge_type[edge_ids])
+
+
 def padded_features(graph: HeteroGraph) -> Tensor:
     """``[num_nodes, W]`` every node's features in the view's order, zero-padded to the widest type ``W``
     (featureless types' rows all zeros): one table a homogeneous feature store serves."""
@@ -152,4 +165,4 @@ def hetero_parts(graph: HeteroGraph, parts: list[Part]) -> list[HeteroPart]:
     return [HeteroPart.from_part(graph, view, part) for part in parts]
 
 
-__all__ = ["HeteroPart", "hetero_parts", "minibatch_parts", "padded_features"]
+__all__ = ["HeteroPart", "hetero_parts", "minibatch_parts", "padded_features", "type_part"]

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from gnndist.partitioners.base import PartitionResult
 
 TENSOR_FIELDS = ("global_ids", "halo_owner", "indptr", "indices", "in_degree", "send_indices", "send_counts", "recv_counts")
-OPTIONAL_FIELDS = ("x", "y", "train_mask", "val_mask", "test_mask", "edge_weight")
+NODE_DATA_FIELDS = ("x", "y", "train_mask", "val_mask", "test_mask")  # the graph's node data, per local row
+TYPE_FIELDS = ("node_type", "edge_type")  # a heterogeneous graph's view only (gnndist.partition.hetero.type_part)
+OPTIONAL_FIELDS = (*NODE_DATA_FIELDS, "edge_weight", *TYPE_FIELDS)
 
 
 @dataclass(eq=False)
@@ -37,6 +39,9 @@ class Part:
         recv_counts: ``[num_parts]`` 1-hop halo rows arriving from each part, in halo row order.
         x, y, train_mask, val_mask, test_mask: node data of all local rows (masks False on halo rows).
         edge_weight: ``[local edges]`` weights in local CSR order, or None.
+        node_type, edge_type: for a part of a heterogeneous graph's view, ``[n_local]`` the node type and
+            ``[local edges]`` the relation (indices into the partition's ``types``) of every local row and
+            edge, in local order; None for a homogeneous graph.
 
     One full-graph layer exchange is exactly
     ``all_to_all_single(h[part.halo_slice()], h[send_indices], recv_counts, send_counts)``.
@@ -61,6 +66,8 @@ class Part:
     val_mask: Tensor | None = None
     test_mask: Tensor | None = None
     edge_weight: Tensor | None = None
+    node_type: Tensor | None = None
+    edge_type: Tensor | None = None
 
     @property
     def num_local(self) -> int:
@@ -199,7 +206,7 @@ def assemble_graph(parts: list[Part]) -> Graph:
         if has_weight:
             edge_weight[positions] = part.edge_weight[:owned_edges]
     node_data = {}
-    for name in OPTIONAL_FIELDS[:-1]:
+    for name in NODE_DATA_FIELDS:
         first = getattr(parts[0], name)
         if first is None:
             continue

@@ -1,5 +1,8 @@
 """Full-graph training of a heterogeneous graph on Ray workers equals single-process training (the oracle):
 the homogeneous view is partitioned by a registered partitioner, each part typed again (HeteroPart)."""
+import dataclasses
+import json
+
 import pytest
 import ray
 import torch
@@ -94,3 +97,34 @@ def test_quality_report_of_a_heterogeneous_graph_has_type_balance_and_relation_c
         cut = node_part[src + view.offsets[edge_type[0]]] != node_part[dst + view.offsets[edge_type[2]]]
         assert meta.quality.relation_cut[edge_type_name(edge_type)] == pytest.approx(float(cut.double().mean()))
     assert "edge cut per relation: author__writes__paper" in meta.quality.table()
+
+
+def test_a_typed_partition_directory_records_every_row_and_edge_type(graph, tmp_path):
+    from gnndist.partition import partition_graph
+    from gnndist.partition.format import load_meta, load_part
+    from gnndist.partition.hetero import HeteroPart
+
+    partition_graph(graph, "random", 3, tmp_path / "p", halo_hops=2)
+    meta, view = load_meta(tmp_path / "p"), graph.to_homogeneous()
+    assert meta.types == {"node_types": view.node_types, "edge_types": [list(e) for e in view.edge_types], "offsets": view.offsets}
+    for part_id in range(3):
+        stored = load_part(tmp_path / "p", part_id)
+        assert torch.equal(stored.node_type, view.node_type[stored.global_ids])
+        untyped = dataclasses.replace(stored, node_type=None, edge_type=None)  # what a directory without types loads
+        from_disk, from_view = HeteroPart.from_part(graph, view, stored), HeteroPart.from_part(graph, view, untyped)
+        assert torch.equal(from_disk.edge_type, from_view.edge_type) and from_disk.edge_type.numel() == stored.num_edges
+        for edge_type, block in from_view.blocks.items():
+            assert torch.equal(from_disk.blocks[edge_type].indptr, block.indptr) and torch.equal(from_disk.blocks[edge_type].indices, block.indices)
+
+
+def test_a_part_file_with_types_but_no_schema_is_refused(graph, tmp_path):
+    from gnndist.partition import partition_graph
+    from gnndist.partition.format import META_FILE, load_part
+
+    partition_graph(graph, "random", 2, tmp_path / "p")
+    meta_path = tmp_path / "p" / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["types"] = None
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"part.safetensors: 'node_type' .* needs meta.json 'types'"):
+        load_part(tmp_path / "p", 0, verify=False)
