@@ -358,6 +358,19 @@ class HeteroGraph:
         graph = Graph.from_edge_index(torch.stack([src_all, dst_all]), start, **self._homogeneous_node_data(offsets, start))
         return HomogeneousView(graph, node_type, kind_all[order], node_types, edge_types, offsets)
 
+    def padded_features(self) -> Tensor:
+        """``[num_nodes, W]`` every node's features in the view's order, zero-padded to the widest type ``W``
+        (featureless types' rows all zeros): one table a homogeneous feature store or chunked folder holds."""
+        width = max(max(nodes.num_features for nodes in self.nodes.values()), 1)
+        dtype = next((nodes.x.dtype for nodes in self.nodes.values() if nodes.x is not None), torch.float32)
+        x = torch.zeros(self.num_nodes, width, dtype=dtype)
+        start = 0
+        for nodes in self.nodes.values():
+            if nodes.x is not None:
+                x[start : start + nodes.num_nodes, : nodes.num_features] = nodes.x
+            start += nodes.num_nodes
+        return x
+
     def _homogeneous_node_data(self, offsets: dict[str, int], num_nodes: int) -> dict[str, Any]:
         """The target's labels and splits at its global ids, and features when every type has one width."""
         data: dict[str, Any] = {}

@@ -8,6 +8,7 @@ Layout::
     DIR/edges-00000/dst.npy       int64 [n]   destination
     DIR/edges-00000/weight.npy    float32 [n] edge weight (only when the graph has weights)
     DIR/nodes-00000/x.npy         rows start..stop of each node field (x, y, train_mask, val_mask, test_mask)
+    DIR/edges-00000/etype.npy     int16 [n]   relation of each edge (typed variant only)
 
 Edge chunks hold the edges in order (for a converted ``Graph``: CSR order, by destination); node chunks
 cover contiguous node-id ranges. Each chunk can be read alone (``ChunkedGraph.edge_chunk(i)``,
@@ -15,6 +16,14 @@ cover contiguous node-id ranges. Each chunk can be read alone (``ChunkedGraph.ed
 whole graph. ``meta.json`` keeps ``fingerprint``: :meth:`Graph.fingerprint` of the graph the folder loads to
 (:func:`load_chunked`), computed once at write time from the written chunks; a partition directory made from
 the loaded graph therefore carries the same fingerprint.
+
+Typed variant (a :class:`~gnndist.hetero.HeteroGraph`, written by :class:`HeteroEdges`): the chunks hold the
+graph's homogeneous view (:meth:`HeteroGraph.to_homogeneous`: node types one after another, features zero-padded
+to the widest type, the target's labels and splits), every edge chunk adds ``etype.npy`` (the index of the
+edge's relation), and ``meta.json`` key ``types`` holds the schema: ``node_types``, ``num_nodes`` and ``offsets``
+per type, ``edge_types`` as ``[src, relation, dst]``, ``features`` (each type's own width, 0 featureless),
+``target``, ``num_classes`` and ``fingerprint`` (:meth:`HeteroGraph.fingerprint`). :func:`chunked` loads it
+as the HeteroGraph again (checked against that fingerprint); partitioners that stream chunks read the view.
 
 Writes are atomic: chunks go into a hidden temp folder beside the target, every file is fsynced, then the
 folder is renamed into place; an error or Ctrl-C removes the temp folder. Reading never unpickles
@@ -37,17 +46,21 @@ import torch
 
 import gnndist
 from gnndist.graph import NODE_FIELDS, ArrayStream, DegreeStats, Graph, GraphInfo, fingerprint_fields
+from gnndist.hetero import HeteroGraph
 from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 
 FORMAT = "gnndist-chunked-graph"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
-OPTIONAL_KEYS = ("degree_stats",)  # absent from folders written before it existed; read as None
+OPTIONAL_KEYS = ("degree_stats", "types")  # absent from folders written before they existed (types: and from untyped ones); read as None
 DEFAULT_CHUNK_EDGES = 1 << 20
 DEFAULT_CHUNK_NODES = 1 << 18
 FINGERPRINT_EDGES = 1 << 20  # edges sorted at once while fingerprinting (more when chunk_edges is larger)
 EDGE_FILES = ("src.npy", "dst.npy")
 WEIGHT_FILE = "weight.npy"
+ETYPE_FILE = "etype.npy"
+ETYPE_DTYPE = np.dtype(np.int16)  # relation index per edge (typed variant); 2 bytes: graphs have far fewer relations
+TYPES_KEYS = ("node_types", "num_nodes", "offsets", "edge_types", "features", "target", "num_classes", "fingerprint")
 Progress = Callable[[str, int, "int | None"], None]
 PHASES = {"edges": "writing edge chunks", "nodes": "writing node chunks", "fingerprint": "fingerprinting"}
 PHASE_UNITS = {"edges": "edge", "nodes": "node", "fingerprint": "edge"}
@@ -56,11 +69,13 @@ PHASE_UNITS = {"edges": "edge", "nodes": "node", "fingerprint": "edge"}
 # ---------------------------------------------------------------------- what a writer reads
 @dataclass(frozen=True)
 class EdgeBlock:
-    """Consecutive edges: ``src``/``dst`` int64 ``[n]`` numpy arrays (memory maps when read from chunks), ``weight`` float32 ``[n]`` or None."""
+    """Consecutive edges: ``src``/``dst`` int64 ``[n]`` numpy arrays (memory maps when read from chunks), ``weight`` float32 ``[n]`` or None,
+    ``edge_type`` int16 ``[n]`` relation indices (typed variant) or None."""
 
     src: np.ndarray
     dst: np.ndarray
     weight: np.ndarray | None = None
+    edge_type: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -77,14 +92,16 @@ class FieldSpec:
 class GraphSource(Protocol):
     """What :func:`write_chunked` reads: edges block by block, node rows by range (never the whole graph at once).
 
-    Implemented by :class:`GraphEdges` (an in-memory ``Graph``), :class:`ChunkedGraph` (another chunked folder)
-    and the streamed generators (``gnndist.data.synthetic.sbm_stream``, ``rmat_stream``).
+    Implemented by :class:`GraphEdges` (an in-memory ``Graph``), :class:`HeteroEdges` (an in-memory
+    ``HeteroGraph``), :class:`ChunkedGraph` (another chunked folder) and the streamed generators
+    (``gnndist.data.synthetic.sbm_stream``, ``rmat_stream``).
     """
 
     num_nodes: int
     num_classes: int  # 0 without labels
     node_fields: dict[str, FieldSpec]
     has_edge_weight: bool
+    types: dict[str, Any] | None  # the typed variant's schema (meta.json 'types'; its edge blocks carry edge_type), else None
     description: dict[str, Any]  # what produced it, recorded in meta.json's 'source'
 
     def edge_blocks(self) -> Iterator[EdgeBlock]: ...
@@ -101,6 +118,7 @@ class GraphEdges:
         self.num_classes = graph.num_classes
         self.has_edge_weight = graph.edge_weight is not None
         self.node_fields = {name: FieldSpec(value.numpy().dtype, tuple(value.shape[1:])) for name, value in graph.node_data().items()}
+        self.types: dict[str, Any] | None = None
         self.description: dict[str, Any] = {}
 
     def edge_blocks(self) -> Iterator[EdgeBlock]:
@@ -110,6 +128,34 @@ class GraphEdges:
 
     def node_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         return getattr(self.graph, name)[start:stop].numpy()
+
+
+class HeteroEdges(GraphEdges):
+    """A :class:`GraphSource` over an in-memory :class:`~gnndist.hetero.HeteroGraph`: its homogeneous view with
+    padded features, each edge's relation, and the schema (the typed variant, see the module docstring)."""
+
+    def __init__(self, graph: HeteroGraph) -> None:
+        view = graph.to_homogeneous()
+        featured = any(nodes.x is not None for nodes in graph.nodes.values())
+        super().__init__(view.graph.with_(x=graph.padded_features()) if featured else view.graph)
+        if len(view.edge_types) > np.iinfo(ETYPE_DTYPE).max:
+            raise ValueError(f"{len(view.edge_types)} relations do not fit the chunked format's {ETYPE_DTYPE} relation ids")
+        self.edge_type = view.edge_type.numpy().astype(ETYPE_DTYPE)
+        self.types = {
+            "node_types": list(view.node_types),
+            "num_nodes": {t: nodes.num_nodes for t, nodes in graph.nodes.items()},
+            "offsets": dict(view.offsets),
+            "edge_types": [list(edge_type) for edge_type in view.edge_types],
+            "features": {t: nodes.num_features for t, nodes in graph.nodes.items()},
+            "target": graph.target,
+            "num_classes": {t: nodes.num_classes for t, nodes in graph.nodes.items() if nodes.y is not None},
+            "fingerprint": graph.fingerprint(),
+        }
+
+    def edge_blocks(self) -> Iterator[EdgeBlock]:
+        """One block: every edge of the view in its CSR order, with its relation."""
+        for block in super().edge_blocks():
+            yield dataclasses.replace(block, edge_type=self.edge_type)
 
 
 # ---------------------------------------------------------------------- meta.json
@@ -164,6 +210,7 @@ class ChunkedMeta:
     node_chunks: list[NodeChunk]
     source: dict[str, Any]
     degree_stats: DegreeStats | None = None
+    types: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = {field.name: getattr(self, field.name) for field in fields(self)}
@@ -207,12 +254,15 @@ class ChunkedMeta:
             if (node_data and not covered) or (not node_data and node_chunks):
                 raise ValueError(f"the node chunks do not cover nodes 0..{values['num_nodes']} in order (or there are node chunks without node_data)")
             degree_stats = None if values.get("degree_stats") is None else DegreeStats(int(values["degree_stats"]["max_in_degree"]), float(values["degree_stats"]["degree_cv"]))
+            types = values.get("types")
+            if types is not None and (not isinstance(types, dict) or sorted(types) != sorted(TYPES_KEYS)):
+                raise ValueError(f"'types' must be null or an object with the keys {list(TYPES_KEYS)} (got {types!r:.200})")
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}: malformed chunk list, node_data or degree_stats ({type(error).__name__}: {error})") from error
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         scalars = {key: values[key] for key in keys if key not in ("node_data", "edge_chunks", "node_chunks")}
-        return cls(**scalars, node_data=node_data, edge_chunks=edge_chunks, node_chunks=node_chunks, degree_stats=degree_stats)
+        return cls(**scalars, node_data=node_data, edge_chunks=edge_chunks, node_chunks=node_chunks, degree_stats=degree_stats, types=types)
 
 
 def is_chunked_directory(directory: Path) -> bool:
@@ -247,6 +297,7 @@ class ChunkedGraph:
         self.num_classes = meta.num_classes
         self.node_fields = meta.node_data
         self.has_edge_weight = meta.edge_weight
+        self.types = meta.types
         self.description = {"dataset": f"chunked:{directory}"}
 
     @classmethod
@@ -304,11 +355,15 @@ class ChunkedGraph:
         shape = (chunk.num_edges,)
         src, dst = (self._load(chunk.name, file, chunk.files, np.dtype(np.int64), shape, verify) for file in EDGE_FILES)
         weight = self._load(chunk.name, WEIGHT_FILE, chunk.files, np.dtype(np.float32), shape, verify) if self.has_edge_weight else None
-        for file, ids in zip(EDGE_FILES, (src, dst)):
-            if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= self.num_nodes):
+        edge_type = self._load(chunk.name, ETYPE_FILE, chunk.files, ETYPE_DTYPE, shape, verify) if self.types is not None else None
+        checks = [(EDGE_FILES[0], src, self.num_nodes), (EDGE_FILES[1], dst, self.num_nodes)]
+        if edge_type is not None:
+            checks.append((ETYPE_FILE, edge_type, len(self.types["edge_types"])))
+        for file, ids, bound in checks:
+            if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= bound):
                 bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
-                raise ValueError(f"chunk {chunk.name}/{file}: node id {bad} out of range [0, {self.num_nodes})")
-        return EdgeBlock(src, dst, weight)
+                raise ValueError(f"chunk {chunk.name}/{file}: {'relation' if file == ETYPE_FILE else 'node'} id {bad} out of range [0, {bound})")
+        return EdgeBlock(src, dst, weight, edge_type)
 
     def edge_blocks(self) -> Iterator[EdgeBlock]:
         """Every edge chunk in order (one at a time, memory-mapped)."""
@@ -364,6 +419,34 @@ class ChunkedGraph:
             raise ValueError(f"{self.directory / META_FILE}: fingerprint {self.meta.fingerprint} does not match the loaded graph's {fingerprint} (chunks replaced or meta.json edited)")
         return graph
 
+    def to_hetero(self) -> HeteroGraph:
+        """The whole heterogeneous graph of a typed folder in memory (every chunk read once), checked against
+        ``types.fingerprint``."""
+        if self.types is None:
+            raise ValueError(f"{self.directory / META_FILE} has no 'types': the folder holds a homogeneous graph (load it with to_graph)")
+        types, blocks = self.types, list(self.edge_blocks())
+        src, dst, kind = (np.concatenate([getattr(b, name) for b in blocks]) if blocks else np.empty(0, np.int64) for name in ("src", "dst", "edge_type"))
+        del blocks
+        offsets, edges = types["offsets"], {}
+        for index, (src_type, relation, dst_type) in enumerate(types["edge_types"]):
+            mine = kind == index
+            edges[(src_type, relation, dst_type)] = torch.from_numpy(np.stack([src[mine] - offsets[src_type], dst[mine] - offsets[dst_type]]))
+        rows = {t: (offsets[t], offsets[t] + n) for t, n in types["num_nodes"].items()}
+        node_data: dict[str, dict[str, Any]] = {name: {} for name in NODE_FIELDS}
+        for t, (start, stop) in rows.items():
+            if types["features"][t]:
+                node_data["x"][t] = torch.from_numpy(self.node_rows("x", start, stop)[:, : types["features"][t]].copy())
+        target = types["target"]
+        if target is not None:
+            for name in NODE_FIELDS[1:]:
+                if name in self.node_fields:
+                    node_data[name][target] = torch.from_numpy(self.node_rows(name, *rows[target]))
+        graph = HeteroGraph.from_edge_index(types["num_nodes"], edges, num_classes=types["num_classes"], target=target, **node_data)
+        fingerprint = graph.fingerprint()
+        if fingerprint != types["fingerprint"]:
+            raise ValueError(f"{self.directory / META_FILE}: types.fingerprint {types['fingerprint']} does not match the loaded graph's {fingerprint} (chunks replaced or meta.json edited)")
+        return graph
+
 
 def open_chunked(path: str, *, root: str | None = None, verify: bool = True) -> ChunkedGraph:
     """The chunked folder of the ``chunked:PATH`` dataset, opened (``meta.json`` read; no chunk loaded); arguments as :func:`chunked`."""
@@ -371,15 +454,17 @@ def open_chunked(path: str, *, root: str | None = None, verify: bool = True) -> 
     return ChunkedGraph.open(directory, verify=verify)
 
 
-def chunked(path: str, *, root: str | None = None, verify: bool = True) -> Graph:
-    """The ``chunked:PATH`` dataset: the whole graph of a chunked folder (relative ``path`` resolves against ``root``).
+def chunked(path: str, *, root: str | None = None, verify: bool = True) -> Graph | HeteroGraph:
+    """The ``chunked:PATH`` dataset: the whole graph of a chunked folder (relative ``path`` resolves against ``root``);
+    a typed folder's as a HeteroGraph.
 
     Args:
         path: the folder :func:`write_chunked` (``gnndist convert``) wrote.
         root: folder that a relative ``path`` is relative to.
         verify: check every chunk's sha256 (reads each file twice).
     """
-    return open_chunked(path, root=root, verify=verify).to_graph()
+    graph = open_chunked(path, root=root, verify=verify)
+    return graph.to_hetero() if graph.types is not None else graph.to_graph()
 
 
 # ---------------------------------------------------------------------- the fingerprint, from chunks
@@ -449,7 +534,7 @@ def _rechunk(blocks: Iterator[EdgeBlock], chunk_edges: int) -> Iterator[EdgeBloc
         while position < size:
             take = min(chunk_edges - held, size - position)
             part = slice(position, position + take)
-            pending.append(EdgeBlock(block.src[part], block.dst[part], None if block.weight is None else block.weight[part]))
+            pending.append(EdgeBlock(*(None if array is None else array[part] for array in (block.src, block.dst, block.weight, block.edge_type))))
             held += take
             position += take
             if held == chunk_edges:
@@ -460,11 +545,12 @@ def _rechunk(blocks: Iterator[EdgeBlock], chunk_edges: int) -> Iterator[EdgeBloc
 
 
 def _concat(blocks: list[EdgeBlock]) -> EdgeBlock:
-    weights = [block.weight for block in blocks]
+    weights, edge_types = [block.weight for block in blocks], [block.edge_type for block in blocks]
     return EdgeBlock(
         np.concatenate([block.src for block in blocks]).astype(np.int64, copy=False),
         np.concatenate([block.dst for block in blocks]).astype(np.int64, copy=False),
         None if weights[0] is None else np.concatenate(weights).astype(np.float32, copy=False),
+        None if edge_types[0] is None else np.concatenate(edge_types).astype(ETYPE_DTYPE, copy=False),
     )
 
 
@@ -520,6 +606,7 @@ def write_chunked(
             num_nodes=source.num_nodes, num_edges=sum(chunk.num_edges for chunk in edge_chunks), num_classes=source.num_classes,
             fingerprint="", chunk_edges=chunk_edges, chunk_nodes=chunk_nodes, node_data=dict(source.node_fields),
             edge_weight=source.has_edge_weight, edge_chunks=edge_chunks, node_chunks=node_chunks, source=source.description,
+            types=source.types,
         )
         written = ChunkedGraph(tmp, meta, verify=False)
         in_degree = written.in_degrees()
@@ -568,6 +655,8 @@ def _write_edges(source: GraphSource, tmp: Path, chunk_edges: int, report: Progr
         arrays = dict(zip(EDGE_FILES, (block.src, block.dst)))
         if source.has_edge_weight:
             arrays[WEIGHT_FILE] = block.weight
+        if source.types is not None:
+            arrays[ETYPE_FILE] = block.edge_type
         files = {file: write_synced(tmp / name / file, _npy_bytes(array)) for file, array in arrays.items()}
         fsync_dir(tmp / name)
         dst_min, dst_max = (int(block.dst.min()), int(block.dst.max())) if block.dst.size else (0, -1)
@@ -619,8 +708,6 @@ def open_source(spec: str, options: dict[str, Any], *, in_memory: bool = False) 
         source = getattr(synthetic, f"{name}_stream")(**options)
     else:
         graph = load_dataset(spec, **options)
-        if not isinstance(graph, Graph):
-            raise ValueError(f"gnndist convert {spec}: a {type(graph).__name__} (typed nodes and relations) has no chunked format yet; save it as a typed npz instead (gnndist.data.npz.save_npz)")
-        source = GraphEdges(graph)
+        source = HeteroEdges(graph) if isinstance(graph, HeteroGraph) else GraphEdges(graph)
     source.description = {"dataset": spec, "options": options, "streamed": not in_memory and name in ("sbm", "rmat")}
     return source

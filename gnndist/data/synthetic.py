@@ -272,6 +272,7 @@ class StreamedGraph:
     """
 
     has_edge_weight = False
+    types = None  # homogeneous: no typed variant
 
     def __init__(
         self,

@@ -45,7 +45,9 @@ class JobData:
 
     @functools.cached_property
     def chunked(self) -> "ChunkedGraph | None":
-        """The dataset's chunked folder, opened (``meta.json`` only), for a ``chunked:PATH`` dataset; else None."""
+        """The dataset's chunked folder, opened (``meta.json`` only), for a ``chunked:PATH`` dataset; else None, and
+        None for a typed folder too: a heterogeneous graph is loaded (:meth:`ChunkedGraph.to_hetero`) and trained
+        like any in-memory HeteroGraph."""
         from gnndist.data.chunked import open_chunked
         from gnndist.data.registry import split_spec
 
@@ -54,7 +56,8 @@ class JobData:
             return None
         if self.task.name != "node":
             raise ValueError(f"task.name={self.task.name!r} prepares its own graph (an edge split) and needs a dataset loaded in memory; dataset.name={self.config.dataset.name!r} is chunked (task.name=node trains on it)")
-        return open_chunked(path, **self.config.dataset.options())
+        folder = open_chunked(path, **self.config.dataset.options())
+        return folder if folder.types is None else None
 
     @functools.cached_property
     def prepared(self) -> "TaskGraph":

@@ -131,23 +131,9 @@ def type_part(part: Part, view: HomogeneousView) -> Part:
     return dataclasses.replace(part, node_type=view.node_type[part.global_ids], edge_type=view.edge_type[edge_ids])
 
 
-def padded_features(graph: HeteroGraph) -> Tensor:
-    """``[num_nodes, W]`` every node's features in the view's order, zero-padded to the widest type ``W``
-    (featureless types' rows all zeros): one table a homogeneous feature store serves."""
-    width = max(max(nodes.num_features for nodes in graph.nodes.values()), 1)
-    dtype = next((nodes.x.dtype for nodes in graph.nodes.values() if nodes.x is not None), torch.float32)
-    x = torch.zeros(graph.num_nodes, width, dtype=dtype)
-    start = 0
-    for nodes in graph.nodes.values():
-        if nodes.x is not None:
-            x[start : start + nodes.num_nodes, : nodes.num_features] = nodes.x
-        start += nodes.num_nodes
-    return x
-
-
 def minibatch_parts(graph: HeteroGraph, assignment: "Tensor | PartitionBook", halo_hops: int) -> list[HeteroPart]:
     """The typed parts mini-batch workers and stores load: parts of the view with padded features
-    (:func:`padded_features`) and ``halo_hops`` rings (the sampling hops, so no store serves structure).
+    (:meth:`HeteroGraph.padded_features`) and ``halo_hops`` rings (the sampling hops, so no store serves structure).
 
     Args:
         graph: the heterogeneous graph.
@@ -155,7 +141,7 @@ def minibatch_parts(graph: HeteroGraph, assignment: "Tensor | PartitionBook", ha
         halo_hops: halo rings of every part (>= the model's layers).
     """
     view = graph.to_homogeneous()
-    padded = view.graph.with_(x=padded_features(graph))
+    padded = view.graph.with_(x=graph.padded_features())
     return [HeteroPart.from_part(graph, view, part) for part in iter_parts(padded, assignment, halo_hops=halo_hops)]
 
 
@@ -165,4 +151,4 @@ def hetero_parts(graph: HeteroGraph, parts: list[Part]) -> list[HeteroPart]:
     return [HeteroPart.from_part(graph, view, part) for part in parts]
 
 
-__all__ = ["HeteroPart", "hetero_parts", "minibatch_parts", "padded_features", "type_part"]
+__all__ = ["HeteroPart", "hetero_parts", "minibatch_parts", "type_part"]
