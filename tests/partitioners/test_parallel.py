@@ -56,3 +56,23 @@ def test_ray_tasks_give_the_in_memory_assignment_without_loading_the_graph(ray_s
         assert torch.equal(load_book(tmp_path / initial).node_part, expected.node_part)
         assert meta.quality.partition_task_peak_bytes > 0 and meta.method == "parallel"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["chunks", "coarse", "stream"]
+
+
+def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
+    """Most nodes of a power-law graph can be isolated: METIS sees them pooled in a few heavy vertices (fast), still
+    balances with them, and the connected clusters stay whole (here two 200-node cliques: no edge cut)."""
+    import numpy as np
+
+    from gnndist.graph import Graph
+    from gnndist.partitioners.parallel import EDGELESS_GROUPS, coarse_edges, coarse_partition, range_csr
+
+    cliques = [torch.combinations(torch.arange(s, s + 200)) for s in (0, 200)]
+    edges = torch.cat(cliques).T
+    graph = Graph.from_edge_index(torch.cat([edges, edges.flip(0)], 1), 4400)  # 4000 isolated nodes
+    nbr, node = graph.indices.numpy(), graph.dst().numpy()
+    dense = np.concatenate([np.zeros(200, np.int64), np.ones(200, np.int64), np.arange(2, 4002)])  # two clusters + singletons
+    piece = coarse_edges(0, *range_csr([(node, nbr)], 0, graph.num_nodes), dense)
+    parts = coarse_partition([piece], dense, 2, seed=0, imbalance=0.05)
+    assert len(set(parts[:200])) == 1 and len(set(parts[200:400])) == 1  # each clique whole
+    counts = np.bincount(parts, minlength=2)
+    assert counts.max() <= 1.05 * graph.num_nodes / 2 + graph.num_nodes / (2 * EDGELESS_GROUPS), counts
