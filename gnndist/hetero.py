@@ -114,6 +114,14 @@ class HomogeneousView:
         src_type, _, dst_type = edge_type
         return torch.stack([edges[0] - self.offsets[src_type], edges[1] - self.offsets[dst_type]])
 
+    def schema(self) -> dict[str, Any]:
+        """What the type indices of the view mean, as JSON (``SCHEMA_KEYS``): ``node_types``, ``edge_types`` as
+        ``[src, relation, dst]``, ``offsets``; recorded by typed partition directories and chunked folders."""
+        return {"node_types": list(self.node_types), "edge_types": [list(edge_type) for edge_type in self.edge_types], "offsets": dict(self.offsets)}
+
+
+SCHEMA_KEYS = ("node_types", "edge_types", "offsets")
+
 
 @dataclass(eq=False)
 class HeteroGraph:

@@ -46,7 +46,7 @@ import torch
 
 import gnndist
 from gnndist.graph import NODE_FIELDS, ArrayStream, DegreeStats, Graph, GraphInfo, fingerprint_fields
-from gnndist.hetero import HeteroGraph
+from gnndist.hetero import SCHEMA_KEYS, HeteroGraph
 from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 
 FORMAT = "gnndist-chunked-graph"
@@ -60,7 +60,7 @@ EDGE_FILES = ("src.npy", "dst.npy")
 WEIGHT_FILE = "weight.npy"
 ETYPE_FILE = "etype.npy"
 ETYPE_DTYPE = np.dtype(np.int16)  # relation index per edge (typed variant); 2 bytes: graphs have far fewer relations
-TYPES_KEYS = ("node_types", "num_nodes", "offsets", "edge_types", "features", "target", "num_classes", "fingerprint")
+TYPES_KEYS = (*SCHEMA_KEYS, "num_nodes", "features", "target", "num_classes", "fingerprint")
 Progress = Callable[[str, int, "int | None"], None]
 PHASES = {"edges": "writing edge chunks", "nodes": "writing node chunks", "fingerprint": "fingerprinting"}
 PHASE_UNITS = {"edges": "edge", "nodes": "node", "fingerprint": "edge"}
@@ -142,10 +142,8 @@ class HeteroEdges(GraphEdges):
             raise ValueError(f"{len(view.edge_types)} relations do not fit the chunked format's {ETYPE_DTYPE} relation ids")
         self.edge_type = view.edge_type.numpy().astype(ETYPE_DTYPE)
         self.types = {
-            "node_types": list(view.node_types),
+            **view.schema(),
             "num_nodes": {t: nodes.num_nodes for t, nodes in graph.nodes.items()},
-            "offsets": dict(view.offsets),
-            "edge_types": [list(edge_type) for edge_type in view.edge_types],
             "features": {t: nodes.num_features for t, nodes in graph.nodes.items()},
             "target": graph.target,
             "num_classes": {t: nodes.num_classes for t, nodes in graph.nodes.items() if nodes.y is not None},

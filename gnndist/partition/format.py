@@ -28,6 +28,7 @@ from safetensors.torch import save as save_safetensors
 
 import gnndist
 from gnndist.graph import Graph
+from gnndist.hetero import SCHEMA_KEYS
 from gnndist.io import check_replaceable as check_replaceable_dir
 from gnndist.io import fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 from gnndist.partition.book import PartitionBook
@@ -120,8 +121,8 @@ class PartitionMeta:
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: invalid 'quality': {error}") from error
         types = values.get("types")
-        if types is not None and (not isinstance(types, dict) or sorted(types) != ["edge_types", "node_types", "offsets"]):
-            raise ValueError(f"{path}: 'types' must be null or an object with node_types, edge_types and offsets (got {types!r:.200})")
+        if types is not None and (not isinstance(types, dict) or sorted(types) != sorted(SCHEMA_KEYS)):
+            raise ValueError(f"{path}: 'types' must be null or an object with the keys {list(SCHEMA_KEYS)} (got {types!r:.200})")
         return cls(**{name: values[name] for name in names if name in values and name != "quality"}, quality=quality)
 
 
@@ -212,7 +213,7 @@ def save_partition(
             quality=quality,
             files=files,
             gnndist_version=gnndist.__version__,
-            types=None if types is None else {"node_types": list(types.node_types), "edge_types": [list(e) for e in types.edge_types], "offsets": dict(types.offsets)},
+            types=None if types is None else types.schema(),
         )
         install_partition(tmp, directory, meta, force)
     except BaseException:

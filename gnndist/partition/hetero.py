@@ -72,14 +72,13 @@ class HeteroPart:
         owned_edges = int(part.indptr[part.num_owned])
         dst = torch.repeat_interleave(torch.arange(part.num_owned), part.indptr[: part.num_owned + 1].diff())
         src = part.indices[:owned_edges]
-        part_edge_type = part.edge_type
-        edge_type = part_edge_type[:owned_edges]
+        edge_type = part.edge_type[:owned_edges]
         blocks = {}
         for index, (src_type, relation, dst_type) in enumerate(view.edge_types):
             mine = edge_type == index
             indptr, indices, _ = csr_from_edges(position[src[mine]], position[dst[mine]], num_owned[dst_type], num_src=rows[src_type].numel())
             blocks[(src_type, relation, dst_type)] = Block(indptr, indices, rows[src_type].numel())
-        return cls(part, rows, num_owned, inputs, blocks, part_edge_type, dict(view.offsets))
+        return cls(part, rows, num_owned, inputs, blocks, part.edge_type, dict(view.offsets))
 
     def to(self, device: torch.device | str) -> "HeteroPart":
         """The typed layout on ``device`` (the homogeneous part stays where it is: workers read only its plan)."""
