@@ -10,39 +10,47 @@ import sys
 import threading
 from typing import Any, Callable
 
-_import_lock = threading.Lock()
+_lock = threading.Lock()  # threads may run their first kernels at once
+_kernels: list[list[Callable[..., Any]]] = []  # every kernel's slot, emptied when numba is imported again
 
 
-def _numba() -> Any:
-    """numba, imported under a lock (threads may run their first kernels at once).
+def _drop_numba() -> None:
+    """Forgets numba (its modules and every kernel compiled with it), so that the next kernel imports it afresh.
 
-    A Ray task cancelled with a ``KeyboardInterrupt`` (``TaskGroup.cancel``) can break numba's import off
-    halfway, and its worker process is reused: the next task's ``import numba`` then fails with "partially
-    initialized module 'numba'". Such a half-imported numba is dropped from ``sys.modules`` and imported again.
+    A Ray task cancelled with a ``KeyboardInterrupt`` (``TaskGroup.cancel``) can break off numba's import, or
+    the imports numba makes while it compiles or loads a kernel, halfway, and its worker process is reused: the
+    next task then fails with an ``AttributeError`` ("partially initialized module 'numba'", "module
+    'numba.core.types' has no attribute 'misc'").
     """
-    with _import_lock:
-        try:
-            import numba
+    for name in [name for name in sys.modules if name == "numba" or name.startswith("numba.")]:
+        del sys.modules[name]
+    for slot in _kernels:
+        slot.clear()
 
-            if not hasattr(numba, "njit"):
-                raise ImportError("numba is half-imported")
-            return numba
-        except (ImportError, AttributeError):
-            for name in [name for name in sys.modules if name == "numba" or name.startswith("numba.")]:
-                del sys.modules[name]
-            import numba
 
-            return numba
+def _run(kernel: list[Callable[..., Any]], function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if not kernel:
+        with _lock:
+            if not kernel:
+                import numba
+
+                kernel.append(numba.njit(cache=True, nogil=True)(function))
+    return kernel[0](*args)
 
 
 def compiled(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: ``numba.njit(cache=True, nogil=True)`` applied on the first call."""
+    """Decorator: ``numba.njit(cache=True, nogil=True)`` applied on the first call; a numba left half-imported
+    in this process (see :func:`_drop_numba`) is imported again, once."""
     kernel: list[Callable[..., Any]] = []
+    _kernels.append(kernel)
 
     @functools.wraps(function)
     def call(*args: Any) -> Any:
-        if not kernel:
-            kernel.append(_numba().njit(cache=True, nogil=True)(function))
-        return kernel[0](*args)
+        try:
+            return _run(kernel, function, args)
+        except (AttributeError, ImportError):  # compiled kernels raise neither: numba's own modules are broken
+            with _lock:
+                _drop_numba()
+            return _run(kernel, function, args)
 
     return call

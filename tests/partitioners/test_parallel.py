@@ -78,14 +78,18 @@ def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
     assert counts.max() <= 1.05 * graph.num_nodes / 2 + graph.num_nodes / (2 * EDGELESS_GROUPS), counts
 
 
-def test_a_half_imported_numba_is_imported_again():
+@pytest.mark.parametrize("broken", [
+    "sys.modules['numba'] = types.ModuleType('numba')",  # numba's own import broken off
+    "import numba.core.types; del numba.core.types.misc",  # a submodule imported, not yet bound: what compiling trips over
+], ids=["import", "compile"])
+def test_a_half_imported_numba_is_imported_again(broken):
     """A cancelled Ray task can leave its (reused) worker with a half-imported numba; the next kernel imports it again."""
     import subprocess
     import sys
 
     code = (
         "import sys, types; import numpy as np\n"
-        "sys.modules['numba'] = types.ModuleType('numba')  # what an import broken off halfway leaves\n"
+        f"{broken}\n"
         "from gnndist.partitioners.parallel import bucket_edges\n"
         "node, nbr, offsets = bucket_edges(np.array([0, 1]), np.array([1, 2]), np.array([0, 2, 3]))\n"
         "assert offsets.tolist() == [0, 3, 4], offsets  # both directions: nodes 0, 1, 1 in range 0; node 2 in range 1\n"
