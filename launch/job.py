@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -27,6 +27,9 @@ from gnndist.runtime.recovery import EpochClock, RecoveryEvent, run_with_recover
 from gnndist.train.fullgraph import PartSource
 from gnndist.train.loop import FitResult, fit
 from gnndist.train.metrics import EpochMetrics
+
+if TYPE_CHECKING:
+    from gnndist.plan.probe import BatchShape
 
 
 def versions() -> dict[str, str]:
@@ -183,6 +186,23 @@ def summarize(config: JobConfig, graph: GraphInfo, result: FitResult, run_dir: R
         "run_dir": str(run_dir.path),
         "versions": versions(),
     }
+
+
+def planned_batches(data: JobData) -> "list[BatchShape] | None":
+    """The measured batch shape of every part, for the plan of a mini-batch run on a homogeneous graph this
+    process holds anyway (a chunked dataset stays unloaded: its plan uses the frontier model); else None."""
+    config = data.config
+    if config.mode != "minibatch" or config.plan.calibration is None or data.partition_dir is None or data.chunked is not None or data.task.name != "node":
+        return None
+    from gnndist.graph import Graph
+    from gnndist.partition.format import load_book
+    from gnndist.plan.probe import probe_batches
+    from gnndist.plan.workload import hop_fanouts
+
+    if not isinstance(data.graph, Graph) or isinstance(config.train.fanouts, dict):
+        return None
+    node_part = load_book(data.partition_dir).node_part
+    return probe_batches(data.graph, node_part, data.partition.num_parts, hop_fanouts(config), config.train.batch_size, replace=config.train.replace, seed=config.train.seed)
 
 
 def _checkpoint_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -404,6 +424,6 @@ def _run_in(run_dir: RunDirectory, config: JobConfig, *, force: bool, progress: 
     summary["recoveries"] = [event.to_dict() for event in recoveries]
     summary["workers"] = workers
     summary["memory"] = memory
-    summary["plan"] = plan_for_run(config, None if data.partition is None else data.partition.quality, data.info.num_features, data.info.num_classes)
+    summary["plan"] = plan_for_run(config, None if data.partition is None else data.partition.quality, data.info.num_features, data.info.num_classes, planned_batches(data))
     run_dir.write_summary(summary)
     return summary

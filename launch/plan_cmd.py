@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
 def _workloads(config, shape, parts: list[int], partitioners: list[str], modes: list[str], strategies: list[str]):
     """Yields (partitioner, P, workloads, where the sizes came from): a partition of the loaded graph per
     partitioner and P, or a shape with a partitioner model measured on a proxy."""
-    from gnndist.plan.workload import CutModel, count_parameters, from_quality, from_shape
+    from gnndist.plan.probe import probe_batches
+    from gnndist.plan.workload import CutModel, count_parameters, from_quality, from_shape, hop_fanouts
 
     combos = [(mode, strategy) for mode in modes for strategy in (strategies if mode == "fullgraph" else ["sync"])]
     options = config.comm.options
@@ -156,5 +157,6 @@ def _workloads(config, shape, parts: list[int], partitioners: list[str], modes: 
         for num_parts in parts:
             result = resolve_partitioner(partitioner, **(config.partition.options if partitioner == config.partition.method else {})).partition(graph, num_parts, seed=config.train.seed)
             quality = QualityReport.compute(graph, result, feature_width=config.model.hidden)
-            workloads = [from_quality(config, quality, features, classes, mode=mode, strategy=strategy, strategy_options=options, num_params=params) for mode, strategy in combos]
+            batches = probe_batches(graph, result.node_part, num_parts, hop_fanouts(config), config.train.batch_size, replace=config.train.replace, seed=config.train.seed) if "minibatch" in modes else None
+            workloads = [from_quality(config, quality, features, classes, mode=mode, strategy=strategy, strategy_options=options, num_params=params, batches=batches) for mode, strategy in combos]
             yield partitioner, num_parts, workloads, {"quality": quality.to_dict()}

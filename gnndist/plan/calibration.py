@@ -277,8 +277,14 @@ def loopback_bytes_per_s(total: int = 256 << 20, chunk: int = 1 << 20) -> float:
 
 
 # Measured in a child process so that the caller's own data does not count. A GCN or GraphSAGE worker imports
-# no PyG (gnndist.models.weights); GAT and GIN add PyG's ~180 MiB, which this does not count.
-WORKER_IMPORTS = "import ray, torch, gnndist.models.gnn, gnndist.train.fullgraph, gnndist.train.minibatch, psutil; print(psutil.Process().memory_info().rss)"
+# no PyG (gnndist.models.weights); GAT and GIN add PyG's ~180 MiB, which this does not count. A worker's first
+# optimizer step imports torch._dynamo (81 MiB here, torch 2.13), so the child takes one Adam step too.
+WORKER_IMPORTS = (
+    "import ray, torch, gnndist.models.gnn, gnndist.train.fullgraph, gnndist.train.minibatch, psutil\n"
+    "layer = torch.nn.Linear(4, 4); optimizer = torch.optim.Adam(layer.parameters())\n"
+    "layer(torch.ones(2, 4)).sum().backward(); optimizer.step()\n"
+    "print(psutil.Process().memory_info().rss)"
+)
 
 
 

@@ -15,6 +15,7 @@ from gnndist.models.messages import message_width
 
 if TYPE_CHECKING:
     from gnndist.plan.calibration import Calibration
+    from gnndist.plan.probe import BatchShape
 
 FLOAT_BYTES = 4
 INDEX_BYTES = 8  # int64 CSR offsets and indices
@@ -24,13 +25,15 @@ MODES = ("fullgraph", "minibatch")
 
 @dataclass(frozen=True)
 class PartLoad:
-    """One worker's share of the graph (a row of the partition quality report)."""
+    """One worker's share of the graph (a row of the partition quality report), and the measured shape of its
+    sampled batches when the graph was at hand (:mod:`gnndist.plan.probe`; else the frontier model estimates it)."""
 
     owned_nodes: int
     owned_edges: int
     halo_nodes: int
     send_rows: int
     train_nodes: int
+    batch: "BatchShape | None" = None
 
 
 @dataclass(frozen=True)
@@ -270,9 +273,13 @@ def expected_distinct(draws: float, population: float) -> float:
 def minibatch_layers(workload: Workload, part: PartLoad, seeds: int) -> tuple[list[int], list[int], list[int]]:
     """Destinations, sources and edges of each layer of one sampled batch, in forward order.
 
-    Hop ``k`` draws ``min(fanout, mean degree)`` in-neighbours of each frontier node; the new sources are
-    the distinct draws among all nodes (:func:`expected_distinct`), so frontiers saturate on small graphs.
+    The part's measured batch shape, scaled to ``seeds``, when it has one. Else a model: hop ``k`` draws
+    ``min(fanout, mean degree)`` in-neighbours of each frontier node; the new sources are the distinct draws
+    among all nodes (:func:`expected_distinct`), so frontiers saturate on small graphs.
     """
+    if part.batch is not None:
+        dst, src, edges, _ = part.batch.scaled(seeds)
+        return dst, src, edges
     total_nodes = sum(p.owned_nodes for p in workload.parts)
     degree = sum(p.owned_edges for p in workload.parts) / max(total_nodes, 1)
     dst, src, edges = [], [], []
@@ -302,8 +309,14 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
         flops, elements = layer_costs(workload.model, workload.widths, dst, src, edges)
         compute = compute_seconds(flops, elements, calibration, cores) * calibration.minibatch_factor + calibration.step_overhead_s
         sample = sum(edges) * calibration.sample_s_per_edge / calibration.speedup(min(cores, 1.0))  # the sampler runs on one thread
-        # input rows owned elsewhere: a sampled neighbour crosses the cut with the graph's edge-cut probability
-        remote_rows = (src[0] - seeds) * workload.edge_cut_fraction if P > 1 else 0.0
+        # input rows owned elsewhere: counted in the measured batches, else a sampled neighbour crosses the cut
+        # with the graph's edge-cut probability
+        if P == 1:
+            remote_rows = 0.0
+        elif part.batch is not None:
+            remote_rows = part.batch.scaled(seeds)[3]
+        else:
+            remote_rows = (src[0] - seeds) * workload.edge_cut_fraction
         # on one machine remote rows are read in place from the stores' shared memory (cache.shared_memory, the
         # default): the gather below covers them; across machines they cross the network
         fetch = _comm_seconds(remote_rows * row_bytes, P - 1, rate, cluster) if P > 1 and not cluster.same_machine else 0.0

@@ -12,6 +12,7 @@ from gnndist.plan.model import Cluster, Prediction
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
     from gnndist.partition.quality import QualityReport
+    from gnndist.plan.probe import BatchShape
 
 NO_CALIBRATION = "no calibration configured: set plan.calibration=FILE (measure one with `gnndist plan CONFIG --calibration FILE`)"
 
@@ -59,11 +60,12 @@ def run_cluster(config: "JobConfig") -> Cluster:
     return Cluster(same_machine=True, cores_per_worker=threads, machine_cores=cores)
 
 
-def plan_for_run(config: "JobConfig", quality: "QualityReport | None", features: int, classes: int) -> dict[str, Any] | None:
+def plan_for_run(config: "JobConfig", quality: "QualityReport | None", features: int, classes: int, batches: "list[BatchShape] | None" = None) -> dict[str, Any] | None:
     """The prediction a run records as ``summary.json`` key ``plan``, or None (with the reason printed).
 
     Needs ``plan.calibration`` (an existing file: a run never pays a calibration) and the quality report of
-    the run's partition (full-graph and mini-batch runs); the prediction is for this run's P, strategy, partition and threads.
+    the run's partition (full-graph and mini-batch runs); the prediction is for this run's P, strategy, partition and threads,
+    and ``batches`` (mini-batch runs on a graph in memory) are its parts' measured batch shapes.
     A missing, corrupted or mismatched calibration file is a warning naming the file and key, not a failed run.
     """
     from gnndist.plan.calibration import CalibrationError, calibration_key, load_calibration
@@ -83,7 +85,7 @@ def plan_for_run(config: "JobConfig", quality: "QualityReport | None", features:
     except (CalibrationError, FileNotFoundError) as error:  # the run's results matter more than its plan: warn, keep them
         print(f"gnndist: warning: no plan: {error}", file=sys.stderr)
         return None
-    workload = from_quality(config, quality, features, classes, mode=config.mode, strategy=config.comm.strategy if config.mode == "fullgraph" else "sync", strategy_options=config.comm.options)
+    workload = from_quality(config, quality, features, classes, mode=config.mode, strategy=config.comm.strategy if config.mode == "fullgraph" else "sync", strategy_options=config.comm.options, batches=batches)
     cluster = run_cluster(config)
     prediction = predict(workload, calibration, cluster)
     return {"calibration": str(path), "cluster": cluster.describe(), **prediction.to_dict()}

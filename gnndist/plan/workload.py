@@ -18,6 +18,7 @@ from gnndist.plan.model import PartLoad, Workload
 if TYPE_CHECKING:
     from gnndist.config import JobConfig
     from gnndist.partition.quality import QualityReport
+    from gnndist.plan.probe import BatchShape
 
 PROXY_MIN_NODES, PROXY_NODES_PER_PART = 50_000, 400
 
@@ -70,10 +71,14 @@ def count_parameters(config: "JobConfig", features: int, classes: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def from_quality(config: "JobConfig", quality: "QualityReport", features: int, classes: int, *, mode: str, strategy: str, strategy_options: dict[str, Any] | None = None, num_params: int | None = None) -> Workload:
-    """The workload of the job ``config`` on the partition ``quality`` describes."""
+def from_quality(
+    config: "JobConfig", quality: "QualityReport", features: int, classes: int, *, mode: str, strategy: str, strategy_options: dict[str, Any] | None = None,
+    num_params: int | None = None, batches: "list[BatchShape] | None" = None,
+) -> Workload:
+    """The workload of the job ``config`` on the partition ``quality`` describes (``batches``: each part's measured
+    batch shape, :func:`gnndist.plan.probe.probe_batches`, for mini-batch jobs when the graph is at hand)."""
     train = quality.train_nodes or [0] * quality.num_parts
-    parts = [PartLoad(quality.owned_nodes[p], quality.owned_edges[p], quality.halo_nodes[p], quality.send_rows[p], train[p]) for p in range(quality.num_parts)]
+    parts = [PartLoad(quality.owned_nodes[p], quality.owned_edges[p], quality.halo_nodes[p], quality.send_rows[p], train[p], None if batches is None else batches[p]) for p in range(quality.num_parts)]
     return Workload(
         mode=mode,
         model=config.model.name,

@@ -70,3 +70,13 @@ def test_a_mismatched_calibration_warns_and_keeps_the_run(tmp_path, capsys, cali
     assert cli.main(["train", "--no-progress", "dataset.num_nodes=800", "model.hidden=32", "train.epochs=1", f"plan.calibration={calibration_file}", f"output.dir={out}"]) == 0
     assert f"no plan: {calibration_file}: key 'key.hidden' is 16 but this plan needs 32" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text())["plan"] is None
+
+
+def test_a_minibatch_runs_plan_measures_its_batches(tmp_path, capsys, calibration_file, ray_session):
+    """A mini-batch run on a graph in memory plans from its parts' sampled batches: remote bytes as measured."""
+    out = tmp_path / "run"
+    assert cli.main(["train", "--no-progress", "mode=minibatch", "dataset.num_nodes=3000", "model.hidden=16", "train.epochs=2", "train.batch_size=256", f"plan.calibration={calibration_file}", f"output.dir={out}"]) == 0
+    plan = json.loads((out / "summary.json").read_text())["plan"]
+    measured = [json.loads(line)["bytes_sent"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    print(plan["halo_bytes"], measured)
+    assert all(0.8 < plan["halo_bytes"] / sent < 1.25 for sent in measured)
