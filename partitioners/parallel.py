@@ -15,7 +15,10 @@ The nodes are cut into ``tasks`` contiguous ranges. A bucketing pass routes ever
 * **Refinement** (``refine_rounds`` rounds): label propagation with size constraints (as in ParHIP,
   Meyerhenke et al., 2017): every node moves to the part holding most of its neighbours, if strictly more
   than its own part holds, within the range's share of each part's free capacity, so no part ever exceeds
-  ``capacity = ceil((1 + imbalance) * num_nodes / num_parts)``.
+  ``capacity = ceil((1 + imbalance) * total weight / num_parts)``.
+
+Sizes count node weight (option ``balance``): 1 per node, or its neighbour entries (in- plus out-degree, known
+to its range after bucketing), or both; the driver holds the ``[num_nodes]`` weights beside the snapshot.
 
 The result depends on the seed and the options only (``tasks`` is an option, not the cluster size): each
 round works on the synchronised snapshot, so task scheduling cannot change it, and the in-memory path
@@ -47,8 +50,10 @@ OBJECTIVES = ("ldg", "fennel")
 
 # ---------------------------------------------------------------------- kernels (numba: per-node loops)
 @compiled
-def _stream(indptr, nbrs, start, order, assignment, local_part, sizes, quota, capacity, num_tasks, fennel, alpha, gamma):  # pragma: no cover - compiled
-    """Places the range's nodes ``order`` (local ids) one by one; ``local_part`` (the range's parts) is updated in place."""
+def _stream(indptr, nbrs, start, order, node_weight, assignment, local_part, sizes, quota, capacity, num_tasks, fennel, alpha, gamma):  # pragma: no cover - compiled
+    """Places the range's nodes ``order`` (local ids) one by one; ``local_part`` (the range's parts) is updated in place.
+
+    ``node_weight``: the range's node weights; sizes, quotas and capacity count weight."""
     num_parts = sizes.size
     added = np.zeros(num_parts, np.int64)
     counts = np.zeros(num_parts, np.float64)
@@ -62,7 +67,7 @@ def _stream(indptr, nbrs, start, order, assignment, local_part, sizes, quota, ca
         best_score = -np.inf
         best_size = np.inf
         for q in range(num_parts):
-            if added[q] >= quota[q]:
+            if added[q] + node_weight[v] > quota[q]:
                 continue
             size = sizes[q] + added[q] * num_tasks  # every range is filling the parts at the same time
             if fennel:
@@ -74,14 +79,14 @@ def _stream(indptr, nbrs, start, order, assignment, local_part, sizes, quota, ca
         if best < 0:  # every share used up (rounding): the least filled part
             best = int(np.argmin(sizes + added * num_tasks))
         local_part[v] = best
-        added[best] += 1
+        added[best] += node_weight[v]
         counts[:] = 0.0
     return local_part
 
 
 @compiled
-def _refine(indptr, nbrs, start, order, assignment, local_part, quota, excess):  # pragma: no cover - compiled
-    """One label-propagation sweep over the range (``order``): moves within ``quota`` arrivals per part.
+def _refine(indptr, nbrs, start, order, node_weight, assignment, local_part, quota, excess):  # pragma: no cover - compiled
+    """One label-propagation sweep over the range (``order``): moves within ``quota`` arriving weight per part.
 
     A node of a part over capacity (``excess[p]`` > 0: this range's share of the overflow) moves to the
     best other part with room even without a gain, until the range's share of the overflow is gone.
@@ -97,25 +102,26 @@ def _refine(indptr, nbrs, start, order, assignment, local_part, quota, excess): 
         forced = excess[current] > 0
         best = -1 if forced else current
         for q in range(num_parts):
-            if q != current and moved_in[q] < quota[q] and (best < 0 or counts[q] > counts[best]):
+            if q != current and moved_in[q] + node_weight[v] <= quota[q] and (best < 0 or counts[q] > counts[best]):
                 best = q
         if best >= 0 and best != current:
             local_part[v] = best
-            moved_in[best] += 1
+            moved_in[best] += node_weight[v]
             if forced:
-                excess[current] -= 1
+                excess[current] -= node_weight[v]
         counts[:] = 0
     return local_part
 
 
 @compiled
-def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, salt):  # pragma: no cover - compiled
+def _cluster(indptr, nbrs, start, order, node_weight, clusters, local_cluster, sizes, bound, salt):  # pragma: no cover - compiled
     """One size-constrained label-propagation clustering sweep: each node joins the neighbouring cluster it has
-    most edges to (ties: the lower seeded hash ``(c ^ salt) * golden``), if that beats its own and the cluster stays within ``bound`` nodes.
+    most edges to (ties: the lower seeded hash ``(c ^ salt) * golden``), if that beats its own and the cluster
+    stays within ``bound`` weight.
 
-    ``sizes`` (``[num_nodes]``, cluster sizes of the snapshot) is updated as nodes of this range move.
+    ``sizes`` (``[num_nodes]``, cluster weights of the snapshot) is updated as nodes of this range move.
     """
-    weight = np.zeros(sizes.size, np.int64)
+    links = np.zeros(sizes.size, np.int64)  # edges from v to each cluster
     touched = np.empty(sizes.size, np.int64)
     golden = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing: a seeded pseudo-random rank per cluster
     salt = np.uint64(salt)
@@ -125,23 +131,23 @@ def _cluster(indptr, nbrs, start, order, clusters, local_cluster, sizes, bound, 
         for e in range(indptr[v], indptr[v + 1]):
             i = nbrs[e] - start
             c = local_cluster[i] if 0 <= i < local_cluster.size else clusters[nbrs[e]]
-            if weight[c] == 0:
+            if links[c] == 0:
                 touched[k] = c
                 k += 1
-            weight[c] += 1
+            links[c] += 1
         best = current
         for j in range(k):
             c = touched[j]
-            if c == current or sizes[c] + 1 > bound:
+            if c == current or sizes[c] + node_weight[v] > bound:
                 continue
-            if weight[c] > weight[best] or (best != current and weight[c] == weight[best] and (np.uint64(c) ^ salt) * golden < (np.uint64(best) ^ salt) * golden):
+            if links[c] > links[best] or (best != current and links[c] == links[best] and (np.uint64(c) ^ salt) * golden < (np.uint64(best) ^ salt) * golden):
                 best = c
         if best != current:
             local_cluster[v] = best
-            sizes[current] -= 1
-            sizes[best] += 1
+            sizes[current] -= node_weight[v]
+            sizes[best] += node_weight[v]
         for j in range(k):
-            weight[touched[j]] = 0
+            links[touched[j]] = 0
     return local_cluster
 
 
@@ -256,15 +262,34 @@ class Step:
     salt: int  # seeds the cluster tie-break priorities (cluster)
 
 
-def run_step(step: Step, indptr: np.ndarray, nbrs: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
-    """The range's new parts (or clusters) after ``step``: its slice of ``snapshot``, updated."""
+def run_step(step: Step, indptr: np.ndarray, nbrs: np.ndarray, snapshot: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The range's new parts (or clusters) after ``step``: its slice of ``snapshot``, updated (``weights``: every node's)."""
     local = np.array(snapshot[step.lo:step.hi], dtype=np.int64)
+    weight = np.ascontiguousarray(weights[step.lo:step.hi])
     if step.kind == "cluster":
-        sizes = np.bincount(snapshot, minlength=snapshot.size)
-        return _cluster(indptr, nbrs, step.lo, step.nodes, snapshot, local, sizes, step.bound, step.salt)
+        sizes = weighed_counts(snapshot, weights, snapshot.size)
+        return _cluster(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, sizes, step.bound, step.salt)
     if step.kind == "stream":
-        return _stream(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity, float(step.num_tasks), step.fennel, step.alpha, step.gamma)
-    return _refine(indptr, nbrs, step.lo, step.nodes, snapshot, local, step.quota, step.excess.copy())
+        return _stream(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity, float(step.num_tasks), step.fennel, step.alpha, step.gamma)
+    return _refine(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.quota, step.excess.copy())
+
+
+def weighed_counts(labels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """``[size]`` int64 total weight per label (labels < 0, unplaced nodes, are left out)."""
+    placed = labels >= 0
+    return np.bincount(labels[placed], weights=weights[placed], minlength=size).astype(np.int64)
+
+
+def node_weights(balance: tuple[str, ...], degree: np.ndarray) -> np.ndarray:
+    """``[num_nodes]`` int64 weights the parts balance: 1 per node (``nodes``), the node's neighbour entries
+    (``edges``: its in- plus out-degree, what a range holds), or both with equal total mass (``a + degree``,
+    ``a`` the mean degree: one constraint standing for two, where METIS takes two)."""
+    if balance == ("nodes",):
+        return np.ones(degree.size, np.int64)
+    degree = degree.astype(np.int64)
+    if balance == ("edges",):
+        return degree
+    return degree + max(1, round(int(degree.sum()) / max(degree.size, 1)))
 
 
 def dense_clusters(clusters: np.ndarray) -> np.ndarray:
@@ -289,8 +314,8 @@ def coarse_edges(lo: int, indptr: np.ndarray, nbrs: np.ndarray, dense: np.ndarra
 EDGELESS_GROUPS = 16  # per part: the METIS vertices the edgeless clusters are pooled into (see coarse_partition)
 
 
-def coarse_partition(pieces: list[Any], dense: np.ndarray, num_parts: int, seed: int, imbalance: float) -> np.ndarray:
-    """Partitions the cluster graph (clusters weighted by size, edges by the entries between them) with METIS; returns every node's part.
+def coarse_partition(pieces: list[Any], dense: np.ndarray, weights: np.ndarray, num_parts: int, seed: int, imbalance: float) -> np.ndarray:
+    """Partitions the cluster graph (clusters weighted by their nodes' ``weights``, edges by the entries between them) with METIS; returns every node's part.
 
     Clusters without an edge to another cluster (isolated nodes, or whole components inside one cluster; on a
     power-law graph often most clusters: 1.04M of 1.10M on a 2M-node rmat) cut no edge wherever they go, but
@@ -302,7 +327,7 @@ def coarse_partition(pieces: list[Any], dense: np.ndarray, num_parts: int, seed:
     from gnndist.partitioners.adjacency import SymmetricAdjacency
     from gnndist.partitioners.multilevel import metis_part_graph
 
-    sizes = np.bincount(dense)
+    sizes = weighed_counts(dense, weights, int(dense.max()) + 1)
     if num_parts == 1:
         return np.zeros(dense.size, np.int64)
     matrix = sum(pieces[1:], pieces[0]).tocsr()
@@ -310,7 +335,7 @@ def coarse_partition(pieces: list[Any], dense: np.ndarray, num_parts: int, seed:
     linked, edgeless = np.flatnonzero(has_edges), np.flatnonzero(~has_edges)
     groups = min(edgeless.size, EDGELESS_GROUPS * num_parts)
     pooled = sizes[edgeless]
-    group = (np.cumsum(pooled) - 1) * groups // max(int(pooled.sum()), 1)  # contiguous runs of about equal weight
+    group = np.maximum(np.cumsum(pooled) - 1, 0) * groups // max(int(pooled.sum()), 1)  # contiguous runs of about equal weight
     weights = np.concatenate([sizes[linked], np.bincount(group, weights=pooled, minlength=groups).astype(np.int64)])
     if weights.size <= num_parts:  # too few vertices to split: each its own part
         vertex_part = np.arange(weights.size, dtype=np.int64)
@@ -331,6 +356,7 @@ class Schedule:
     """The rounds of one partitioning and the steps of each, from the synchronised snapshot."""
 
     bounds: np.ndarray
+    weights: np.ndarray  # [num_nodes] what each node weighs in the balance
     num_parts: int
     capacity: int
     fennel: bool
@@ -345,7 +371,7 @@ class Schedule:
         if kind == "cluster":
             sizes = quotas = excess = np.zeros((num_tasks, self.num_parts), np.int64)
         else:
-            sizes = np.bincount(snapshot[snapshot >= 0], minlength=self.num_parts)
+            sizes = weighed_counts(snapshot, self.weights, self.num_parts)
             quotas = shares(self.capacity - sizes, num_tasks)
             excess = shares(sizes - self.capacity, num_tasks)
         steps = []
@@ -398,15 +424,15 @@ def _remote_tasks() -> tuple[Any, ...]:
             del pieces
             np.save(_range_file(folder, index, "indptr"), indptr)
             np.save(_range_file(folder, index, "nbrs"), nbrs)
-            return {"entries": int(nbrs.size)}
+            return {"degree": np.diff(indptr).astype(np.int32)}  # every node's neighbour entries: the balance's weights
 
         @ray.remote
         @measured
-        def range_step(step: Step, assignment: np.ndarray, scratch: str) -> dict:
+        def range_step(step: Step, assignment: np.ndarray, weights: np.ndarray, scratch: str) -> dict:
             folder = Path(scratch)
             indptr = np.load(_range_file(folder, step.index, "indptr"), mmap_mode="r", allow_pickle=False)
             nbrs = np.load(_range_file(folder, step.index, "nbrs"), mmap_mode="r", allow_pickle=False)
-            return {"part": run_step(step, np.asarray(indptr), np.asarray(nbrs), assignment)}
+            return {"part": run_step(step, np.asarray(indptr), np.asarray(nbrs), assignment, weights)}
 
         @ray.remote
         @measured
@@ -417,10 +443,10 @@ def _remote_tasks() -> tuple[Any, ...]:
 
         @ray.remote
         @measured
-        def coarse_task(dense: np.ndarray, num_parts: int, seed: int, imbalance: float, *pieces: dict) -> dict:
+        def coarse_task(dense: np.ndarray, weights: np.ndarray, num_parts: int, seed: int, imbalance: float, *pieces: dict) -> dict:
             # the pieces come as arguments, which Ray resolves before the task starts: a task that waited for them
             # itself would hold a worker blocked, and Ray would start another process (paying numba's load again)
-            return {"part": coarse_partition([done["edges"] for done in pieces], dense, num_parts, seed, imbalance)}
+            return {"part": coarse_partition([done["edges"] for done in pieces], dense, weights, num_parts, seed, imbalance)}
 
         _REMOTES.extend([bucket_chunk, build_range, range_step, range_coarse_edges, coarse_task])
     return tuple(_REMOTES)
@@ -431,6 +457,7 @@ _REMOTES: list[Any] = []
 
 # ---------------------------------------------------------------------- the partitioner
 INITIALS = ("coarse", "stream")
+BALANCES = (("nodes",), ("edges",), ("nodes", "edges"))
 
 
 @dataclass
@@ -438,10 +465,14 @@ class ParallelPartitioner(Partitioner):
     """Parallel partitioning over node ranges in synchronised rounds: an initial assignment, then size-constrained label propagation.
 
     Args:
-        imbalance: parts hold at most ``ceil((1 + imbalance) * num_nodes / num_parts)`` nodes (default 0.05).
+        imbalance: parts hold at most ``ceil((1 + imbalance) * total weight / num_parts)`` (default 0.05).
+        balance: what a node weighs (default ``["nodes"]``: 1 each); ``["edges"]``: its neighbour entries (in- plus
+            out-degree); ``["nodes", "edges"]``: both, with equal total mass (one combined constraint). On a
+            power-law graph, node balance puts most edges in one part (rmat: 36M of 42M) and with them most of
+            the memory of a full-graph worker; ``["nodes", "edges"]`` spreads both.
         tasks: node ranges = tasks per round (default 8); part of the result's identity, not the cluster size.
         initial: ``"coarse"`` (default): ``cluster_rounds`` rounds of size-constrained label-propagation
-            clustering (clusters of at most ``capacity / (4 * tasks)`` nodes), then METIS on the cluster graph
+            clustering (clusters of at most ``capacity / (4 * tasks)`` weight), then METIS on the cluster graph
             in one task (ParHIP's scheme with one level); ``"stream"``: ``rounds`` synchronised rounds of
             streaming LDG or Fennel (``objective``, ``gamma``).
         cluster_rounds: clustering rounds (default 4).
@@ -454,6 +485,7 @@ class ParallelPartitioner(Partitioner):
     name: ClassVar[str] = "parallel"
 
     imbalance: float = 0.05
+    balance: tuple[str, ...] = ("nodes",)
     tasks: int = 8
     initial: str = "coarse"
     cluster_rounds: int = 4
@@ -465,6 +497,10 @@ class ParallelPartitioner(Partitioner):
     def __post_init__(self) -> None:
         if not self.imbalance >= 0:
             raise ValueError(f"Expected imbalance >= 0 (got {self.imbalance})")
+        balance = (self.balance,) if isinstance(self.balance, str) else tuple(self.balance)
+        if balance not in BALANCES:
+            raise ValueError(f"Expected balance as one of {[list(b) for b in BALANCES]} (got {list(balance)})")
+        self.balance = balance
         for option, least in (("tasks", 1), ("cluster_rounds", 1), ("rounds", 1), ("refine_rounds", 0)):
             value = getattr(self, option)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -476,16 +512,21 @@ class ParallelPartitioner(Partitioner):
         if not self.gamma > 1:
             raise ValueError(f"Expected gamma > 1 (got {self.gamma})")
 
-    def _schedule(self, num_nodes: int, num_parts: int, num_entries: int, seed: int) -> Schedule:
+    def _schedule(self, degree: np.ndarray, num_parts: int, seed: int) -> Schedule:
+        """The rounds' parameters from every node's neighbour entries ``degree`` (in- plus out-degree)."""
+        num_nodes = degree.size
         num_tasks = min(self.tasks, num_nodes)
         fennel = self.objective == "fennel"
-        capacity = math.ceil((1.0 + self.imbalance) * num_nodes / num_parts)
+        weights = node_weights(self.balance, degree)
+        total = max(int(weights.sum()), 1)
+        capacity = math.ceil((1.0 + self.imbalance) * total / num_parts)
         return Schedule(
             bounds=range_bounds(num_nodes, num_tasks),
+            weights=weights,
             num_parts=num_parts,
             capacity=capacity,
             fennel=fennel,
-            alpha=math.sqrt(num_parts) * max(num_entries / 2, 1) / num_nodes**self.gamma if fennel else 0.0,
+            alpha=math.sqrt(num_parts) * max(int(degree.sum()) / 2, 1) / total**self.gamma if fennel else 0.0,
             gamma=float(self.gamma),
             bound=max(1, capacity // (4 * num_tasks)),  # all ranges may fill one cluster at once: at most a quarter part
             seed=seed,
@@ -515,15 +556,15 @@ class ParallelPartitioner(Partitioner):
         node, nbr, offsets = bucket_edges(graph.indices.numpy(), graph.dst().numpy(), bounds)
         csrs = [range_csr([(node[offsets[r]:offsets[r + 1]], nbr[offsets[r]:offsets[r + 1]])], int(bounds[r]), int(bounds[r + 1])) for r in range(bounds.size - 1)]
         del node, nbr
-        schedule = self._schedule(n, num_parts, sum(int(c[1].size) for c in csrs), seed)
+        schedule = self._schedule(np.concatenate([np.diff(indptr) for indptr, _ in csrs]), num_parts, seed)
 
         def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
-            return [run_step(step, *csrs[step.index], snapshot) for step in steps]  # all from the same snapshot
+            return [run_step(step, *csrs[step.index], snapshot, schedule.weights) for step in steps]  # all from the same snapshot
 
         def coarse(clusters: np.ndarray) -> np.ndarray:
             dense = dense_clusters(clusters)
             pieces = [coarse_edges(int(bounds[r]), *csrs[r], dense) for r in range(bounds.size - 1)]
-            return coarse_partition(pieces, dense, num_parts, seed, self.imbalance)
+            return coarse_partition(pieces, dense, schedule.weights, num_parts, seed, self.imbalance)
 
         return self._drive(schedule, n, seed, run_round, coarse)
 
@@ -555,18 +596,20 @@ class ParallelPartitioner(Partitioner):
             for chunk in range(len(graph.meta.edge_chunks)):
                 for what in ("node", "nbr", "offsets"):
                     _bucket_file(scratch, chunk, what).unlink()
-            schedule = self._schedule(n, num_parts, sum(b["entries"] for b in built), seed)
+            schedule = self._schedule(np.concatenate([b["degree"] for b in built]), num_parts, seed)
+            del built
+            weights = ray.put(schedule.weights)
 
             def run_round(steps: list[Step], snapshot: np.ndarray) -> list[np.ndarray]:
                 shared = ray.put(snapshot)
-                refs = [tasks.submit(range_step, f"{labels[step.index]} ({step.kind})", step, shared, work, max_retries=0) for step in steps]
+                refs = [tasks.submit(range_step, f"{labels[step.index]} ({step.kind})", step, shared, weights, work, max_retries=0) for step in steps]
                 return [done["part"] for done in tasks.wait(refs)]
 
             def coarse(clusters: np.ndarray) -> np.ndarray:
                 shared = ray.put(dense_clusters(clusters))
                 pieces = [tasks.submit(range_coarse_edges, f"{labels[r]} (cluster graph)", r, int(bounds[r]), shared, work, max_retries=0) for r in range(bounds.size - 1)]
                 label = f"cluster graph of {n} nodes (METIS, {num_parts} parts)"
-                (done,) = tasks.wait([tasks.submit(coarse_task, label, shared, num_parts, seed, self.imbalance, *pieces, max_retries=0)])
+                (done,) = tasks.wait([tasks.submit(coarse_task, label, shared, weights, num_parts, seed, self.imbalance, *pieces, max_retries=0)])
                 return done["part"]
 
             assignment = self._drive(schedule, n, seed, run_round, coarse)

@@ -36,6 +36,8 @@ def test_balanced_deterministic_and_better_than_random(sbm, options):
 def test_options_are_checked():
     with pytest.raises(ValueError, match="initial"):
         resolve_partitioner("parallel", initial="magic")
+    with pytest.raises(ValueError, match="balance"):
+        resolve_partitioner("parallel", balance=["train"])
     with pytest.raises(ValueError, match="tasks"):
         resolve_partitioner("parallel", tasks=0)
 
@@ -49,13 +51,31 @@ def test_ray_tasks_give_the_in_memory_assignment_without_loading_the_graph(ray_s
         raise AssertionError("the driver loaded the whole graph")
 
     monkeypatch.setattr(ChunkedGraph, "to_graph", no_whole_graph)  # the driver only: the tasks run in Ray workers
-    for initial in ("coarse", "stream"):
-        options = {"initial": initial, "tasks": 3, "cluster_rounds": 2, "rounds": 2, "refine_rounds": 2}  # few rounds: few tasks
+    for initial, balance in (("coarse", ["nodes", "edges"]), ("stream", ["nodes"])):  # weighted: the weights reach every task
+        options = {"initial": initial, "balance": balance, "tasks": 3, "cluster_rounds": 2, "rounds": 2, "refine_rounds": 2}  # few rounds: few tasks
         meta, _ = partition_chunked(tmp_path / "chunks", "parallel", 4, tmp_path / initial, seed=3, options=options)
         expected = resolve_partitioner("parallel", **options).partition(sbm, 4, seed=3)
         assert torch.equal(load_book(tmp_path / initial).node_part, expected.node_part)
         assert meta.quality.partition_task_peak_bytes > 0 and meta.method == "parallel"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["chunks", "coarse", "stream"]
+
+
+@pytest.mark.parametrize("initial", ["coarse", "stream"])
+def test_edge_balance_spreads_a_power_law_graphs_edges(initial):
+    """Node balance puts most of a power-law graph's edges in one part; balance=edges bounds each part's neighbour
+    entries (in- plus out-degree) by the capacity, and nodes + edges weighs both."""
+    import numpy as np
+
+    graph = load_dataset("rmat", scale=12, edge_factor=16, feature_dim=4, seed=0)
+    nodes = resolve_partitioner("parallel", initial=initial).partition(graph, 4, seed=0)
+    entries = (graph.in_degrees() + torch.bincount(graph.indices, minlength=graph.num_nodes)).numpy()
+    per_part = lambda result: np.bincount(result.node_part.numpy(), weights=entries, minlength=4)  # noqa: E731
+    edges = resolve_partitioner("parallel", initial=initial, balance="edges").partition(graph, 4, seed=0)
+    assert per_part(edges).max() <= math.ceil(1.05 * entries.sum() / 4) < per_part(nodes).max()
+    both = resolve_partitioner("parallel", initial=initial, balance=["nodes", "edges"]).partition(graph, 4, seed=0)
+    weights = entries + round(entries.sum() / graph.num_nodes)
+    assert np.bincount(both.node_part.numpy(), weights=weights, minlength=4).max() <= math.ceil(1.05 * weights.sum() / 4)
+    assert QualityReport.compute(graph, both).edge_balance < QualityReport.compute(graph, nodes).edge_balance
 
 
 def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
@@ -72,7 +92,7 @@ def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
     nbr, node = graph.indices.numpy(), graph.dst().numpy()
     dense = np.concatenate([np.zeros(200, np.int64), np.ones(200, np.int64), np.arange(2, 4002)])  # two clusters + singletons
     piece = coarse_edges(0, *range_csr([(node, nbr)], 0, graph.num_nodes), dense)
-    parts = coarse_partition([piece], dense, 2, seed=0, imbalance=0.05)
+    parts = coarse_partition([piece], dense, np.ones(graph.num_nodes, np.int64), 2, seed=0, imbalance=0.05)
     assert len(set(parts[:200])) == 1 and len(set(parts[200:400])) == 1  # each clique whole
     counts = np.bincount(parts, minlength=2)
     assert counts.max() <= 1.05 * graph.num_nodes / 2 + graph.num_nodes / (2 * EDGELESS_GROUPS), counts
