@@ -278,8 +278,7 @@ def minibatch_layers(workload: Workload, part: PartLoad, seeds: int) -> tuple[li
     among all nodes (:func:`expected_distinct`), so frontiers saturate on small graphs.
     """
     if part.batch is not None:
-        dst, src, edges, _ = part.batch.scaled(seeds)
-        return dst, src, edges
+        return part.batch.layers(seeds)
     total_nodes = sum(p.owned_nodes for p in workload.parts)
     degree = sum(p.owned_edges for p in workload.parts) / max(total_nodes, 1)
     dst, src, edges = [], [], []
@@ -314,7 +313,7 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
         if P == 1:
             remote_rows = 0.0
         elif part.batch is not None:
-            remote_rows = part.batch.scaled(seeds)[3]
+            remote_rows = part.batch.remote_rows(seeds)
         else:
             remote_rows = (src[0] - seeds) * workload.edge_cut_fraction
         # on one machine remote rows are read in place from the stores' shared memory (cache.shared_memory, the

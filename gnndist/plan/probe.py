@@ -12,8 +12,8 @@ other parts, which a worker fetches from their stores.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -34,14 +34,16 @@ class BatchShape:
     edges: tuple[float, ...]
     remote_inputs: float
 
-    def scaled(self, seeds: int) -> tuple[list[int], list[int], list[int], float]:
-        """The shape at ``seeds`` seeds per batch, scaled linearly (the probe samples the run's own batch size)."""
+    def layers(self, seeds: int) -> tuple[list[int], list[int], list[int]]:
+        """Destinations, sources and edges per layer at ``seeds`` seeds per batch, scaled linearly (the probe
+        samples the run's own batch size)."""
         factor = seeds / max(self.seeds, 1)
         scale = lambda values: [int(v * factor) for v in values]  # noqa: E731
-        return scale(self.dst), scale(self.src), scale(self.edges), self.remote_inputs * factor
+        return scale(self.dst), scale(self.src), scale(self.edges)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def remote_rows(self, seeds: int) -> float:
+        """Input rows another part owns, at ``seeds`` seeds per batch."""
+        return self.remote_inputs * seeds / max(self.seeds, 1)
 
 
 def probe_batches(graph: "Graph", node_part: "Tensor", num_parts: int, fanouts: list[int], batch_size: int, *, replace: bool = False, seed: int = 0) -> list[BatchShape]:
