@@ -65,3 +65,44 @@ def test_registry_and_bad_options():
         resolve_model("gcn", in_channels=2, hidden_channels=2, out_channels=2, num_layers=0)
     with pytest.raises(ValueError, match="divisible by heads"):
         resolve_model("gat", in_channels=2, hidden_channels=6, out_channels=2, heads=4)
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_layer0_dropout_by_column_blocks_equals_dropping_the_whole_input(monkeypatch, named_graph, name):
+    """Layer 0 drops and aggregates its input a column block at a time (a worker's owned rows pulling from owned
+    + halo rows here): output and gradients equal dropping the whole input with the same draws first."""
+    import copy
+
+    import gnndist.models.gnn as gnn
+    from gnndist.models.dropout import dropout
+
+    full = Block.from_graph(named_graph)
+    k = named_graph.num_nodes // 2
+    block = Block(full.indptr[: k + 1], full.indices[: int(full.indptr[k])], full.num_src, src_degree=named_graph.in_degrees())
+    x = torch.randn(named_graph.num_nodes, 48)
+    monkeypatch.setattr(gnn, "INPUT_BLOCK_BYTES", x.numel() * x.element_size() // 3)  # 3 blocks of 16 columns
+    torch.manual_seed(0)
+    fused = resolve_model(name, in_channels=48, hidden_channels=48, out_channels=3, dropout=0.5)
+    composed = copy.deepcopy(fused)
+    composed.fuses_input_dropout = False
+    assert fused.defers_dropout(0, x) and not composed.defers_dropout(0, x)
+    assert not fused.defers_dropout(0, x.clone().requires_grad_()) and not fused.defers_dropout(1, x)
+
+    torch.manual_seed(7)
+    out = fused.forward_layer(0, x, block)
+    torch.manual_seed(7)
+    dropped = torch.cat([dropout(x[:, start : start + 16], 0.5) for start in range(0, 48, 16)], dim=1)
+    expected = composed.aggregate(0, dropped, block)
+    assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    assert torch.allclose(out, expected, atol=1e-6)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    expected.backward(grad)
+    for (key, got), want in zip(fused.convs[0].named_parameters(), composed.convs[0].parameters()):
+        assert got.grad is not None and torch.allclose(got.grad, want.grad, atol=1e-5), key
+
+    # every source is a destination (a whole graph): nothing to free early, the input is dropped whole
+    torch.manual_seed(7)
+    whole = fused.forward_layer(0, x, full)
+    torch.manual_seed(7)
+    assert torch.allclose(whole, composed.aggregate(0, dropout(x, 0.5), full), atol=1e-6)
