@@ -131,9 +131,9 @@ class GNN(Layerwise):
         """The linear part of layer ``index`` applied row by row (only called when :meth:`transforms_rows`)."""
         raise NotImplementedError
 
-    def aggregate_sources(self, index: int, messages: Tensor, block: Block, source: Block, reduce: str, roots: bool = False) -> tuple[Tensor, Tensor | None]:
+    def aggregate_sources(self, index: int, messages: Tensor, block: Block, reduce: str, roots: bool = False) -> tuple[Tensor, Tensor | None]:
         """``(aggregation [block.num_dst, F], the destinations' own rows [block.num_dst, F] if roots else None)`` of
-        layer ``index``'s :meth:`rows` output, aggregated over ``source`` (``block`` or its normalised form).
+        layer ``index``'s :meth:`rows` output over ``block`` (the layer's block or its normalised form).
 
         Where :meth:`rows` left the layer's dropout here (:meth:`defers_dropout`) and some sources are not
         destinations (a full-graph part's halo rows), an input above :data:`INPUT_BLOCK_BYTES` is dropped and
@@ -143,18 +143,18 @@ class GNN(Layerwise):
         (4 blocks of 32 columns: +40 % on a 500k-node ``sbm``), so any other input is dropped whole, as before.
         """
         if not self.defers_dropout(index, messages):
-            return self.aggregation(source, messages, reduce), (messages[: block.num_dst] if roots else None)
+            return self.aggregation(block, messages, reduce), (messages[: block.num_dst] if roots else None)
         width = messages.size(1)
         blocks = -(-messages.numel() * messages.element_size() // INPUT_BLOCK_BYTES) if messages.size(0) > block.num_dst else 1
         step = min(width, -(-width // blocks // 16) * 16)  # whole multiples of 16 columns keep the kernel's vector loops
         if step == width:
             dropped = dropout(messages, self.dropout)
-            return self.aggregation(source, dropped, reduce), (dropped[: block.num_dst] if roots else None)
+            return self.aggregation(block, dropped, reduce), (dropped[: block.num_dst] if roots else None)
         out = messages.new_empty(block.num_dst, width)
         root = messages.new_empty(block.num_dst, width) if roots else None
         for start in range(0, width, step):
             dropped = dropout(messages[:, start : start + step], self.dropout).contiguous()
-            out[:, start : start + step] = self.aggregation(source, dropped, reduce)
+            out[:, start : start + step] = self.aggregation(block, dropped, reduce)
             if root is not None:
                 root[:, start : start + step] = dropped[: block.num_dst]
         return out, root
@@ -178,7 +178,7 @@ class GCN(GNN):
 
     def aggregate(self, index: int, messages: Tensor, block: Block) -> Tensor:
         conv = self.convs[index]
-        aggregated, _ = self.aggregate_sources(index, messages, block, block.gcn_normalized(), "sum")
+        aggregated, _ = self.aggregate_sources(index, messages, block.gcn_normalized(), "sum")
         if self.transforms_rows(index):
             return aggregated + conv.bias if conv.bias is not None else aggregated
         weight = conv.lin.weight.t()
@@ -215,7 +215,7 @@ class GraphSAGE(GNN):
             out = out + messages[: block.num_dst, width:]
             return out + conv.lin_l.bias if conv.lin_l.bias is not None else out
         weight, bias = conv.lin_l.weight, conv.lin_l.bias
-        aggregated, root = self.aggregate_sources(index, messages, block, block, "mean", roots=True)
+        aggregated, root = self.aggregate_sources(index, messages, block, "mean", roots=True)
         out = torch.addmm(bias, aggregated, weight.t()) if bias is not None else aggregated.mm(weight.t())
         return out.addmm_(root, conv.lin_r.weight.t())  # + the root's own transform, in place
 
