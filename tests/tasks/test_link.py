@@ -231,9 +231,11 @@ def test_minibatch_on_3_workers_is_within_2_points_of_single_process_auc(cora, r
         group.shutdown()
     print(f"cora link single-process: {reference}\ncora link mini-batch, 3 workers: {final}")
     assert abs(final["test_auc"] - reference["test_auc"]) <= 0.02
-    # distributed evaluation is exact: the single-process evaluation of the workers' parameters gives the same metrics
+    # distributed evaluation is exact: the single-process evaluation of the workers' parameters gives the same metrics,
+    # up to float rounding of the scores (summation order); AUC, a rank statistic, turns that into a near-tied
+    # (positive, negative) pair flipping: 1 / (527 x 527) = 3.6e-6 on Cora's test edges (half of it measured once)
     from torch.nn.utils import vector_to_parameters
 
     vector_to_parameters(parameters, single.model.parameters())
     for name, value in single.evaluate().values.items():
-        assert final[name] == pytest.approx(value, abs=1e-6), name
+        assert final[name] == pytest.approx(value, abs=1e-5 if name.endswith("auc") else 1e-6), name
