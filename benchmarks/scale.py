@@ -1,10 +1,12 @@
 """Scale: the memory of every process when no process holds the whole graph, against one process that does.
 
-``gnndist bench scale --out DIR [--quick] [--graphs sbm rmat] [--nodes N] [--parts 4] [--epochs 2]`` writes each
+``gnndist bench scale --out DIR [--quick] [--graphs sbm rmat] [--nodes N] [--parts 4] [--epochs 2] [--balance ...]`` writes each
 graph as a chunked folder (``gnndist convert``, streamed), partitions it into P parts with the parallel
 partitioner (Ray tasks) and with METIS (in memory, in one Ray task), then trains on it: one process
 (``mode=single``, the baseline that holds everything), full-graph (P workers, ``sync``) and mini-batch (P workers)
-from the parallel partition. Every step is its own ``gnndist`` command in a child process, so each peak is that
+from the parallel partition. Both partitioners balance what ``BALANCE`` names per graph (``--balance`` for all):
+nodes on sbm; nodes and edges, two constraints, on rmat, where node balance piles most edges (and with them most
+of a full-graph worker's memory) into one part. Every step is its own ``gnndist`` command in a child process, so each peak is that
 process's own: the child's peak RSS from ``wait4`` (convert, partition drivers) and the run's ``summary.json``
 ``memory`` section (driver, every worker, every store, the partitioning tasks).
 
@@ -38,6 +40,7 @@ QUICK = {
     "sbm": dict(num_nodes=20_000, avg_degree=10, num_classes=8, feature_dim=32, seed=0),
     "rmat": dict(scale=14, edge_factor=5.0, num_classes=8, feature_dim=32, seed=0),
 }
+BALANCE = {"sbm": ("nodes",), "rmat": ("nodes", "edges")}
 TARGETS = {"driver": 0.10, "worker": 0.40, "cut": {"sbm": 1.3, "rmat": 1.5}, "speed": 3.0}
 
 
@@ -106,9 +109,9 @@ def _train(name: str, chunks: Path, work: Path, overrides: Sequence[str], log: C
     }
 
 
-def _partition(method: str, chunks: Path, target: Path, parts: int, log: Callable[[str], None], timeout_s: float) -> dict[str, Any]:
-    """``gnndist partition`` of the chunked graph; wall time, the driver's peak, edge cut and balance."""
-    step = run_child(["partition", f"chunked:{chunks}", "--method", method, "--parts", str(parts), "--out", str(target), "--force"], log, timeout_s)
+def _partition(method: str, chunks: Path, target: Path, parts: int, balance: Sequence[str], log: Callable[[str], None], timeout_s: float) -> dict[str, Any]:
+    """``gnndist partition`` of the chunked graph balancing ``balance``; wall time, the driver's peak, edge cut and balance."""
+    step = run_child(["partition", f"chunked:{chunks}", "--method", method, "--parts", str(parts), "--out", str(target), "--force", "-o", f"balance=[{','.join(balance)}]"], log, timeout_s)
     if step.returncode != 0:
         return {"error": f"exit {step.returncode}", "output": step.output}
     quality = _quality(target)
@@ -123,18 +126,21 @@ def _partition(method: str, chunks: Path, target: Path, parts: int, log: Callabl
     }
 
 
-def run_graph(graph: str, options: dict[str, Any], work: Path, *, parts: int, epochs: int, timeout_s: float, log: Callable[[str], None]) -> dict[str, Any]:
+def run_graph(graph: str, options: dict[str, Any], work: Path, *, parts: int, epochs: int, balance: Sequence[str], timeout_s: float, log: Callable[[str], None]) -> dict[str, Any]:
     """Every step on one graph; returns its row."""
     chunks = work / f"{graph}-chunks"
     step = run_child(["convert", graph, str(chunks), "--force", "--no-progress", *(f"dataset.{k}={v}" for k, v in options.items())], log, timeout_s)
     if step.returncode != 0:
         return {"graph": graph, "options": options, "error": f"convert failed (exit {step.returncode})", "output": step.output}
     meta = json.loads((chunks / "meta.json").read_text())
-    row: dict[str, Any] = {"graph": graph, "options": options, "num_nodes": meta["num_nodes"], "num_edges": meta["num_edges"], "convert": {"seconds": step.seconds, "peak_bytes": step.peak_bytes}}
-    row["partition"] = {method: _partition(method, chunks, work / f"{graph}-{method}-p{parts}", parts, log, timeout_s) for method in ("parallel", "metis")}
+    row: dict[str, Any] = {"graph": graph, "options": options, "balance": list(balance), "num_nodes": meta["num_nodes"], "num_edges": meta["num_edges"], "convert": {"seconds": step.seconds, "peak_bytes": step.peak_bytes}}
+    row["partition"] = {method: _partition(method, chunks, work / f"{graph}-{method}-p{parts}", parts, balance, log, timeout_s) for method in ("parallel", "metis")}
     train = [f"train.epochs={epochs}", "train.eval_every=1000", "model.name=sage", "model.hidden=64", "cluster.timeout_s=1800"]
     # a run bound by memory: workers hand freed memory back to the OS (cluster.release_memory), as this benchmark measures memory
-    partitioned = [f"partition.parts={parts}", "partition.method=parallel", f"partition.dir={work / f'{graph}-parallel-p{parts}'}", "cluster.release_memory=true"]
+    partitioned = [
+        f"partition.parts={parts}", "partition.method=parallel", f"partition.options={{balance: [{', '.join(balance)}]}}",
+        f"partition.dir={work / f'{graph}-parallel-p{parts}'}", "cluster.release_memory=true",
+    ]
     row["train"] = {
         "single": _train(f"{graph}-single", chunks, work, ["mode=single", *train], log, timeout_s),
         "fullgraph": _train(f"{graph}-fullgraph", chunks, work, ["mode=fullgraph", "comm.strategy=sync", *train, *partitioned], log, timeout_s),
@@ -184,7 +190,7 @@ def _markdown(result: dict[str, Any]) -> str:
             continue
         train, parts, ratios = row["train"], row["partition"], row["ratios"]
         single = train["single"].get("driver_peak_bytes")
-        lines += [f"## {row['graph']}: {row['num_nodes']:,} nodes, {row['num_edges']:,} edges", ""]
+        lines += [f"## {row['graph']}: {row['num_nodes']:,} nodes, {row['num_edges']:,} edges; partitions balance {' and '.join(row['balance'])}", ""]
         lines += ["| process | peak RSS (GiB) | / single-process peak |", "|---|---:|---:|"]
         lines.append(f"| convert (streamed) | {_gib(row['convert']['peak_bytes'])} | {row['convert']['peak_bytes'] / single:.2f} |" if single else f"| convert | {_gib(row['convert']['peak_bytes'])} | - |")
         for method, part in parts.items():
@@ -212,8 +218,11 @@ def _markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(out: Path, *, graphs: Sequence[str], quick: bool, num_nodes: int | None, parts: int, epochs: int, timeout_s: float, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Runs every graph; writes ``scale.json`` and ``scale.md`` into ``out``; returns the result."""
+def run_benchmark(out: Path, *, graphs: Sequence[str], quick: bool, num_nodes: int | None, parts: int, epochs: int, timeout_s: float,
+                  balance: Sequence[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Runs every graph; writes ``scale.json`` and ``scale.md`` into ``out``; returns the result.
+
+    ``balance``: what both partitioners balance on every graph (default: ``BALANCE``'s choice per graph)."""
     import platform
 
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +235,7 @@ def run_benchmark(out: Path, *, graphs: Sequence[str], quick: bool, num_nodes: i
                 options["num_nodes"] = num_nodes
             else:
                 options["scale"] = max(1, round(num_nodes).bit_length() - 1)
-        rows.append(run_graph(graph, options, work, parts=parts, epochs=epochs, timeout_s=timeout_s, log=log))
+        rows.append(run_graph(graph, options, work, parts=parts, epochs=epochs, balance=balance or BALANCE[graph], timeout_s=timeout_s, log=log))
     result = {"parts": parts, "epochs": epochs, "machine": f"{os.cpu_count()} cores, {platform.machine()}", "targets": TARGETS, "rows": rows}
     markdown = _markdown(result)
     write_report(out, "scale", result, markdown)
@@ -243,10 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", type=int, default=4, help="parts = workers (default 4)")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs per run (default 2)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="bound on each step, seconds (default 3600)")
+    parser.add_argument("--balance", nargs="+", choices=["nodes", "edges"], help="what both partitioners balance on every graph (default: nodes on sbm, nodes and edges on rmat)")
     args = parser.parse_args(argv)
     if args.parts < 1 or args.epochs < 1:
         parser.error("--parts and --epochs must be >= 1")
-    result = run_benchmark(args.out, graphs=args.graphs, quick=args.quick, num_nodes=args.nodes, parts=args.parts, epochs=args.epochs, timeout_s=args.timeout, log=lambda line: print(line, flush=True))
+    result = run_benchmark(args.out, graphs=args.graphs, quick=args.quick, num_nodes=args.nodes, parts=args.parts, epochs=args.epochs, timeout_s=args.timeout, balance=args.balance, log=lambda line: print(line, flush=True))
     return 1 if any("error" in row or any("error" in run for run in row["train"].values()) for row in result["rows"]) else 0
 
 

