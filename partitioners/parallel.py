@@ -381,7 +381,7 @@ class Schedule:
     """The rounds of one partitioning and the steps of each, from the synchronised snapshot."""
 
     bounds: np.ndarray
-    weights: np.ndarray  # [num_nodes] what each node weighs in the balance
+    weights: np.ndarray  # [num_nodes, ncon] what each node weighs in the balance, per constraint
     num_parts: int
     capacity: np.ndarray  # [ncon] int64
     fennel: bool
