@@ -1,15 +1,18 @@
-"""gnndist.memory: the peak of a block sees a freed allocation, restarts per block, and reads other processes."""
+"""gnndist.memory: the peak of a block sees a freed allocation, restarts per block, and reads other processes;
+shared pages read in place are unmapped past a budget without losing their data, private memory never."""
 from __future__ import annotations
 
+import mmap
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from gnndist import memory
-from gnndist.memory import PeakMemory, minor_faults, peak_resident_bytes, resident_bytes
+from gnndist.memory import PeakMemory, SharedPages, minor_faults, peak_resident_bytes, resident_bytes, shared_resident_bytes
 
 MiB = 2**20
 
@@ -87,3 +90,24 @@ def test_freed_blocks_go_back_to_the_system():
     """A part-sized block freed in a worker or store process is unmapped, not kept by the heap."""
     assert kept_mib("keep") >= 180  # 25 live blocks and the 25 freed ones the heap keeps
     assert 80 <= kept_mib("return") <= 120  # the 25 live blocks only
+
+
+@pytest.mark.skipif(shared_resident_bytes() is None or memory.MADV_DONTNEED is None, reason="needs /proc/self/status RssShmem and madvise")
+def test_shared_pages_past_the_budget_are_unmapped_and_keep_their_data():
+    shared = mmap.mmap(-1, 64 * MiB)  # anonymous MAP_SHARED: shmem pages, like Ray's object store
+    rows = np.frombuffer(shared, dtype=np.float32).reshape(-1, 128)
+    private = np.arange(rows.size, dtype=np.float32).reshape(rows.shape)
+    lazy, eager = SharedPages([rows], 16 * MiB), SharedPages([rows, private], 0)  # budgets count from here
+    rows[:] = private
+    assert lazy.releasable == 1 and eager.releasable == 1  # the private array is never released
+    assert SharedPages([rows], float("inf")).releasable == 0
+    touched = shared_resident_bytes()
+    assert lazy.check() and lazy.releases == 1
+    assert shared_resident_bytes() <= touched - 60 * MiB  # unmapped from this process
+    assert np.array_equal(rows, private)  # still there: read back from the shared memory
+    assert lazy.check() and lazy.releases == 2  # that read mapped 64 MiB again: past the budget
+    assert float(rows[:100].sum()) == float(private[:100].sum())
+    assert not lazy.check()  # 50 KiB: within it
+    assert eager.check()  # a budget of 0 releases after any read
+    del rows
+    shared.close()

@@ -12,6 +12,7 @@ from typing import Any, Literal, Sequence
 import torch
 from torch import Tensor
 
+from gnndist.memory import SharedPages
 from gnndist.store.base import FeatureInfo, FeatureStore, Pending, Ready, StoreHandle, check_ids, check_part_order, read_only_tensor
 
 Request = Literal["features", "in_edges"]
@@ -54,9 +55,11 @@ class StoreClient:
         mapped: feature requests to a store whose rows this process can read in place
             (:meth:`StoreHandle.mapped_rows`: a Ray store on this node) are answered from there, without a
             request or any work in the store.
+        mapped_budget_bytes: how much of those rows' shared-memory pages this process keeps mapped between
+            reads (:class:`gnndist.memory.SharedPages`; ``inf``: all it ever read).
     """
 
-    def __init__(self, stores: Sequence[StoreHandle], *, mapped: bool = False):
+    def __init__(self, stores: Sequence[StoreHandle], *, mapped: bool = False, mapped_budget_bytes: float = float("inf")):
         if not stores:
             raise ValueError("Expected one store per part (got none)")
         check_part_order([store.part_id for store in stores])
@@ -64,6 +67,7 @@ class StoreClient:
         self.stats = StoreStats()
         in_place = [store.mapped_rows() if mapped else None for store in self.stores]
         self.mapped: list[Tensor | None] = [None if rows is None else read_only_tensor(rows) for rows in in_place]
+        self.mapped_pages = SharedPages([rows for rows in in_place if rows is not None], mapped_budget_bytes)
 
     @property
     def num_mapped(self) -> int:
@@ -96,6 +100,8 @@ class StoreClient:
                 sent.append((part, chunk, self._request(part, request, local_ids.index_select(0, chunk))))
             offset += count
         answers = [OwnerAnswer(part, chunk, pending.result()) for part, chunk, pending in sent]
+        if request == "features":
+            self.mapped_pages.check()
         self.stats.seconds += time.perf_counter() - start
         return answers
 

@@ -309,6 +309,7 @@ class PartBatches:
         objective: the task's mini-batch objective (default: node classification of the part's training
             nodes); ``extra_hops`` rings its seeds need beyond the sampler's hops.
         shared_memory: read the rows of stores on this node in place (``cache.shared_memory``).
+        shared_memory_mb: MiB of their pages kept mapped between reads (``cache.shared_memory_mb``; None: all).
     """
 
     def __init__(
@@ -332,13 +333,14 @@ class PartBatches:
         objective: BatchObjective | None = None,
         extra_hops: int = 0,
         shared_memory: bool = True,
+        shared_memory_mb: float | None = None,
     ):
         if part.x is None:
             raise ValueError(f"Part {part.part_id} has no node features 'x' or labels 'y'")
         self.part_id = part.part_id
         self.fanouts = list(fanouts)
         self.seed, self.rank, self.replace, self.sampler_threads = seed, rank, replace, sampler_threads
-        self.client = StoreClient(stores, mapped=shared_memory) if stores else None
+        self.client = StoreClient(stores, mapped=shared_memory, mapped_budget_bytes=float("inf") if shared_memory_mb is None else shared_memory_mb * 2**20) if stores else None
         self.local = build_local_graph(part, len(self.fanouts) + extra_hops, self.client, book)
         self.num_owned = part.num_owned
         self.device = device = torch.device(device)
@@ -606,6 +608,7 @@ class MiniBatchWorkerTrainer(ModelState):
             sampling_device=(sampling.device if sampling is not None else "auto"),
             cache_device=cache.device,
             shared_memory=cache.shared_memory,
+            shared_memory_mb=cache.shared_memory_mb,
             objective=objective,
             extra_hops=task.extra_hops,
         )

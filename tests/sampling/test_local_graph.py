@@ -91,3 +91,16 @@ def test_sampling_on_the_local_graph_stays_in_it_and_follows_real_edges(graph):
                 src, dst = ids[block.indices], ids[block.dst()]
                 assert set(zip(src.tolist(), dst.tolist())) <= edges
                 assert torch.equal(block.src_degree, graph.in_degrees()[ids[: block.num_src]])
+
+
+def test_csr_order_is_the_stable_sort_of_the_answers_edges_by_row():
+    """Answers list each frontier row once, in owner order; the edges' CSR order computed from offsets is the
+    stable argsort of their rows (rows without edges included)."""
+    from gnndist.sampling.local_graph import _csr_order
+
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.randint(0, 4, (50,), generator=generator)
+    counts[:5] = 0
+    answer_rows = torch.randperm(50, generator=generator)
+    expected = torch.argsort(torch.repeat_interleave(answer_rows, counts[answer_rows]), stable=True)
+    assert torch.equal(_csr_order(counts, answer_rows), expected)

@@ -161,7 +161,8 @@ def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
 
 def test_ray_stores_rows_are_mapped_on_their_node_and_outlive_a_store_restart(ray_session, on_disk):
     """Rows of a store on this node are read from Ray's object store in place: the same rows, no request, no
-    store CPU; the mapping stays readable after the store's process is killed and restarted."""
+    store CPU, the same rows again after their pages were unmapped; the mapping stays readable after the store's
+    process is killed and restarted."""
     import os
     import signal
 
@@ -171,8 +172,8 @@ def test_ray_stores_rows_are_mapped_on_their_node_and_outlive_a_store_restart(ra
     parts = [source.load() for source in on_disk]
     handles = start_stores(on_disk)
     try:
-        client = StoreClient([pickle.loads(pickle.dumps(handle)) for handle in handles], mapped=True)
-        assert client.num_mapped == 3
+        client = StoreClient([pickle.loads(pickle.dumps(handle)) for handle in handles], mapped=True, mapped_budget_bytes=2**30)
+        assert client.num_mapped == 3 and client.mapped_pages.releasable == 3  # in shared memory: can be unmapped
         mapped = handles[1].mapped_rows()
         assert not mapped.flags.writeable and np.array_equal(mapped, parts[1].x[: parts[1].num_owned].numpy())
         nodes = torch.randperm(book.num_nodes, generator=torch.Generator().manual_seed(0))[:300]
@@ -181,6 +182,8 @@ def test_ray_stores_rows_are_mapped_on_their_node_and_outlive_a_store_restart(ra
         cpu_before = ray.get(handles[1].actor.process.remote(), timeout=60)["cpu_s"]
         for _ in range(20):
             assert torch.equal(remote.gather(torch.arange(300)), expected)
+        client.mapped_pages.release()  # pages unmapped from this process: read again from the shared memory
+        assert torch.equal(remote.gather(torch.arange(300)), expected)
         assert client.stats.requests == 0
         assert ray.get(handles[1].actor.process.remote(), timeout=60)["cpu_s"] - cpu_before < 0.05  # the store did nothing
         os.kill(store_pid(handles[1]), signal.SIGKILL)

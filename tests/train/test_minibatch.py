@@ -224,12 +224,13 @@ def reference_history(graph):
     return fit(MiniBatchTrainer(graph, spec_for(graph), TRAIN), EPOCHS, progress=False).history
 
 
-@pytest.mark.parametrize("policy, shared_memory", [(policy, True) for policy in POLICIES] + [("none", False)])
-def test_parts_without_training_nodes_reproduce_the_reference(graph, worker_group, lopsided, reference_history, policy, shared_memory):
-    """Stores (rows read in place or requested), ring extension, caches, remote features and zero-weight steps
-    change nothing: exact equality."""
+@pytest.mark.parametrize("policy, shared_memory, shared_memory_mb", [(policy, True, None) for policy in POLICIES] + [("none", True, 0), ("none", False, None)])
+def test_parts_without_training_nodes_reproduce_the_reference(graph, worker_group, lopsided, reference_history, policy, shared_memory, shared_memory_mb):
+    """Stores (rows read in place, unmapped after every read, or requested), ring extension, caches, remote
+    features and zero-weight steps change nothing: exact equality."""
     sources, stores = lopsided
-    trainer = start_minibatch(worker_group, sources, spec_for(graph), TRAIN, CacheConfig(policy=policy, capacity=0.3, shared_memory=shared_memory), stores=stores)
+    cache = CacheConfig(policy=policy, capacity=0.3, shared_memory=shared_memory, shared_memory_mb=shared_memory_mb)
+    trainer = start_minibatch(worker_group, sources, spec_for(graph), TRAIN, cache, stores=stores)
     history = fit(trainer, EPOCHS, progress=False).history
     assert losses(history) == pytest.approx(losses(reference_history), abs=1e-6, rel=0)
     assert [m.test_acc for m in history] == [m.test_acc for m in reference_history]
