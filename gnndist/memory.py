@@ -47,19 +47,31 @@ def resident_bytes(pid: int | None = None) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
+_child_peak = 0  # the largest peak of a child that worked for this process since the last reset (record_child_peak)
+
+
+def record_child_peak(peak_bytes: int) -> None:
+    """Counts a child process's peak resident memory as this process's own (a forked child that ran part of
+    this process's work, e.g. METIS: :mod:`gnndist.partitioners.forked`), until the next :func:`reset_peak_resident`."""
+    global _child_peak
+    _child_peak = max(_child_peak, peak_bytes)
+
+
 def peak_resident_bytes(pid: int | None = None) -> int:
     """Peak resident memory of this process (or of ``pid``, e.g. a benchmark's child process) since it
-    started or since its last :func:`reset_peak_resident`."""
+    started or since its last :func:`reset_peak_resident`; this process's includes :func:`record_child_peak`'s."""
     kib = _status_kib("VmHWM", pid)
     if kib is not None:
-        return kib * 1024
+        return max(kib * 1024, _child_peak if pid is None else 0)
     if pid is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, _child_peak)  # KiB on Linux
     return resident_bytes(pid)  # no high-water mark to read: the current size is the best bound we have
 
 
 def reset_peak_resident() -> bool:
     """Restarts this process's peak at its current resident memory (Linux ``clear_refs``); False where unsupported."""
+    global _child_peak
+    _child_peak = 0
     if _status_kib("VmHWM") is None:
         return False
     try:
@@ -274,7 +286,7 @@ class PeakMemory:
             self._stop.set()
             self._thread.join()
             self._thread = None
-            self.peak_bytes = max(self.peak_bytes, resident_bytes())
+            self.peak_bytes = max(self.peak_bytes, resident_bytes(), _child_peak)
         else:
             self.peak_bytes = max(self.start_bytes, peak_resident_bytes())
 

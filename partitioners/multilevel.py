@@ -18,6 +18,7 @@ import gnndist.typing as capabilities
 from gnndist.graph import Graph
 from gnndist.partitioners.adjacency import SymmetricAdjacency, check_balance, symmetric_adjacency, vertex_weights
 from gnndist.partitioners.base import Partitioner
+from gnndist.partitioners.forked import call_forked, shared_empty
 from gnndist.typing import module_status
 
 METIS_NOPTIONS = 40
@@ -104,16 +105,16 @@ def metis_part_graph(adjacency: SymmetricAdjacency, weights: np.ndarray, num_par
     num_nodes, ncon, parts = scalar(adjacency.num_nodes), scalar(weights.shape[1]), scalar(num_parts)
     xadj, adjncy, vwgt = array(adjacency.indptr), array(adjacency.indices), array(weights.reshape(-1))
     adjwgt = None if adjacency.uniform_weights() else array(adjacency.weights)
-    edgecut, part = scalar(0), np.zeros(adjacency.num_nodes, dtype=index_type)
+    edgecut, part = scalar(0), shared_empty(adjacency.num_nodes, index_type)  # METIS writes part in a forked child
     pointer = lambda values: None if values is None else values.ctypes.data_as(index_pointer)  # noqa: E731
     function = library.METIS_PartGraphRecursive if recursive else library.METIS_PartGraphKway
-    status = function(
+    status = call_forked(lambda: function(  # its rand() must not be shared with other threads (see forked)
         pointer(num_nodes), pointer(ncon), pointer(xadj), pointer(adjncy), pointer(vwgt), None, pointer(adjwgt),
         pointer(parts), None, None, pointer(options), pointer(edgecut), pointer(part),
-    )
+    ))
     if status != METIS_OK:
         raise RuntimeError(f"METIS failed with status {status} ({METIS_STATUS.get(status, 'unknown')}) on {adjacency.num_nodes} nodes, {num_parts} parts, {weights.shape[1]} constraint(s)")
-    return part.astype(np.int64, copy=False)
+    return part.astype(np.int64)  # a copy: the shared mapping is released with its array
 
 
 @dataclass
