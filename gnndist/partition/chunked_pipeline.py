@@ -41,7 +41,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import gnndist
 from gnndist.data.chunked import ChunkedGraph
-from gnndist.graph import MASK_FIELDS
+from gnndist.graph import MASK_FIELDS, csr_from_edges
 from gnndist.partition.format import (
     FORMAT_VERSION,
     PartitionMeta,
@@ -197,12 +197,10 @@ def _build_part(
     n_local = global_ids.size
     global_to_local = np.full(n, -1, np.int64)
     global_to_local[global_ids] = np.arange(n_local)
-    src = np.concatenate([e[0] for e in edges])
-    rows = global_to_local[np.concatenate([e[1] for e in edges])]
-    order = np.lexsort((src, rows))  # stable: ties keep chunk order, as Graph's CSR does
-    indptr = np.zeros(n_local + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_local), out=indptr[1:])
-    weight = torch.from_numpy(np.concatenate([e[2] for e in edges])[order]) if graph.has_edge_weight else None
+    src = torch.from_numpy(np.concatenate([e[0] for e in edges]))
+    rows = torch.from_numpy(global_to_local[np.concatenate([e[1] for e in edges])])
+    weight = torch.from_numpy(np.concatenate([e[2] for e in edges])) if graph.has_edge_weight else None
+    indptr, src, weight = csr_from_edges(src, rows, n_local, weight, num_src=n)  # ties keep chunk order, as Graph's CSR does
     send = [halos[receiver][node_part[halos[receiver]] == part_id] for receiver in range(num_parts)]
     node_data = {name: _node_rows(graph, name, global_ids) for name in graph.node_fields}
     is_owned = torch.arange(n_local) < owned.size
@@ -217,8 +215,8 @@ def _build_part(
         num_halo_per_hop=[int(ring.size) for ring in rings],
         global_ids=torch.from_numpy(global_ids),
         halo_owner=torch.from_numpy(node_part[global_ids[owned.size:]].astype(np.int64)),
-        indptr=torch.from_numpy(indptr),
-        indices=torch.from_numpy(global_to_local[src[order]]),
+        indptr=indptr,
+        indices=torch.from_numpy(global_to_local[src.numpy()]),
         in_degree=torch.from_numpy(in_degree[global_ids]),
         send_indices=torch.from_numpy(global_to_local[np.concatenate(send)]),
         send_counts=torch.tensor([s.size for s in send], dtype=torch.long),

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as save_safetensors
+from safetensors.torch import save_file as save_safetensors_file
 
 import gnndist
 from gnndist.graph import Graph
 from gnndist.hetero import SCHEMA_KEYS
 from gnndist.io import check_replaceable as check_replaceable_dir
-from gnndist.io import fsync_dir, install_dir, read_meta_json, sha256_file, write_synced
+from gnndist.io import fsync_dir, install_dir, read_meta_json, sha256_file, synced_sha256, write_synced
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.halo import ExchangePlan
 from gnndist.partition.hetero import type_part
@@ -126,8 +126,14 @@ class PartitionMeta:
         return cls(**{name: values[name] for name in names if name in values and name != "quality"}, quality=quality)
 
 
-def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    return save_safetensors({name: tensor.contiguous() for name, tensor in tensors.items()})
+def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
+    """Writes ``tensors`` as one safetensors file, fsynced; returns its sha256.
+
+    Written by safetensors straight to the file: building the file's bytes in memory first doubled a part's
+    size in the writer's memory and took 1.5 s more per part of a 2M-node graph.
+    """
+    save_safetensors_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(path))
+    return synced_sha256(path)
 
 
 def _progress_callback(progress: bool | Progress, total: int) -> tuple[Progress | None, Callable[[], None]]:
@@ -235,13 +241,13 @@ def new_temp_dir(directory: Path, kind: str = "tmp") -> Path:
 def write_book(tmp: Path, node_part: torch.Tensor, num_parts: int) -> dict[str, str]:
     """Writes the partition book of ``node_part`` into the temp directory; returns ``{file: sha256}``."""
     book = PartitionBook.from_assignment(node_part, num_parts)
-    return {BOOK_FILE: write_synced(tmp / BOOK_FILE, _tensors_bytes({"node_part": book.node_part, "local_id": book.local_id}))}
+    return {BOOK_FILE: _write_tensors(tmp / BOOK_FILE, {"node_part": book.node_part, "local_id": book.local_id})}
 
 
 def write_part(tmp: Path, part: Part) -> dict[str, str]:
     """Writes one part's files into its (existing) folder of the temp directory; returns ``{relative path: sha256}``."""
     folder = part_folder(part.part_id)
-    files = {f"{folder}/{PART_TENSORS}": write_synced(tmp / folder / PART_TENSORS, _tensors_bytes(part.tensors()))}
+    files = {f"{folder}/{PART_TENSORS}": _write_tensors(tmp / folder / PART_TENSORS, part.tensors())}
     info = {key: getattr(part, key) for key in PART_INFO_KEYS}
     files[f"{folder}/{PART_INFO}"] = write_synced(tmp / folder / PART_INFO, json.dumps(info).encode())
     fsync_dir(tmp / folder)
