@@ -101,6 +101,84 @@ def test_isolated_nodes_are_pooled_and_balance_the_connected_core():
     assert counts.max() <= 1.05 * graph.num_nodes / 2 + graph.num_nodes / (2 * EDGELESS_GROUPS), counts
 
 
+def _range_of(num_nodes: int, lo: int, seed: int):
+    """A random graph with three hubs (degree ~ 200, past the clustering's small table) as range ``[lo, num_nodes)``'s CSR."""
+    import numpy as np
+
+    from gnndist.partitioners.parallel import bucket_edges, range_csr
+
+    rng = np.random.default_rng(seed)
+    src = np.concatenate([rng.integers(0, num_nodes, 4 * num_nodes), np.repeat([lo, lo + 1, 3], 200)])
+    dst = np.concatenate([rng.integers(0, num_nodes, 4 * num_nodes), rng.integers(0, num_nodes, 600)])
+    node, nbr, _ = bucket_edges(src, dst, np.array([0, lo, num_nodes]))
+    keep = node >= lo
+    return range_csr([(node[keep], nbr[keep])], lo, num_nodes)
+
+
+def test_a_clustering_sweep_follows_its_rule_for_low_and_high_degree_nodes():
+    """The clustering kernel (a hash table for low-degree nodes, an array for hubs) moves each node as the rule in
+    its docstring says, checked against a plain-Python sweep: most edges wins, ties by the seeded rank, only into
+    clusters within the bound, neighbours outside the range read from the snapshot."""
+    import numpy as np
+
+    from gnndist.partitioners.parallel import SMALL_DEGREE, _cluster
+
+    n, lo, salt = 600, 200, 12345
+    indptr, nbrs = _range_of(n, lo, seed=0)
+    assert np.diff(indptr).max() > SMALL_DEGREE >= np.median(np.diff(indptr))  # both ways of counting are used
+    rng = np.random.default_rng(1)
+    clusters = rng.integers(0, 60, n).astype(np.int32)
+    weight = np.ones((n - lo, 1), np.int64)
+    sizes = np.bincount(clusters, minlength=n).astype(np.int64)[:, None]
+    bound = np.array([14], np.int64)
+    order = rng.permutation(n - lo)
+
+    def rank(c: int) -> int:
+        return ((c ^ salt) * 0x9E3779B97F4A7C15) & (2**64 - 1)
+
+    local, expected_sizes = clusters[lo:].copy(), sizes.copy()
+    moved = 0
+    for v in order:
+        links: dict[int, int] = {}
+        for u in nbrs[indptr[v]:indptr[v + 1]]:
+            c = int(local[u - lo]) if u >= lo else int(clusters[u])
+            links[c] = links.get(c, 0) + 1  # first-seen order kept
+        current = best = int(local[v])
+        for c, count in links.items():
+            if c == current:
+                continue
+            beats = count > links.get(best, 0) or (best != current and count == links[best] and rank(c) < rank(best))
+            if beats and expected_sizes[c, 0] + 1 <= bound[0]:
+                best = c
+        if best != current:
+            local[v] = best
+            expected_sizes[current] -= 1
+            expected_sizes[best] += 1
+            moved += 1
+    got = _cluster(indptr, nbrs, lo, order, weight, clusters, clusters[lo:].copy(), sizes, bound, salt)
+    assert moved > 50
+    np.testing.assert_array_equal(got, local)
+    np.testing.assert_array_equal(sizes, expected_sizes)
+
+
+def test_cluster_graph_edges_sum_the_entries_between_clusters():
+    """``coarse_edges`` (a counting sort in numba) equals summing every entry between two clusters in a dense matrix."""
+    import numpy as np
+
+    from gnndist.partitioners.parallel import coarse_edges
+
+    n, lo = 600, 200
+    indptr, nbrs = _range_of(n, lo, seed=2)
+    dense = np.random.default_rng(3).integers(0, 40, n)
+    expected = np.zeros((40, 40), np.int64)
+    rows, cols = np.repeat(dense[lo:], np.diff(indptr)), dense[nbrs]
+    between = rows != cols
+    np.add.at(expected, (rows[between], cols[between]), 1)
+    got = coarse_edges(lo, indptr, nbrs, dense)
+    assert got.shape == (40, 40) and got.nnz == np.count_nonzero(expected)
+    np.testing.assert_array_equal(got.toarray(), expected)
+
+
 @pytest.mark.parametrize("broken", [
     "sys.modules['numba'] = types.ModuleType('numba')",  # numba's own import broken off
     "import numba.core.types; del numba.core.types.misc",  # a submodule imported, not yet bound: what compiling trips over
