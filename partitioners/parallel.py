@@ -135,7 +135,8 @@ def _refine(indptr, nbrs, start, order, node_weight, assignment, local_part, quo
     return local_part
 
 
-SMALL_DEGREE = 64  # nodes up to this many neighbour entries count their clusters in a small hash table (see _cluster)
+SLOT_BITS = 7  # the small hash table of _cluster: 2**7 = 128 slots, found from a hash's top 7 bits
+SMALL_DEGREE = 1 << (SLOT_BITS - 1)  # nodes up to this many neighbour entries (64) count their clusters in it: at most half full
 
 
 @compiled
@@ -145,7 +146,7 @@ def _cluster(indptr, nbrs, start, order, node_weight, clusters, local_cluster, s
     stays within ``bound`` weight.
 
     ``sizes`` (``[num_nodes, ncon]``, cluster weights of the snapshot) is updated as nodes of this range move;
-    ``bound`` is ``[ncon]``. A node's edges per cluster are counted in a 128-slot open-addressing table (it
+    ``bound`` is ``[ncon]``. A node's edges per cluster are counted in a ``2**SLOT_BITS``-slot open-addressing table (it
     stays in L1) when it has at most ``SMALL_DEGREE`` entries, else in a ``[num_nodes]`` array: counting in that
     array was a second cache miss per neighbour entry beside reading the neighbour's cluster (numba has no
     small-map type that fits here, so the table is written out). Only a candidate that would win is checked
@@ -154,12 +155,12 @@ def _cluster(indptr, nbrs, start, order, node_weight, clusters, local_cluster, s
     links = np.zeros(sizes.shape[0], np.int32)  # high-degree nodes: edges from v to each cluster
     touched = np.empty(sizes.shape[0], clusters.dtype)  # v's distinct neighbouring clusters, in first-seen order
     tally = np.empty(sizes.shape[0], np.int32)  # v's edges to touched[j]
-    slots = 2 * SMALL_DEGREE
+    slots = 1 << SLOT_BITS
     slot_key = np.full(slots, -1, np.int64)
     slot_count = np.zeros(slots, np.int32)
     slot_of = np.empty(SMALL_DEGREE, np.int64)  # touched[j]'s slot
     golden = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing: table slots, and a seeded pseudo-random rank per cluster
-    shift = np.uint64(64 - 7)  # the hash's top 7 bits: one of the 128 slots
+    shift = np.uint64(64 - SLOT_BITS)  # the hash's top bits: one of the slots
     salt = np.uint64(salt)
     for v in order:
         current = local_cluster[v]
