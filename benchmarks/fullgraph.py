@@ -23,8 +23,9 @@ are CPU-section measurements.
 
 gnndist P > 1 runs on a private local Ray: one :class:`~gnndist.runtime.WorkerGroup` per P (a METIS
 partition per P, one logical CPU and ``--worker-threads`` torch threads per worker), one trainer per
-(model, strategy). A DGL epoch of the same model follows every distributed epoch, so each row's
-ratio to DGL is measured under the same load. Every model is 2 layers, ``in-hidden-classes``
+(model, strategy). A DGL epoch of the same model follows every distributed epoch, as DGL's epochs
+alternate with gnndist P=1's in the single-process round-robin, so both sections run beside the same
+neighbour; ratios divide this run's medians directly (:func:`~gnndist.benchmarks.fullgraph_report.ratios`). Every model is 2 layers, ``in-hidden-classes``
 (128-128-16 on ``sbm``), dropout 0.5 on every layer's input, Adam (lr 0.01, weight decay 5e-4),
 cross-entropy on the training nodes; GCN adds self loops and normalises symmetrically.
 

@@ -57,6 +57,15 @@ def _row(model: str, system: str, variant: str, parts: int, device: str, seconds
     return Row(model, system, variant, parts, "sync" if parts > 1 else "-", device=device, epoch_s=[seconds] * 3, peak_rss_bytes=2**30, peak_rss_sum_bytes=2**31)
 
 
+def test_cpu_ratios_divide_this_runs_medians_directly_not_through_the_dgl_epochs_beside():
+    """DGL's epochs beside P > 1 workers ran 1.2-1.6x its single-section ones: dividing by them flattered P > 1."""
+    rows = [_row("sage", "gnndist", "gnndist_csr", 1, "cpu", 0.6), _row("sage", "DGL", "gspmm", 1, "cpu", 0.9), _row("sage", "gnndist", "gnndist_csr", 2, "cpu", 0.75)]
+    rows[2].reference_dgl_s = [1.4] * 3
+    found = ratios(rows, warmup=1)
+    assert found[2]["ratio_vs_p1"] == pytest.approx(1.25) and found[2]["ratio_vs_dgl"] == pytest.approx(0.75 / 0.9)
+    assert found[0]["ratio_vs_dgl"] == pytest.approx(0.6 / 0.9) and found[1]["ratio_vs_p1"] is None
+
+
 def test_fullgraph_ratios_and_targets_stay_within_one_device():
     rows = [
         _row("gcn", "gnndist", "gnndist_csr", 1, "cpu", 2.0),
