@@ -45,8 +45,11 @@ from gnndist.benchmarks.peers import PyGSAGE, block_edge_index, sage_weights, wr
 from gnndist.benchmarks.report import write_report
 from gnndist.benchmarks.sampling import GRAPHS
 from gnndist.benchmarks.timing import run_timed
+from gnndist.config import TrainConfig
 
 QUICK_GRAPH = dict(num_nodes=20_000, avg_degree=20, num_classes=16, feature_dim=128, seed=0)
+
+PREFETCH_NICE = TrainConfig.model_fields["prefetch_nice"].default  # the default of train.prefetch_nice
 
 
 def _epoch_times(start: float, start_cpu: float) -> dict[str, float]:
@@ -140,6 +143,7 @@ def run_gnndist(
     *,
     batch_size: int,
     prefetch: int,
+    prefetch_nice: int = PREFETCH_NICE,
     lr: float,
     weight_decay: float,
     epochs: int,
@@ -166,7 +170,7 @@ def run_gnndist(
     """
     import ray
 
-    from gnndist.config import CacheConfig, SamplingConfig, TrainConfig
+    from gnndist.config import CacheConfig, SamplingConfig
     from gnndist.models import ModelSpec
     from gnndist.partition import partition_graph
     from gnndist.runtime import WorkerGroup
@@ -193,7 +197,7 @@ def run_gnndist(
             store_pids = [info["pid"] for info in ray.get([store.actor.process.remote() for store in stores], timeout=120)]
             for fanouts in map(tuple, fanout_settings):
                 for policy in policies:
-                    train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, lr=lr, weight_decay=weight_decay, seed=0)
+                    train = TrainConfig(batch_size=batch_size, fanouts=list(fanouts), prefetch=prefetch, prefetch_nice=prefetch_nice, lr=lr, weight_decay=weight_decay, seed=0)
                     setup_start = time.perf_counter()
                     cache = CacheConfig(policy=policy, capacity=cache_capacity, shared_memory=shared_memory, **({"device": "cuda"} if on_gpu else {}))
                     trainer = start_minibatch(group, sources, ModelSpec(**spec_args), train, cache, stores=stores, sampling=sampling_config, task=task, targets=targets)
@@ -241,6 +245,7 @@ def run_benchmark(
     sampling_repeats: int = 3,
     cache_capacity: float = 0.2,
     prefetch: int = 2,
+    prefetch_nice: int = PREFETCH_NICE,
     threads: int | None = 1,
     dgl: DGLPython = NO_DGL,
     devices: Sequence[str] = ("cpu",),
@@ -261,6 +266,7 @@ def run_benchmark(
         sampling_repeats: timed sampling epochs per (library, fanouts, mode) after one warm-up.
         cache_capacity: fraction of remote nodes cached (``<= 1``) or bytes.
         prefetch: gnndist's prefetch depth.
+        prefetch_nice: how much lower the priority of gnndist's prefetch thread is (``train.prefetch_nice``).
         threads: torch threads of every process (gnndist workers, the DGL child, this process).
         dgl: the DGL environment (:func:`~gnndist.benchmarks.child.find_dgl_python`); its python None skips DGL.
             DGL and the sampling throughput run in the ``cpu`` section only (DGL's environment has no CUDA).
@@ -367,7 +373,7 @@ def run_benchmark(
                     for num_workers in workers:
                         run = run_gnndist(
                             graph, tmp / f"parts-{num_workers}", num_workers, fanout_settings, policies if num_workers > 1 else ("none",), {**spec_args, "aggregation": aggregation[device]},
-                            batch_size=batch_size, prefetch=prefetch, lr=lr, weight_decay=weight_decay, epochs=epochs, cache_capacity=cache_capacity,
+                            batch_size=batch_size, prefetch=prefetch, prefetch_nice=prefetch_nice, lr=lr, weight_decay=weight_decay, epochs=epochs, cache_capacity=cache_capacity,
                             threads=threads, device=device, after_epoch=peer_epochs, shared_memory=shared_memory,
                         )
                         for row in run["rows"]:
@@ -395,7 +401,7 @@ def run_benchmark(
         "graph": {"name": "sbm", "num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "num_train": num_train, **graph_options},
         "settings": dict(
             quick=quick, batch_size=batch_size, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-            sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, threads=threads, shared_memory=shared_memory,
+            sampling_repeats=sampling_repeats, cache_capacity=cache_capacity, prefetch=prefetch, prefetch_nice=prefetch_nice, threads=threads, shared_memory=shared_memory,
         ),
         "environment": {
             "torch": torch.__version__,
@@ -484,7 +490,7 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"GraphSAGE 2 layers, hidden {settings['hidden']}, dropout {settings['dropout']}, batch {settings['batch_size']}, Adam lr {settings['lr']}; "
         f"{settings['epochs']} epochs per configuration (the first is warm-up; medians of the rest), test accuracy after the last. "
-        f"torch {env['torch']} (gnndist), DGL: {env['dgl']}; {settings['threads']} torch thread(s) per process, gnndist prefetch depth {settings['prefetch']}, "
+        f"torch {env['torch']} (gnndist), DGL: {env['dgl']}; {settings['threads']} torch thread(s) per process, gnndist prefetch depth {settings['prefetch']} (nice {settings.get('prefetch_nice', 0)}), "
         f"cache capacity {settings['cache_capacity']} of the remote nodes. {env['cpus']} CPUs shared with other users: load average "
         f"{', '.join(f'{v:.1f}' for v in env['load_average_before'])} before, {', '.join(f'{v:.1f}' for v in env['load_average_after'])} after; run took {env['wall_s'] / 60:.1f} min.",
         "",
@@ -572,6 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sampling-repeats", type=int, default=3)
     parser.add_argument("--cache-capacity", type=float, default=0.2)
     parser.add_argument("--prefetch", type=int, default=2)
+    parser.add_argument("--prefetch-nice", type=int, default=PREFETCH_NICE, help="how much lower gnndist's prefetch thread's priority is (train.prefetch_nice; 0: as training), for a before/after comparison")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process, both libraries (0: the libraries' defaults)")
     parser.add_argument("--dgl-python", type=Path, help=f"python of the DGL environment (default: ${DGL_PYTHON_ENV}; neither: DGL is skipped)")
     parser.add_argument("--no-dgl", action="store_true", help="skip DGL")
@@ -601,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sampling_repeats=args.sampling_repeats,
         cache_capacity=args.cache_capacity,
         prefetch=args.prefetch,
+        prefetch_nice=args.prefetch_nice,
         threads=threads,
         dgl=find_dgl_python(args.dgl_python, disabled=args.no_dgl or "cpu" not in devices),
         devices=devices,

@@ -179,6 +179,9 @@ class TrainConfig(Section):
     replace: bool = Field(False, description="Sample neighbours with replacement (minibatch mode)")
     eval_every: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last)", json_schema_extra=NOT_IDENTITY)
     prefetch: int = Field(2, ge=0, description="Mini-batches sampled and fetched ahead by a background thread (0 = none)", json_schema_extra=NOT_IDENTITY)
+    prefetch_nice: int = Field(
+        19, ge=0, le=19, description="How much lower the prefetch thread's CPU priority is than training's (Linux nice, 0-19; 0 = the same): training steps get shared cores first", json_schema_extra=NOT_IDENTITY
+    )
     num_threads: int | None = Field(None, ge=1, description="torch threads per process (default: the CPUs it was given)", json_schema_extra=NOT_IDENTITY)
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Device of mode=single and mode=local (auto: CUDA when available); Ray workers use their GPU when cluster.gpus_per_worker > 0", json_schema_extra=NOT_IDENTITY

@@ -4,6 +4,8 @@ prefetch pipeline, the step schedule and bad input."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 
 import pytest
@@ -136,6 +138,19 @@ def test_pipeline_keeps_order_and_raises_errors_of_the_thread():
     assert threading.active_count() == before
     with pytest.raises(ValueError, match="prefetch depth"):
         BatchPipeline(prepare, -1)
+    with pytest.raises(ValueError, match="nice value"):
+        BatchPipeline(prepare, 2, nice=20)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
+def test_pipeline_prepares_at_a_lower_priority_than_training():
+    """The background thread gets ``nice`` more than the caller's priority; the caller's own is untouched."""
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = lambda seeds: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # noqa: E731
+    assert set(BatchPipeline(seen, 2, nice=5)(torch.arange(3))) == {min(own + 5, 19)}
+    assert set(BatchPipeline(seen, 2)(torch.arange(3))) == {own}  # nice 0: as training
+    assert set(BatchPipeline(seen, 0, nice=5)(torch.arange(3))) == {own}  # no thread: prepared by the caller
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
 
 
 # ------------------------------------------------------------------ bad input
@@ -148,6 +163,7 @@ def test_pipeline_keeps_order_and_raises_errors_of_the_thread():
         (TrainConfig, {"fanouts": "5,3"}, "fanouts"),
         (TrainConfig, {"batch_size": 0}, "batch_size"),
         (TrainConfig, {"prefetch": -1}, "prefetch"),
+        (TrainConfig, {"prefetch_nice": 20}, "prefetch_nice"),
         (CacheConfig, {"policy": "fifo"}, "available: degree, lru, none, presample"),
         (CacheConfig, {"capacity": -0.5}, "capacity"),
     ],
@@ -165,6 +181,7 @@ def test_bad_options_are_refused(section, changes, match):
         (["train.fanouts=[5, 0]"], "fanouts must be positive"),
         (["train.batch_size=0"], "train.batch_size"),
         (["train.prefetch=-1"], "train.prefetch"),
+        (["train.prefetch_nice=-1"], "train.prefetch_nice"),
         (["cache.policy=fifo"], "unknown cache policy 'fifo'"),
         (["cache.capacity=-1"], "cache.capacity"),
     ],
