@@ -15,6 +15,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from gnndist.device import comm_backend as resolve_backend
+from gnndist.memory import worker_malloc_env
 from gnndist.runtime.failures import WorkerError, WorkerFailure, one_line
 from gnndist.runtime.liveness import wait_for_all
 
@@ -59,11 +60,7 @@ class Worker:
     group of its own, so it answers while a call runs.
     """
 
-    def __init__(self, rank: int, world_size: int, num_threads: int, device: str, release_memory: bool = False):
-        if release_memory:  # lower peak RSS for ~1.5x CPU per step: every fresh large tensor faults its pages in
-            from gnndist.memory import return_freed_memory
-
-            return_freed_memory()
+    def __init__(self, rank: int, world_size: int, num_threads: int, device: str):
         torch.set_num_threads(num_threads)  # Ray sets OMP_NUM_THREADS=1: choose deliberately
         self.context = WorkerContext(rank, world_size, device)
         self.state: Any = None
@@ -164,8 +161,8 @@ class WorkerGroup:
         num_threads: torch threads per worker (default: its CPUs, at least 1).
         collective_timeout_s: the process group's bound on one collective (default: the larger of
             ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
-        release_memory: workers return freed memory to the OS (``cluster.release_memory``,
-            :func:`gnndist.memory.return_freed_memory`): lower peak RSS, more CPU per step.
+        release_memory: workers return freed memory to the OS (``cluster.release_memory``): lower peak RSS,
+            more CPU per step; otherwise their heap keeps it (:func:`gnndist.memory.worker_malloc_env`).
     """
 
     def __init__(
@@ -207,7 +204,8 @@ class WorkerGroup:
                 max_restarts=max_restarts,
                 max_task_retries=0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=self.placement_group, placement_group_bundle_index=rank),
-            ).remote(rank, num_workers, threads, device, release_memory)
+                runtime_env={"env_vars": worker_malloc_env(release_memory)},  # merged with the job's runtime_env
+            ).remote(rank, num_workers, threads, device)
             for rank in range(num_workers)
         ]
         self.backend = resolve_backend(comm_backend, gpus_per_worker)

@@ -33,6 +33,9 @@ class Collective:
     def pid(self) -> int:
         return os.getpid()
 
+    def malloc_env(self) -> dict:
+        return {key: value for key, value in os.environ.items() if key.startswith("MALLOC_")}
+
 
 def start_group(timeout_s: float, **kwargs) -> WorkerGroup:
     group = WorkerGroup(2, cpus_per_worker=1, timeout_s=timeout_s, num_threads=1, **kwargs)
@@ -114,3 +117,19 @@ def test_collective_failures_alone_are_a_lost_connection_or_a_rank_that_stayed_a
         wait_for_all(refs, group.workers, silence_s=2, method="step", consequence_grace_s=1)
     assert (info.value.kind, info.value.ranks) == ("hung", [1]) and "stayed away from a collective that failed on rank 0" in info.value.cause
     assert time.perf_counter() - start < 6
+
+
+@pytest.mark.parametrize("release_memory", [False, True])
+def test_workers_start_with_the_heap_settings_asked_for(ray_session, release_memory):
+    """glibc reads its malloc settings when a process starts: each worker process must have been started
+    with them (they are not the driver's)."""
+    from gnndist.memory import worker_malloc_env
+
+    group = WorkerGroup(2, cpus_per_worker=1, timeout_s=30, num_threads=1, release_memory=release_memory)
+    try:
+        group.setup(Collective)
+        assert group.run("malloc_env") == [worker_malloc_env(release_memory)] * 2
+    finally:
+        group.shutdown()
+    assert worker_malloc_env(True) == {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+    assert worker_malloc_env(False)["MALLOC_ARENA_MAX"] == "1"
