@@ -307,7 +307,10 @@ class ClusterConfig(Section):
     timeout_s: float = Field(60.0, gt=0, description="Bound on waiting for resources, on collectives and on one epoch (a worker silent longer is hung)")
     release_memory: bool = Field(
         False,
-        description="Workers hand freed allocations of 1 MiB or more back to the OS (glibc settings): a lower peak RSS (-13 % on a full-graph worker) for ~1.5x CPU per step (page faults); for runs bound by memory. False: one heap keeps them (gnndist.memory.worker_malloc_env)",
+        description=(
+            "Workers hand freed allocations of 1 MiB or more back to the OS (glibc settings): a lower peak RSS (-13 % on a full-graph worker) "
+            "for ~1.5x CPU per step (page faults); for runs bound by memory. False: one heap keeps them (gnndist.memory.worker_malloc_env)"
+        ),
     )
     runtime_env: dict[str, Any] | None = Field(None, description="Ray runtime_env for an existing cluster, e.g. {pip: [/path/gnndist.whl]} (not needed with ray job submit --runtime-env or a cluster image)")
 
