@@ -68,6 +68,7 @@ class CachedFeatureStore(FeatureStore):
         self._slot = torch.full((info.num_rows,), -1, dtype=torch.long)  # slot of each row in _rows, -1 when absent
         self._node_of_slot = torch.full((self.capacity_rows,), -1, dtype=torch.long)
         self._rows = torch.empty(self.capacity_rows, info.width, dtype=info.dtype, device=self.device)
+        self.device = self._rows.device  # with its index ("cuda:0"), as the tensors it is compared with
         held = policy.choose(remote, self.capacity_rows)
         if held.numel():
             self._fill(torch.arange(held.numel()), held, source.gather(held))
@@ -77,37 +78,38 @@ class CachedFeatureStore(FeatureStore):
     def info(self) -> FeatureInfo:
         return self.source.info
 
-    def _fetch(self, ids: Tensor) -> Tensor:
-        """Rows of ``ids`` from the store behind, on ``device``."""
-        return to_device(self.source.gather(ids), self.device)
-
     def _gather(self, ids: Tensor) -> Tensor:
+        out = torch.empty(ids.numel(), self._rows.size(1), dtype=self._rows.dtype, device=self.device)
+        self._gather_into(ids, out, torch.arange(ids.numel(), device=self.device))
+        return out
+
+    def _gather_into(self, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        """Hits are copied from the held rows, misses are written by the store behind straight into ``out``."""
+        if out.device != self.device:
+            super()._gather_into(ids, out, positions)
+            return
         ids = ids.cpu()
         slots = self._slot.index_select(0, ids)
         hit = slots >= 0
         num_hits = int(hit.sum()) if self.capacity_rows else 0
         if num_hits == 0:
-            miss_ids, out = ids, self._fetch(ids)
-            miss_rows, hit_slots = out, slots[:0]
-        elif num_hits == ids.numel():
-            out, hit_slots = self._rows.index_select(0, to_device(slots, self.device)), slots
-            miss_ids = miss_rows = ids[:0]
+            miss_ids, miss_at, hit_slots = ids, positions, slots[:0]
         else:
             hit_positions = hit.nonzero().squeeze(1)
             miss_positions = (~hit).nonzero().squeeze(1)
             hit_slots = slots.index_select(0, hit_positions)
             miss_ids = ids.index_select(0, miss_positions)
-            miss_rows = self._fetch(miss_ids)
-            out = torch.empty(ids.numel(), self._rows.size(1), dtype=self._rows.dtype, device=self.device)
-            out.index_copy_(0, to_device(hit_positions, self.device), self._rows.index_select(0, to_device(hit_slots, self.device)))
-            out.index_copy_(0, to_device(miss_positions, self.device), miss_rows)
+            hit_at = positions.index_select(0, to_device(hit_positions, self.device))
+            out.index_copy_(0, hit_at, self._rows.index_select(0, to_device(hit_slots, self.device)))
+            miss_at = positions.index_select(0, to_device(miss_positions, self.device))
+        if miss_ids.numel():
+            self.source.gather_into(miss_ids, out, miss_at)
         self.stats.hits += num_hits
         self.stats.misses += miss_ids.numel()
         self.stats.bytes_fetched += miss_ids.numel() * self.row_bytes
         refill = self.policy.admit(hit_slots, miss_ids.numel())
         if refill.numel():
-            self._fill(refill, miss_ids[: refill.numel()], miss_rows[: refill.numel()])
-        return out
+            self._fill(refill, miss_ids[: refill.numel()], out.index_select(0, miss_at[: refill.numel()]))
 
     def _fill(self, slots: Tensor, ids: Tensor, rows: Tensor) -> None:
         """Puts ``rows`` of ``ids`` into ``slots``, evicting what those slots held."""

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnndist.device import to_device
+
 T = TypeVar("T", covariant=True)
 
 
@@ -60,7 +62,9 @@ class FeatureInfo:
 class FeatureStore(abc.ABC):
     """Feature rows by row id: one part's owned rows (by owner-local id), a worker's remote rows, or a cache of them.
 
-    Subclasses implement :attr:`info` and :meth:`_gather`; :meth:`gather` checks the ids first.
+    Subclasses implement :attr:`info` and :meth:`_gather`; :meth:`gather` checks the ids first. A store whose
+    rows arrive in pieces (from several owners, or part from a cache) also overrides :meth:`_gather_into` to
+    write each piece straight into the caller's tensor instead of assembling a tensor of its own first.
     """
 
     @property
@@ -73,9 +77,21 @@ class FeatureStore(abc.ABC):
         check_ids(ids, self.info.num_rows, self)
         return self._gather(ids)
 
+    def gather_into(self, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        """Writes the rows of ``ids`` into ``out[positions]`` (``positions``: ``[n]`` int64 rows of ``out``, on its
+        device): a batch whose rows come from several stores is assembled in one tensor, each row copied once."""
+        check_ids(ids, self.info.num_rows, self)
+        if positions.shape != ids.shape:
+            raise ValueError(f"{self!r}: expected one position per id (got {tuple(positions.shape)} positions for {tuple(ids.shape)} ids)")
+        self._gather_into(ids, out, positions)
+
     @abc.abstractmethod
     def _gather(self, ids: Tensor) -> Tensor:
         """The rows of valid ``ids``."""
+
+    def _gather_into(self, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        """Writes the rows of valid ``ids`` into ``out[positions]``; this default copies :meth:`_gather`'s rows."""
+        out.index_copy_(0, positions, to_device(self._gather(ids), out.device))
 
 
 @dataclass

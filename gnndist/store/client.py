@@ -146,13 +146,24 @@ class RemoteFeatures(FeatureStore):
 
     def _gather(self, ids: Tensor) -> Tensor:
         out = torch.empty(ids.numel(), self._info.width, dtype=self._info.dtype)
+        self._write(ids, out, None)
+        return out
+
+    def _gather_into(self, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        if out.device.type != "cpu":
+            super()._gather_into(ids, out, positions)
+        else:
+            self._write(ids, out, positions)
+
+    def _write(self, ids: Tensor, out: Tensor, positions: Tensor | None) -> None:
+        """Copies each owner's answer into its rows of host tensor ``out`` (``positions[i]``: the row of ``ids[i]``; None: row ``i``)."""
         if ids.numel() == 0:
-            return out
+            return
         out_array = out.numpy()
         for answer in self.client.per_owner("features", self.owner.index_select(0, ids), self.owner_local_id.index_select(0, ids)):
-            out_array[answer.positions.numpy()] = answer.answer  # numpy copies from Ray's read-only buffers without a warning
+            rows = answer.positions if positions is None else positions.index_select(0, answer.positions)
+            out_array[rows.numpy()] = answer.answer  # numpy copies from Ray's read-only buffers without a warning
             self.client.stats.bytes_received += answer.answer.nbytes
-        return out
 
     def __repr__(self) -> str:
         return f"RemoteFeatures({self._info.num_rows} remote rows from {self.client.num_parts} parts)"

@@ -424,17 +424,15 @@ class PartBatches:
     def features(self, nodes: Tensor) -> Tensor:
         """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache (on ``feature_device``)."""
         nodes = to_device(nodes, self.feature_device)
-        if self.local.num_remote == 0:
-            return self.x_owned.index_select(0, nodes)
-        is_remote = nodes >= self.num_owned
-        remote_positions = is_remote.nonzero().squeeze(1)
-        if remote_positions.numel() == 0:
-            return self.x_owned.index_select(0, nodes)
-        owned_positions = (~is_remote).nonzero().squeeze(1)
-        out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype, device=self.feature_device)
-        out.index_copy_(0, owned_positions, self.x_owned.index_select(0, nodes.index_select(0, owned_positions)))
-        remote_ids = nodes.index_select(0, remote_positions) - self.num_owned
-        out.index_copy_(0, remote_positions, self.cache.gather(remote_ids))
+        remote_positions = (nodes >= self.num_owned).nonzero().squeeze(1)
+        if self.num_owned:
+            # Every row in one gather, each owned row copied once; remote rows read a repeated (cache-hot) owned row and are overwritten below.
+            out = self.x_owned.index_select(0, nodes.clamp(max=self.num_owned - 1))
+        else:
+            out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype, device=self.feature_device)
+        if remote_positions.numel():
+            remote_ids = nodes.index_select(0, remote_positions) - self.num_owned
+            self.cache.gather_into(remote_ids, out, remote_positions)  # rows fetched from owners are copied once, into the batch
         return out
 
     def count_remote_accesses(self, epochs: int) -> Tensor:

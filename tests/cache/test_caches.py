@@ -105,6 +105,24 @@ def test_bad_ids_and_mismatched_ranking_are_errors():
 
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("capacity", [0.0, 0.3, 1.0])
+def test_gather_into_writes_the_exact_rows_at_their_positions_only(policy, capacity):
+    """The batch path: hits and misses land in the caller's tensor at the given rows, the rest stays as it was."""
+    store = FakeStore()
+    cache = cached(policy, store, capacity=capacity)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(6):
+        ids = torch.randperm(COUNT, generator=generator)[:30]
+        out = torch.full((2 * COUNT, WIDTH), -1.0)
+        positions = torch.randperm(2 * COUNT, generator=generator)[:30]
+        cache.gather_into(ids, out, positions)
+        assert torch.equal(out[positions], store.rows[ids])
+        untouched = torch.ones(2 * COUNT, dtype=torch.bool).index_fill_(0, positions, False)
+        assert bool((out[untouched] == -1).all())
+    assert cache.stats.requests == 6 * 30
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("capacity", [0.0, 0.3, 1.0])
 def test_gather_returns_the_exact_rows_and_counts_every_request(policy, capacity):
     store = FakeStore()
     cache = cached(policy, store, capacity=capacity)

@@ -102,6 +102,14 @@ def test_remote_features_fetch_per_owner_in_request_order(graph):
     assert client.stats.requests == len(set(book.node_part[remote_ids[ids]].tolist()))  # one request per owner
     assert client.stats.bytes_received == rows.numel() * 4
     assert remote.gather(ids[:0]).shape == (0, graph.num_features)
+    out = torch.full((250, graph.num_features), -1.0)
+    positions = torch.randperm(250, generator=torch.Generator().manual_seed(1))[:100]
+    remote.gather_into(ids, out, positions)  # each owner's answer straight into its rows of out
+    assert torch.equal(out[positions], graph.x[remote_ids[ids]])
+    untouched = torch.ones(250, dtype=torch.bool).index_fill_(0, positions, False)
+    assert bool((out[untouched] == -1).all())
+    with pytest.raises(ValueError, match="one position per id"):
+        remote.gather_into(ids, out, positions[:5])
 
 
 def test_mapped_rows_are_read_in_place_without_requests(graph):
