@@ -84,10 +84,11 @@ class ChildProcess:
         label: names the child in errors.
         timeout_s: bound on every answer (and on the first line); the child is killed past it.
         threads: OpenMP/MKL threads of the child (None: inherited).
+        env: more environment variables of the child.
     """
 
-    def __init__(self, command: Sequence[str], label: str, timeout_s: float, threads: int | None = None):
-        env = dict(os.environ, DGLBACKEND="pytorch")
+    def __init__(self, command: Sequence[str], label: str, timeout_s: float, threads: int | None = None, env: Mapping[str, str] | None = None):
+        env = dict(os.environ, DGLBACKEND="pytorch", **(env or {}))
         if threads is not None:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         self.label, self.timeout_s = label, timeout_s

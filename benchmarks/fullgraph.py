@@ -9,7 +9,8 @@ same device. Every single-process contender is its own child process (so its pea
 own, read by this process from the kernel's high-water mark; on CUDA also the allocator's peak),
 driven one epoch per request (:mod:`.child`):
 
-- gnndist P=1: :class:`~gnndist.train.single.SingleProcessTrainer` (:mod:`.gnndist_child`);
+- gnndist P=1: :class:`~gnndist.train.single.SingleProcessTrainer` (:mod:`.gnndist_child`), in a process with
+  a worker's heap settings (:func:`gnndist.memory.worker_malloc_env`; P > 1 workers have them too);
 - PyG: plain ``GCNConv``/``SAGEConv`` code on ``edge_index`` and on a ``torch.sparse`` CSR ``adj_t``
   (this environment, with PyG's own ``F.dropout``; :mod:`.peers`);
 - DGL 2.1: ``GraphConv``/``SAGEConv`` in the DGL environment (torch 2.2.1), whose python is named by
@@ -55,7 +56,7 @@ from gnndist.benchmarks.child import DGL_PYTHON_ENV, NO_DGL, ChildProcess, DGLPy
 from gnndist.benchmarks.fullgraph_report import Row, label, markdown, ratios, targets
 from gnndist.benchmarks.peers import write_graph
 from gnndist.benchmarks.report import write_report
-from gnndist.memory import minor_faults, peak_cuda_bytes, peak_resident_bytes, reset_peak_cuda, reset_peak_resident
+from gnndist.memory import minor_faults, peak_cuda_bytes, peak_resident_bytes, reset_peak_cuda, reset_peak_resident, worker_malloc_env
 
 GRAPHS = {  # dataset-registry options of the benchmark graphs (all ``sbm``)
     "sbm": dict(num_nodes=200_000, avg_degree=20.7, num_classes=16, feature_dim=128, seed=0),
@@ -171,7 +172,9 @@ class Contender:
             command = [sys.executable, "-m", "gnndist.benchmarks.gnndist_child", json.dumps(asdict(spec))]
         else:
             command = peer_command(dgl_python if spec.library == "dgl" else sys.executable, "fullgraph", asdict(spec))
-        self.child = ChildProcess(command, f"{spec.label} ({spec.model})", timeout_s, threads=spec.threads)
+        # gnndist P=1 gets a worker's heap settings, so that it and P > 1 differ only in distribution; peers run as their users run them
+        env = worker_malloc_env(release=False) if spec.library == "gnndist" else None
+        self.child = ChildProcess(command, f"{spec.label} ({spec.model})", timeout_s, threads=spec.threads, env=env)
         self.info = self.child.info
 
     def epoch(self, epoch: int) -> dict[str, float]:

@@ -137,7 +137,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Model {g['num_features']}-{cfg['hidden']}-{g['num_classes']} (2 layers, dropout {cfg['dropout']}), Adam lr {cfg['lr']}, {cfg['epochs']} epochs per contender; "
         f"epoch time = median of epochs {cfg['warmup']}..{cfg['epochs'] - 1} (forward + backward + Adam step; P > 1: the slowest worker). "
-        f"Single-process contenders: {env['threads']} torch threads each, epochs round-robin; P > 1: Ray workers with {env['worker_threads']} thread(s) each, "
+        f"Single-process contenders: {env['threads']} torch threads each, epochs round-robin, gnndist P=1 with a worker's glibc heap settings (as P > 1); P > 1: Ray workers with {env['worker_threads']} thread(s) each, "
         f"{cfg['partitioner']} partition, a DGL epoch after every distributed epoch (CPU). "
         f"gnndist aggregation: {', '.join(f'{backend} ({device})' for device, backend in result['aggregation'].items())}.",
         "",

@@ -34,3 +34,26 @@ def test_bad_settings_name_the_value(tmp_path):
         FullGraphBenchConfig(tmp_path, graph="cora")
     with pytest.raises(ValueError, match="warmup < epochs"):
         FullGraphBenchConfig(tmp_path, epochs=2, warmup=2)
+
+
+def test_gnndist_p1_runs_with_the_workers_heap_settings_and_peers_without(tmp_path):
+    """`vs P=1` compares distribution alone: the P=1 process has the heap settings P > 1 workers start with."""
+    from pathlib import Path
+
+    from gnndist.benchmarks.fullgraph import Contender, ContenderSpec
+    from gnndist.benchmarks.peers import write_graph
+    from gnndist.data import load_dataset
+    from gnndist.memory import worker_malloc_env
+
+    npz = tmp_path / "graph.npz"
+    write_graph(load_dataset("sbm", num_nodes=300, avg_degree=6, num_classes=3, feature_dim=8, seed=0), npz)
+    seen = {}
+    for library, variant in (("gnndist", "csr_spmm"), ("pyg", "csr")):
+        contender = Contender(ContenderSpec(library, variant, "gcn", str(npz), 8, 0.5, 0.01, 5e-4, 0, 1, "cpu"), None, 120)
+        try:
+            environ = Path(f"/proc/{contender.child.process.pid}/environ").read_bytes().split(b"\0")
+            seen[library] = {key: value for key, _, value in (entry.decode().partition("=") for entry in environ) if key.startswith("MALLOC_")}
+        finally:
+            contender.close()
+    assert seen["gnndist"] == worker_malloc_env(release=False)
+    assert seen["pyg"] == {}
