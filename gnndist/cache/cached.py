@@ -60,14 +60,14 @@ class CachedFeatureStore(FeatureStore):
         info = source.info
         if remote.in_degree.shape != (info.num_rows,):
             raise ValueError(f"Expected 'in_degree' of shape [{info.num_rows}] (the rows of {source!r}) (got {tuple(remote.in_degree.shape)})")
-        self.source, self.device = source, torch.device(device)
+        self.source = source
         self.policy = policy
         self.stats = CacheStats()
         self.row_bytes = info.row_bytes
         self.capacity_rows = policy.capacity_rows(info.num_rows, info.row_bytes)
         self._slot = torch.full((info.num_rows,), -1, dtype=torch.long)  # slot of each row in _rows, -1 when absent
         self._node_of_slot = torch.full((self.capacity_rows,), -1, dtype=torch.long)
-        self._rows = torch.empty(self.capacity_rows, info.width, dtype=info.dtype, device=self.device)
+        self._rows = torch.empty(self.capacity_rows, info.width, dtype=info.dtype, device=device)
         self.device = self._rows.device  # with its index ("cuda:0"), as the tensors it is compared with
         held = policy.choose(remote, self.capacity_rows)
         if held.numel():
