@@ -161,6 +161,45 @@ def test_a_clustering_sweep_follows_its_rule_for_low_and_high_degree_nodes():
     np.testing.assert_array_equal(sizes, expected_sizes)
 
 
+def test_the_visiting_order_is_a_seeded_permutation_of_consecutive_blocks():
+    """Every node once; runs of consecutive ids (cache-friendly reads) in a seeded order of blocks, even in small ranges."""
+    import numpy as np
+
+    from gnndist.partitioners.parallel import ORDER_BLOCK, stream_order
+
+    for size in (0, 1, 300, 5000, 300_000):
+        order = stream_order(0, 1, size)
+        np.testing.assert_array_equal(np.sort(order), np.arange(size))
+        if size >= 300:
+            assert not np.array_equal(order, stream_order(1, 1, size)) and not np.array_equal(order, stream_order(0, 2, size))
+    runs = np.diff(np.flatnonzero(np.diff(stream_order(0, 1, 300_000)) != 1))  # lengths of runs of consecutive ids
+    assert np.median(runs) == ORDER_BLOCK and runs.min() >= 300_000 % ORDER_BLOCK  # whole blocks; the last one partial
+
+
+@pytest.mark.parametrize("quota, excess, expected", [
+    ([1, 1], [0, 0], [1, 0, 1, 0]),  # at capacity but for one node each: departures make room, all four move
+    ([0, 1], [1, 0], [1, 1, 0, 1]),  # part 0 one over: a leaves and pays it off; nothing enters part 0, c finds part 1 full
+], ids=["trade", "overflow"])
+def test_a_refinement_sweep_counts_departures_once_a_parts_overflow_is_paid(quota, excess, expected):
+    """Refinement's budget is net: a node leaving a part makes room there for a later arrival, but only once the
+    range's share of that part's overflow is paid off, so no part grows past its quota (nor stays refilled over
+    capacity). a, c (part 0) and b, d (part 1) each have both neighbours in the other part; the anchors 4-7
+    hold the parts and are not visited."""
+    import numpy as np
+
+    from gnndist.partitioners.parallel import _refine
+
+    nbrs = {0: [6, 7], 1: [4, 5], 2: [6, 7], 3: [4, 5], 4: [1, 3], 5: [1, 3], 6: [0, 2], 7: [0, 2]}
+    indptr = np.cumsum([0] + [len(nbrs[v]) for v in range(8)]).astype(np.int64)
+    flat = np.array([u for v in range(8) for u in nbrs[v]], np.int32)
+    parts = np.array([0, 1, 0, 1, 0, 0, 1, 1], np.int32)
+    got = _refine(indptr, flat, 0, np.arange(4, dtype=np.int64), np.ones((8, 1), np.int64), parts, parts.copy(),
+                  np.array(quota, np.int64)[:, None], np.array(excess, np.int64)[:, None], np.array([5], np.int64))
+    np.testing.assert_array_equal(got[:4], expected)
+    arrived = [int(((got[:4] == q) & (parts[:4] != q)).sum() - ((got[:4] != q) & (parts[:4] == q)).sum()) for q in (0, 1)]
+    assert all(arrived[q] <= quota[q] - excess[q] for q in (0, 1)), arrived
+
+
 def test_cluster_graph_edges_sum_the_entries_between_clusters():
     """``coarse_edges`` (a counting sort in numba) equals summing every entry between two clusters in a dense matrix."""
     import numpy as np
