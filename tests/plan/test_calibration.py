@@ -15,17 +15,47 @@ def test_round_trip_is_atomic_and_equal(tmp_path, calibration):
 
 
 def test_an_existing_file_is_reused_not_measured(calibration_file, calibration, monkeypatch):
-    monkeypatch.setattr(calibration_module, "measure", lambda key: pytest.fail("measured although the file exists"))
+    monkeypatch.setattr(calibration_module, "measure_with_worker_heap", lambda key: pytest.fail("measured although the file exists"))
     lines = []
     assert load_or_measure(calibration_file, calibration.key, log=lines.append) == calibration
     assert lines == [f"calibration: {calibration_file} (reused)"]
 
 
 def test_a_missing_file_is_measured_and_written(tmp_path, calibration, monkeypatch):
-    monkeypatch.setattr(calibration_module, "measure", lambda key: calibration)
+    monkeypatch.setattr(calibration_module, "measure_with_worker_heap", lambda key: calibration)
     path = tmp_path / "new.json"
     load_or_measure(path, calibration.key, log=lambda line: None)
     assert load_calibration(path) == calibration
+
+
+def test_a_calibration_is_measured_in_a_child_with_a_workers_heap(tmp_path, calibration, monkeypatch):
+    """The rates depend on how glibc's heap keeps freed tensors, set when a process starts: the measuring child
+    gets the workers' settings in its environment, this process's environment is left alone, and a failed child
+    is an error that says so."""
+    import os
+    import subprocess
+
+    from gnndist.memory import worker_malloc_env
+
+    seen = {}
+
+    def run(argv, env, timeout):  # stands in for the child: records what it got, writes what measure() would
+        seen.update(env=env, argv=argv)
+        save_calibration(calibration, argv[-1])
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(calibration_module.subprocess, "run", run)
+    before = dict(os.environ)
+    path = tmp_path / "c.json"
+    load_or_measure(path, calibration.key, log=lambda line: None)
+    assert load_calibration(path) == calibration
+    assert worker_malloc_env(release=False).items() <= seen["env"].items() and dict(os.environ) == before
+    assert json.loads(seen["argv"][-2]) == json.loads(json.dumps(calibration.key))
+
+    monkeypatch.setattr(calibration_module.subprocess, "run", lambda argv, env, timeout: subprocess.CompletedProcess(argv, 3))
+    with pytest.raises(RuntimeError, match="measuring process failed .exit 3"):
+        load_or_measure(tmp_path / "d.json", calibration.key, log=lambda line: None)
+    assert not (tmp_path / "d.json").exists()
 
 
 def test_corrupted_or_mismatched_files_name_the_file_and_key(calibration_file, calibration):
