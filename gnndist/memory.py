@@ -9,7 +9,6 @@ samples the resident size. On CUDA the allocator's own peak statistics are exact
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import mmap
 import resource
@@ -23,7 +22,6 @@ import torch
 SAMPLE_INTERVAL_S = 0.005
 RETURN_FREED_ABOVE_BYTES = 1 << 20
 KEEP_FREED_BELOW_BYTES = 256 << 20
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # Linux/BSD madvise advice; None elsewhere
 
 
@@ -83,30 +81,17 @@ def reset_peak_resident() -> bool:
         return False
 
 
-def return_freed_memory() -> bool:
-    """Makes glibc give every allocation of 1 MiB or more its own mapping, unmapped when freed; False where the
-    C library has no ``mallopt`` (not glibc).
-
-    By default glibc raises that threshold to the size of the last large block freed (up to 32 MiB), so the
-    tensors of a part's size (a few to tens of MiB: activations, gradients, index arrays) come from the heap
-    and stay resident after they are freed. A worker or store actor holds a part, not the graph: measured on
-    a 300k-node ``sbm`` (4 parts, GraphSAGE), a full-graph worker's peak fell from 967 to 839 MiB and the heap
-    kept 250 MiB less between steps, at ~25 % more page faults per epoch. Those faults cost: a GraphSAGE step on a
-    100k-node ``sbm`` (1 thread) took 1.5-1.7x the CPU seconds with it (0.49-0.52 s against 0.28-0.35 s), which is
-    why workers call it only when ``cluster.release_memory`` asks. Call it once, early in the process.
-    """
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
-    return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, RETURN_FREED_ABOVE_BYTES))
-
-
 def worker_malloc_env(release: bool) -> dict[str, str]:
     """glibc's malloc settings for a worker process, as the environment variables it reads when the process
     starts (a worker actor's ``runtime_env``): how a worker's heap treats the large tensors every step
     allocates and frees (sampled batches' feature rows, activations, gradients).
 
-    ``release``: every block of 1 MiB or more gets its own mapping, unmapped when freed
-    (:func:`return_freed_memory`'s setting): the lowest RSS, every fresh tensor faults its pages in.
+    ``release`` (store actors always; workers when ``cluster.release_memory`` asks): every block of 1 MiB or
+    more gets its own mapping, unmapped when freed, so a part-sized tensor (activations, gradients, index
+    arrays, a store's answers) does not stay resident once freed: the lowest RSS, and every fresh tensor faults
+    its pages in. Measured on a 300k-node ``sbm`` (4 parts, GraphSAGE): a full-graph worker's peak fell from
+    967 to 839 MiB and the heap kept 250 MiB less between steps; a GraphSAGE step on a 100k-node ``sbm`` (1
+    thread) took 1.5-1.7x the CPU seconds (0.49-0.52 s against 0.28-0.35 s).
     Otherwise the heap keeps them: one arena for every thread and blocks below 256 MiB from that heap, which
     keeps up to 256 MiB free before it shrinks. glibc's own defaults fault too: each thread's arena grows in
     64 MiB heaps that are unmapped when they empty, and blocks above its (moving) mmap threshold are unmapped

@@ -114,17 +114,13 @@ class StoreServer:
 
     Args:
         source: the part itself, or a loader of it (``PartSource``).
-        own_process: it runs in a process of its own (a Ray actor), which then hands freed memory back to
-            the system (:func:`gnndist.memory.return_freed_memory`): answers are built and freed all the time.
-            Its feature rows then move into Ray's shared-memory object store (one copy, which it serves
-            from), so that workers on its node read them in place (:meth:`shared_rows`).
+        own_process: it runs in a process of its own (a Ray actor, started with the heap settings that hand
+            freed memory back to the system: :func:`gnndist.store.ray.start_stores`). Its feature rows then
+            move into Ray's shared-memory object store (one copy, which it serves from), so that workers on
+            its node read them in place (:meth:`shared_rows`).
     """
 
     def __init__(self, source: Part | PartLoader, *, own_process: bool = False):
-        if own_process:
-            from gnndist.memory import return_freed_memory
-
-            return_freed_memory()
         part = source if isinstance(source, Part) else source.load()
         self.part_id = part.part_id
         self.feature_store = LocalFeatureStore.from_part(part)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from gnndist.data import load_dataset
 from gnndist.graph import Graph
+from gnndist.memory import worker_malloc_env
 from gnndist.partition import PartitionBook, build_parts, save_partition
 from gnndist.partitioners import resolve_partitioner
 from gnndist.store import (
@@ -161,6 +163,10 @@ def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
             assert all(np.array_equal(getattr(from_ray, name), getattr(in_process, name)) for name in ("counts", "sources", "source_owner", "source_degree"))
         with pytest.raises(IndexError, match="expected row ids in"):  # the store's error reaches the client
             handles[0].features(torch.tensor([book.num_nodes])).result()
+        environ = Path(f"/proc/{ray.get(handles[0].actor.process.remote(), timeout=60)['pid']}/environ")
+        if environ.exists():  # the store's process started with the heap settings that hand freed answers back
+            variables = dict(entry.partition("=")[::2] for entry in environ.read_text().split("\0") if entry)
+            assert worker_malloc_env(release=True).items() <= variables.items()
     finally:
         stop_stores(handles)
     with pytest.raises(ray.exceptions.RayActorError):
