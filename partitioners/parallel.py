@@ -397,18 +397,18 @@ def coarse_edges(lo: int, indptr: np.ndarray, nbrs: np.ndarray, dense: np.ndarra
     import scipy.sparse as sp
 
     size = int(dense.max()) + 1
-    rows, cols, counts = _coarse_rows(lo, indptr, nbrs, np.ascontiguousarray(dense, dtype=node_dtype(size)), size)
+    starts, between = _coarse_rows(lo, indptr, nbrs, np.ascontiguousarray(dense, dtype=node_dtype(size)), size)
+    rows, cols, counts = _merge_rows(starts.reshape(1, -1), np.zeros(1, np.int64), between, np.empty(0, np.int64), size)
     return sp.csr_matrix((counts, cols, rows), shape=(size, size))
 
 
 @compiled
 def _coarse_rows(lo, indptr, nbrs, dense, size):  # pragma: no cover - compiled
-    """:func:`coarse_edges` as CSR arrays ``(indptr [size + 1], columns, counts)``, columns unsorted.
+    """:func:`coarse_edges`' entries between clusters grouped by row cluster: ``(starts [size + 1], columns)``.
 
-    A counting sort of the between-cluster entries by their row cluster, then each row's duplicates summed with
-    a ``[size]`` marker (the cluster graph is small: it stays in cache). Written out rather than left to scipy,
-    whose COO -> CSR conversion sorted all the entries and took most of the coarse step (4.7 of 6.3 CPU-s on a
-    2M-node ``sbm``).
+    A counting sort; :func:`_merge_rows` then sums each row's duplicates with a ``[size]`` marker (the cluster
+    graph is small: it stays in cache). Written out rather than left to scipy, whose COO -> CSR conversion
+    sorted all the entries and took most of the coarse step (4.7 of 6.3 CPU-s on a 2M-node ``sbm``).
     """
     starts = np.zeros(size + 1, np.int64)
     for v in range(indptr.size - 1):
@@ -427,22 +427,7 @@ def _coarse_rows(lo, indptr, nbrs, dense, size):  # pragma: no cover - compiled
             if col != row:
                 between[fill[row]] = col
                 fill[row] += 1
-    seen = np.full(size, -1, np.int64)  # seen[col]: where row's entry for col is, if row met col already
-    rows = np.zeros(size + 1, np.int64)
-    cols = np.empty(between.size, dense.dtype)
-    counts = np.zeros(between.size, np.int64)
-    k = 0
-    for row in range(size):
-        first = k
-        for e in range(starts[row], starts[row + 1]):
-            col = between[e]
-            if seen[col] < first:
-                seen[col] = k
-                cols[k] = col
-                k += 1
-            counts[seen[col]] += 1
-        rows[row + 1] = k
-    return rows, cols[:k].copy(), counts[:k].copy()
+    return starts, between
 
 
 def merged_rows(pieces: list[Any], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -460,10 +445,11 @@ def merged_rows(pieces: list[Any], size: int) -> tuple[np.ndarray, np.ndarray, n
 
 @compiled
 def _merge_rows(indptrs, bases, cols, counts, size):  # pragma: no cover - compiled
-    """:func:`merged_rows`: row by row, every piece's entries summed per column with a ``[size]`` marker, then sorted."""
+    """:func:`merged_rows` (and :func:`coarse_edges`, one piece whose entries count 1 each: ``counts`` empty): row by
+    row, every piece's entries summed per column with a ``[size]`` marker, then sorted (columns keep their dtype)."""
     seen = np.full(size, -1, np.int64)  # seen[col]: where the row's entry for col is, if the row met col already
     rows = np.zeros(size + 1, np.int64)
-    out_cols = np.empty(cols.size, np.int64)
+    out_cols = np.empty(cols.size, cols.dtype)
     out_counts = np.zeros(cols.size, np.int64)
     k = 0
     for row in range(size):
@@ -475,7 +461,7 @@ def _merge_rows(indptrs, bases, cols, counts, size):  # pragma: no cover - compi
                     seen[col] = k
                     out_cols[k] = col
                     k += 1
-                out_counts[seen[col]] += counts[e]
+                out_counts[seen[col]] += counts[e] if counts.size else 1
         order = np.argsort(out_cols[first:k])
         out_cols[first:k] = out_cols[first:k][order]
         out_counts[first:k] = out_counts[first:k][order]
