@@ -218,6 +218,25 @@ def test_cluster_graph_edges_sum_the_entries_between_clusters():
     np.testing.assert_array_equal(got.toarray(), expected)
 
 
+def test_the_ranges_cluster_graphs_merge_into_their_sum_with_sorted_rows():
+    """``merged_rows`` (one numba pass) equals adding the ranges' pieces as scipy matrices, rows sorted; empty pieces count nothing."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from gnndist.partitioners.parallel import merged_rows
+
+    size, rng = 50, np.random.default_rng(0)
+    pieces = [sp.random(size, size, density=0.1, random_state=r, format="csr") for r in range(3)] + [sp.csr_matrix((size, size))]
+    for piece in pieces:
+        piece.data = rng.integers(1, 5, piece.nnz).astype(np.int64)
+    rows, cols, counts = merged_rows(pieces, size)
+    expected = sum(pieces[1:], pieces[0]).tocsr()
+    expected.sort_indices()
+    np.testing.assert_array_equal(rows, expected.indptr)
+    np.testing.assert_array_equal(cols, expected.indices)
+    np.testing.assert_array_equal(counts, expected.data)
+
+
 @pytest.mark.parametrize("broken", [
     "sys.modules['numba'] = types.ModuleType('numba')",  # numba's own import broken off
     "import numba.core.types; del numba.core.types.misc",  # a submodule imported, not yet bound: what compiling trips over
