@@ -40,9 +40,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def default_calibration_path(key: dict[str, Any]) -> Path:
-    """``--calibration default``: one file per model and aggregation under the user's cache folder."""
+    """``--calibration default``: one file per model, aggregation and worker heap (``-release``) under the user's cache folder."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "gnndist" / "plan" / f"calibration-{key['model']}-h{key['hidden']}-l{key['layers']}-{key['aggregation']}.json"
+    heap = "-release" if key["release_memory"] else ""
+    return cache / "gnndist" / "plan" / f"calibration-{key['model']}-h{key['hidden']}-l{key['layers']}-{key['aggregation']}{heap}.json"
 
 
 def check_options(args: argparse.Namespace, config) -> tuple[list[int], list[str], list[str], list[str]]:
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     shape = GraphShape.parse(args.shape) if args.shape is not None else None
     if args.out is not None and args.out.exists() and not args.force:
         raise FileExistsError(f"--out {args.out} already exists; pass --force to replace it")
-    key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
+    key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name, config.cluster.release_memory)
     path = default_calibration_path(key) if args.calibration == "default" else Path(args.calibration)
     calibration = load_or_measure(path, key, log=lambda line: print(line, flush=True))
     if args.parallel_efficiency is not None:

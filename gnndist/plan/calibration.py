@@ -115,12 +115,14 @@ class Calibration:
                 )
 
 
-def calibration_key(model: str, hidden: int, layers: int, aggregation: str) -> dict[str, Any]:
-    """What a calibration is valid for: this machine and torch, the model and the aggregation backend."""
+def calibration_key(model: str, hidden: int, layers: int, aggregation: str, release_memory: bool = False) -> dict[str, Any]:
+    """What a calibration is valid for: this machine and torch, the model, the aggregation backend, and the
+    workers' heap (``cluster.release_memory``: releasing freed blocks costs a step 1.5-1.7x the CPU seconds,
+    see :func:`gnndist.memory.worker_malloc_env`, so each setting has its own rates)."""
     import torch
 
     machine = {"host": platform.node(), "processor": platform.machine(), "cores": os.cpu_count() or 1}
-    return {"machine": machine, "torch": torch.__version__, "model": model, "hidden": hidden, "layers": layers, "aggregation": aggregation}
+    return {"machine": machine, "torch": torch.__version__, "model": model, "hidden": hidden, "layers": layers, "aggregation": aggregation, "release_memory": release_memory}
 
 
 def load_calibration(path: Path, expected: dict[str, Any] | None = None) -> Calibration:
@@ -161,7 +163,7 @@ def load_or_measure(path: Path, key: dict[str, Any], *, log=print) -> Calibratio
 
 
 def measure_with_worker_heap(key: dict[str, Any], timeout_s: float = CHILD_TIMEOUT_S) -> Calibration:
-    """:func:`measure` in a child process started with a worker's heap settings (``worker_malloc_env``, the default ``cluster.release_memory=false``).
+    """:func:`measure` in a child process started with a worker's heap settings (``worker_malloc_env`` of the key's ``release_memory``).
 
     How glibc's heap treats a step's freed tensors changes the rates a step reaches, and it is set when a process
     starts; workers keep their heap, the calling process (a CLI) has glibc's defaults. Measured in the calling
@@ -175,7 +177,7 @@ def measure_with_worker_heap(key: dict[str, Any], timeout_s: float = CHILD_TIMEO
         path = Path(folder) / "calibration.json"
         code = "import json, sys; from gnndist.plan.calibration import measure, save_calibration; save_calibration(measure(json.loads(sys.argv[1])), sys.argv[2])"
         try:
-            done = subprocess.run([sys.executable, "-c", code, json.dumps(key), str(path)], env={**os.environ, **worker_malloc_env(release=False)}, timeout=timeout_s)
+            done = subprocess.run([sys.executable, "-c", code, json.dumps(key), str(path)], env={**os.environ, **worker_malloc_env(release=key["release_memory"])}, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"calibration: the measuring process took over {timeout_s:.0f} s (is the machine overloaded?)") from None
         if done.returncode != 0:

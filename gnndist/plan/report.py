@@ -79,7 +79,7 @@ def plan_for_run(config: "JobConfig", quality: "QualityReport | None", features:
     if quality is None or config.mode not in ("fullgraph", "minibatch"):
         print(f"Plan: none (mode={config.mode} has no partition to plan)")
         return None
-    key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name)
+    key = calibration_key(config.model.name, config.model.hidden, config.model.layers, config.aggregation.name, config.cluster.release_memory)
     try:
         calibration = load_calibration(Path(path), key)
     except (CalibrationError, FileNotFoundError) as error:  # the run's results matter more than its plan: warn, keep them

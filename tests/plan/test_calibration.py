@@ -1,4 +1,5 @@
 """Calibration files: written atomically, read back equal, reused without measuring, refused with the file and key named."""
+import dataclasses
 import json
 
 import pytest
@@ -41,7 +42,7 @@ def test_a_calibration_is_measured_in_a_child_with_a_workers_heap(tmp_path, cali
 
     def run(argv, env, timeout):  # stands in for the child: records what it got, writes what measure() would
         seen.update(env=env, argv=argv)
-        save_calibration(calibration, argv[-1])
+        save_calibration(dataclasses.replace(calibration, key=json.loads(argv[-2])), argv[-1])
         return subprocess.CompletedProcess(argv, 0)
 
     monkeypatch.setattr(calibration_module.subprocess, "run", run)
@@ -51,6 +52,13 @@ def test_a_calibration_is_measured_in_a_child_with_a_workers_heap(tmp_path, cali
     assert load_calibration(path) == calibration
     assert worker_malloc_env(release=False).items() <= seen["env"].items() and dict(os.environ) == before
     assert json.loads(seen["argv"][-2]) == json.loads(json.dumps(calibration.key))
+
+    # workers that release freed memory (cluster.release_memory) run at other rates: their own key and heap
+    released = {**calibration.key, "release_memory": True}
+    with pytest.raises(CalibrationError, match=r"key 'key.release_memory' is False but this plan needs True"):
+        load_or_measure(path, released, log=lambda line: None)
+    load_or_measure(tmp_path / "released.json", released, log=lambda line: None)
+    assert worker_malloc_env(release=True).items() <= seen["env"].items() and json.loads(seen["argv"][-2])["release_memory"] is True
 
     monkeypatch.setattr(calibration_module.subprocess, "run", lambda argv, env, timeout: subprocess.CompletedProcess(argv, 3))
     with pytest.raises(RuntimeError, match="measuring process failed .exit 3"):
