@@ -667,7 +667,8 @@ class ParallelPartitioner(Partitioner):
             in one task (ParHIP's scheme with one level); ``"stream"``: ``rounds`` synchronised rounds of
             streaming LDG or Fennel (``objective``, ``gamma``).
         cluster_rounds: clustering rounds (default 3: on the 2M-node ``sbm`` and rmat a fourth round left the
-            cut the same, 14.98 %, or worse, 68.5 % against 67.8 %, and made the assignment 8-18 % slower).
+            cut the same, 14.98 %, or made it worse, 68.5 % against 67.8 %, and took the assignment's time in
+            one process up by 16-25 %).
         rounds: streaming rounds (default 4).
         refine_rounds: label-propagation refinement rounds (default 2).
         objective: streaming score, ``"ldg"`` (default) or ``"fennel"``.
