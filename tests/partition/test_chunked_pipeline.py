@@ -181,3 +181,14 @@ def test_partition_command_on_a_chunked_folder_uses_tasks(ray_session, tmp_path,
     assert "Partition quality: parallel, 2 parts, 300 nodes" in printed.out and "largest task peak" in printed.out
     assert "as Ray tasks" in printed.err
     assert load_meta(tmp_path / "parts").options["tasks"] == 2
+
+
+@pytest.mark.parametrize("num_parts, dtype", [(1, np.uint8), (4, np.uint8), (256, np.uint8), (257, np.uint16), (70_000, np.uint32)])
+def test_owner_vector_is_narrow_and_groups_as_int64(num_parts, dtype):
+    from gnndist.partition.chunked_pipeline import owner_vector
+
+    node_part = np.random.default_rng(0).integers(0, num_parts, 5_000)
+    owners = owner_vector(node_part, num_parts)
+    assert owners.dtype == dtype
+    assert np.array_equal(owners, node_part)
+    assert np.array_equal(np.argsort(owners, kind="stable"), np.argsort(node_part, kind="stable"))  # the tasks' grouping order
