@@ -149,6 +149,13 @@ def owner_vector(node_part: np.ndarray, num_parts: int) -> np.ndarray:
     return node_part.astype(np.min_scalar_type(max(num_parts - 1, 0)))
 
 
+def _distinct(ids: np.ndarray, num_nodes: int) -> np.ndarray:
+    """The distinct ``ids`` in increasing order (as ``np.unique``), read off a ``[num_nodes]`` mask instead of sorting ~E/P ids."""
+    seen = np.zeros(num_nodes, bool)
+    seen[ids] = True
+    return np.flatnonzero(seen)
+
+
 def _by_owner(nodes: np.ndarray, node_part: np.ndarray) -> np.ndarray:
     """Sorted unique ``nodes`` reordered by (owner part, global id): the order of halo rings."""
     return nodes[np.argsort(node_part[nodes], kind="stable")]
@@ -160,9 +167,7 @@ def _part_halo(num_chunks: int, part: int, num_parts: int, node_part: np.ndarray
     """Part ``part``'s 1-hop halo (owner, then global id), its 1-hop rows per owner and its number of distinct cut pairs."""
     scratch_dir = Path(scratch)
     src = np.concatenate([_load(_bucket(scratch_dir, c, part, "src")) for c in range(num_chunks)] or [np.empty(0, np.int64)])
-    remote = np.zeros(node_part.size, bool)  # the distinct remote sources, in id order: a mask, not np.unique's sort of ~E/P ids
-    remote[src[node_part[src] != part]] = True
-    halo = _by_owner(np.flatnonzero(remote), node_part)
+    halo = _by_owner(_distinct(src[node_part[src] != part], node_part.size), node_part)
     cut = np.concatenate([_load(_bucket(scratch_dir, c, part, "cut")) for c in range(num_chunks)] or [np.empty(0, np.int64)])
     info = {"recv_counts": np.bincount(node_part[halo], minlength=num_parts), "undirected_edges_cut": int(np.unique(cut).size)}
     return info, halo
@@ -203,7 +208,7 @@ def _build_part(
     is_local[rings[0]] = True
     for _ in range(1, halo_hops):
         edges.append(_in_edges(scratch_dir, num_chunks, rings[-1], node_part, graph.has_edge_weight))
-        sources = np.unique(edges[-1][0])
+        sources = _distinct(edges[-1][0], n)
         rings.append(_by_owner(sources[~is_local[sources]], node_part))
         is_local[rings[-1]] = True
     global_ids = np.concatenate([owned, *rings])
