@@ -28,13 +28,6 @@ def write_synced(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def synced_sha256(path: Path) -> str:
-    """Fsyncs a file a library has just written (inside a temp directory that is renamed later); returns its sha256."""
-    with open(path, "rb+") as file:
-        os.fsync(file.fileno())
-    return sha256_file(path)
-
-
 def sha256_file(path: Path) -> str:
     """The sha256 of a file, read in 4 MiB blocks (memory stays flat whatever the file's size)."""
     digest = hashlib.sha256()

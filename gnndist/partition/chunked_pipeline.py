@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import ray
@@ -46,6 +46,7 @@ from gnndist.partition.format import (
     FORMAT_VERSION,
     PartitionMeta,
     Progress,
+    RowBlocks,
     _progress_callback,
     check_replaceable,
     install_partition,
@@ -173,22 +174,48 @@ def _part_halo(num_chunks: int, part: int, num_parts: int, node_part: np.ndarray
     return info, halo
 
 
-def _node_rows(graph: ChunkedGraph, name: str, ids: np.ndarray) -> torch.Tensor:
-    """Rows ``ids`` of node field ``name``, gathered chunk by chunk from the memory maps, as the in-memory ``Graph`` holds them."""
-    spec = graph.node_fields[name]
-    rows = np.empty((ids.size, *spec.row_shape), spec.dtype)
+def _gather_rows(graph: ChunkedGraph, name: str, ids: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Rows ``ids`` of node field ``name`` into ``out``, gathered chunk by chunk from the memory maps."""
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     for index, chunk in enumerate(graph.meta.node_chunks):
         lo, hi = np.searchsorted(sorted_ids, [chunk.start, chunk.stop])
         if hi > lo:
-            rows[order[lo:hi]] = graph.node_chunk(index, name, verify=False)[sorted_ids[lo:hi] - chunk.start]
-    value = torch.from_numpy(rows)
+            out[order[lo:hi]] = graph.node_chunk(index, name, verify=False)[sorted_ids[lo:hi] - chunk.start]
+    return out
+
+
+def _as_loaded(name: str, value: torch.Tensor) -> torch.Tensor:
+    """Node field ``name`` in the dtype the in-memory ``Graph`` holds it: float features, int64 labels."""
     if name == "x" and not value.is_floating_point():
-        value = value.float()
+        return value.float()
     if name == "y" and not value.is_floating_point():
-        value = value.long().view(-1) if value.dim() == 2 and value.size(1) == 1 else value.long()
+        return value.long().view(-1) if value.dim() == 2 and value.size(1) == 1 else value.long()
     return value
+
+
+def _node_rows(graph: ChunkedGraph, name: str, ids: np.ndarray) -> torch.Tensor:
+    """Rows ``ids`` of node field ``name``, as the in-memory ``Graph`` holds them."""
+    spec = graph.node_fields[name]
+    return _as_loaded(name, torch.from_numpy(_gather_rows(graph, name, ids, np.empty((ids.size, *spec.row_shape), spec.dtype))))
+
+
+FEATURE_BLOCK_ROWS = 1 << 15  # 16 MiB of 128 float32 features: the buffer a part's feature rows pass through
+
+
+def _feature_blocks(graph: ChunkedGraph, ids: np.ndarray) -> RowBlocks:
+    """Rows ``ids`` of the features ``x`` as :class:`RowBlocks`: gathered ``FEATURE_BLOCK_ROWS`` at a time into one
+    reused buffer while the part file is written, so a part's features (most of its file) are never held whole."""
+    spec = graph.node_fields["x"]
+    dtype = _as_loaded("x", torch.from_numpy(np.empty(0, spec.dtype))).dtype
+
+    def blocks() -> Iterator[torch.Tensor]:
+        buffer = np.empty((min(FEATURE_BLOCK_ROWS, ids.size), *spec.row_shape), spec.dtype)
+        for start in range(0, ids.size, FEATURE_BLOCK_ROWS):
+            block = ids[start:start + FEATURE_BLOCK_ROWS]
+            yield _as_loaded("x", torch.from_numpy(_gather_rows(graph, "x", block, buffer[: block.size])))
+
+    return RowBlocks((ids.size, *spec.row_shape), dtype, blocks)
 
 
 @ray.remote
@@ -220,7 +247,7 @@ def _build_part(
     weight = torch.from_numpy(np.concatenate([e[2] for e in edges])) if graph.has_edge_weight else None
     indptr, src, weight = csr_from_edges(src, rows, n_local, weight, num_src=n)  # ties keep chunk order, as Graph's CSR does
     send = [halos[receiver][node_part[halos[receiver]] == part_id] for receiver in range(num_parts)]
-    node_data = {name: _node_rows(graph, name, global_ids) for name in graph.node_fields}
+    node_data = {name: _node_rows(graph, name, global_ids) for name in graph.node_fields if name != "x"}
     is_owned = torch.arange(n_local) < owned.size
     for name in MASK_FIELDS:
         if name in node_data:
@@ -242,7 +269,8 @@ def _build_part(
         edge_weight=weight,
         **node_data,
     )
-    return {"files": write_part(Path(target), part)}
+    streamed = {"x": _feature_blocks(graph, global_ids)} if "x" in graph.node_fields else {}
+    return {"files": write_part(Path(target), part, streamed)}
 
 
 def _in_edges(scratch: Path, num_chunks: int, nodes: np.ndarray, node_part: np.ndarray, weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -296,3 +296,31 @@ def test_force_swap_that_fails_puts_the_old_directory_back(tmp_path, monkeypatch
     monkeypatch.undo()
     assert load_meta(directory).key == first.key and load_part(directory, 1).num_parts == 2  # the old one, intact
     assert sorted(path.name for path in tmp_path.iterdir()) == ["parts"]
+
+
+def test_tensor_files_are_safetensors_written_in_one_pass(tmp_path):
+    """The part writer's files load with safetensors itself, every dtype aligned, and the digest is the file's."""
+    from safetensors.torch import load_file
+
+    from gnndist.partition.format import SAFETENSORS_DTYPES, RowBlocks, _write_tensors
+
+    generator = torch.Generator().manual_seed(0)
+    tensors = {f"t_{str(dtype).split('.')[1]}": (torch.rand(3, 5, generator=generator) * 100).to(dtype) for dtype in SAFETENSORS_DTYPES}
+    tensors.update(scalar=torch.tensor(7, dtype=torch.int64), empty=torch.zeros(0, 4), flag=torch.tensor([True, False, True]))
+    rows = torch.randn(10, 3, generator=generator)
+    streamed = RowBlocks((10, 3), torch.float32, lambda: (rows[start:start + 4] for start in range(0, 10, 4)))
+    path = tmp_path / "t.safetensors"
+    digest = _write_tensors(path, {**tensors, "streamed": streamed})
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded = load_file(path)
+    assert sorted(loaded) == sorted([*tensors, "streamed"])
+    for name, value in {**tensors, "streamed": rows}.items():
+        assert loaded[name].dtype == value.dtype and torch.equal(loaded[name], value), name
+
+
+def test_row_blocks_of_the_wrong_size_fail_naming_the_tensor(tmp_path):
+    from gnndist.partition.format import RowBlocks, _write_tensors
+
+    short = RowBlocks((10, 3), torch.float32, lambda: iter([torch.zeros(9, 3)]))
+    with pytest.raises(ValueError, match=r"t\.safetensors: tensor 'x' gave 108 bytes, expected 120"):
+        _write_tensors(tmp_path / "t.safetensors", {"x": short})
