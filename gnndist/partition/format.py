@@ -175,7 +175,7 @@ def _write_tensors(path: Path, tensors: Mapping[str, torch.Tensor | RowBlocks]) 
         for name in order:
             value = tensors[name]
             blocks = value.blocks() if isinstance(value, RowBlocks) else (value,)
-            written = sum(put(memoryview(block.detach().contiguous().reshape(-1).view(torch.uint8).numpy())) for block in blocks)
+            written = sum(put(memoryview(block.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())) for block in blocks)
             expected = header[name]["data_offsets"][1] - header[name]["data_offsets"][0]
             if written != expected:
                 raise ValueError(f"{path}: tensor {name!r} gave {written} bytes, expected {expected} (shape {list(value.shape)}, {value.dtype})")
