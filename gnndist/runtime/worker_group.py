@@ -15,9 +15,9 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from gnndist.device import comm_backend as resolve_backend
-from gnndist.memory import worker_malloc_env
 from gnndist.runtime.failures import WorkerError, WorkerFailure, one_line
 from gnndist.runtime.liveness import wait_for_all
+from gnndist.runtime.process import actor_env
 
 __all__ = ["COLLECTIVE_TIMEOUT_S", "Worker", "WorkerContext", "WorkerError", "WorkerFailure", "WorkerGroup"]
 
@@ -162,7 +162,8 @@ class WorkerGroup:
         collective_timeout_s: the process group's bound on one collective (default: the larger of
             ``timeout_s`` and :data:`COLLECTIVE_TIMEOUT_S`).
         release_memory: workers return freed memory to the OS (``cluster.release_memory``): lower peak RSS,
-            more CPU per step; otherwise their heap keeps it (:func:`gnndist.memory.worker_malloc_env`).
+            more CPU per step; otherwise their heap keeps it (:func:`gnndist.memory.worker_malloc_env`). Workers run at
+            :data:`gnndist.runtime.process.ACTOR_NICENESS`, not Ray's 15.
     """
 
     def __init__(
@@ -204,7 +205,7 @@ class WorkerGroup:
                 max_restarts=max_restarts,
                 max_task_retries=0,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=self.placement_group, placement_group_bundle_index=rank),
-                runtime_env={"env_vars": worker_malloc_env(release_memory)},  # merged with the job's runtime_env
+                runtime_env={"env_vars": actor_env(release_memory)},  # merged with the job's runtime_env
             ).remote(rank, num_workers, threads, device)
             for rank in range(num_workers)
         ]

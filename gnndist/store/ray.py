@@ -161,10 +161,10 @@ def _start_store(part_id: int, source: Part | PartLoader, num_parts: int, placem
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from gnndist.memory import worker_malloc_env
+    from gnndist.runtime.process import actor_env
 
     options: dict[str, Any] = dict(num_cpus=0, max_concurrency=max(2, num_parts), max_restarts=max_restarts, max_task_retries=1)
-    options["runtime_env"] = {"env_vars": worker_malloc_env(release=True)}  # answers are built and freed all the time
+    options["runtime_env"] = {"env_vars": actor_env(release_memory=True)}  # answers are built and freed all the time; a fetch waits on them
     if placement_group is not None:
         options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement_group=placement_group, placement_group_bundle_index=part_id)
     return ray.remote(StoreServer).options(**options).remote(source, own_process=True)

@@ -36,6 +36,9 @@ class Collective:
     def malloc_env(self) -> dict:
         return {key: value for key, value in os.environ.items() if key.startswith("MALLOC_")}
 
+    def niceness(self) -> int:
+        return os.getpriority(os.PRIO_PROCESS, 0)  # this thread's: the one Ray runs the actor's calls on
+
 
 def start_group(timeout_s: float, **kwargs) -> WorkerGroup:
     group = WorkerGroup(2, cpus_per_worker=1, timeout_s=timeout_s, num_threads=1, **kwargs)
@@ -120,15 +123,18 @@ def test_collective_failures_alone_are_a_lost_connection_or_a_rank_that_stayed_a
 
 
 @pytest.mark.parametrize("release_memory", [False, True])
-def test_workers_start_with_the_heap_settings_asked_for(ray_session, release_memory):
+def test_workers_start_with_the_heap_settings_and_priority_asked_for(ray_session, release_memory):
     """glibc reads its malloc settings when a process starts: each worker process must have been started
-    with them (they are not the driver's)."""
+    with them (they are not the driver's). Ray renices the thread running an actor's calls to 15 unless the
+    process starts with another niceness: workers train at ACTOR_NICENESS."""
     from gnndist.memory import worker_malloc_env
+    from gnndist.runtime.process import ACTOR_NICENESS
 
     group = WorkerGroup(2, cpus_per_worker=1, timeout_s=30, num_threads=1, release_memory=release_memory)
     try:
         group.setup(Collective)
         assert group.run("malloc_env") == [worker_malloc_env(release_memory)] * 2
+        assert group.run("niceness") == [ACTOR_NICENESS] * 2
     finally:
         group.shutdown()
     assert worker_malloc_env(True) == {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}

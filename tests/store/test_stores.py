@@ -13,6 +13,7 @@ from gnndist.graph import Graph
 from gnndist.memory import worker_malloc_env
 from gnndist.partition import PartitionBook, build_parts, save_partition
 from gnndist.partitioners import resolve_partitioner
+from gnndist.runtime.process import ACTOR_NICENESS
 from gnndist.store import (
     FeatureInfo,
     FeatureStore,
@@ -163,10 +164,13 @@ def test_ray_stores_answer_like_local_ones(ray_session, on_disk):
             assert all(np.array_equal(getattr(from_ray, name), getattr(in_process, name)) for name in ("counts", "sources", "source_owner", "source_degree"))
         with pytest.raises(IndexError, match="expected row ids in"):  # the store's error reaches the client
             handles[0].features(torch.tensor([book.num_nodes])).result()
-        environ = Path(f"/proc/{ray.get(handles[0].actor.process.remote(), timeout=60)['pid']}/environ")
-        if environ.exists():  # the store's process started with the heap settings that hand freed answers back
-            variables = dict(entry.partition("=")[::2] for entry in environ.read_text().split("\0") if entry)
+        proc = Path(f"/proc/{ray.get(handles[0].actor.process.remote(), timeout=60)['pid']}")
+        if proc.exists():  # the store's process started with the heap settings that hand freed answers back
+            variables = dict(entry.partition("=")[::2] for entry in (proc / "environ").read_text().split("\0") if entry)
             assert worker_malloc_env(release=True).items() <= variables.items()
+            # and every thread (those answering requests too) at the actors' niceness, not Ray's 15: a fetch waits on it
+            nice = {int(stat.read_text().rpartition(")")[2].split()[16]) for stat in proc.glob("task/*/stat")}
+            assert nice == {ACTOR_NICENESS}
     finally:
         stop_stores(handles)
     with pytest.raises(ray.exceptions.RayActorError):
