@@ -96,10 +96,11 @@ def _assign_in_memory(folder: str, partitioner: Any, num_parts: int, seed: int) 
     return {"result": result, "vertex_cut_replication_factor": vertex_cut}
 
 
-@ray.remote
+@ray.remote(num_returns=2)
 @measured
-def _route_edges(folder: str, chunk: int, node_part: np.ndarray, num_parts: int, scratch: str) -> dict:
-    """Routes edge chunk ``chunk`` to the owners of the destinations; returns its in-degrees and cut counts."""
+def _route_edges(folder: str, chunk: int, node_part: np.ndarray, num_parts: int, scratch: str) -> tuple[dict, np.ndarray]:
+    """Routes edge chunk ``chunk`` to the owners of the destinations; returns its cut counts, and its in-degrees
+    as a second object (``int32``: a chunk has fewer than 2^31 edges) that only :func:`_sum_in_degrees` reads."""
     graph = ChunkedGraph.open(folder)
     block = graph.edge_chunk(chunk)  # verifies the sha256: every edge chunk is checked here, once
     src, dst = np.asarray(block.src), np.asarray(block.dst)
@@ -118,11 +119,20 @@ def _route_edges(folder: str, chunk: int, node_part: np.ndarray, num_parts: int,
     keys = lo * graph.num_nodes + hi
     for part in range(num_parts):
         np.save(_bucket(Path(scratch), chunk, part, "cut"), keys[pair_owner == part])
-    return {
-        "in_degree": np.bincount(dst, minlength=graph.num_nodes),
-        "edges_cut": int(cut.sum()),
-        "owned_edges": owned_edges,
-    }
+    return {"edges_cut": int(cut.sum()), "owned_edges": owned_edges}, np.bincount(dst, minlength=graph.num_nodes).astype(np.int32)
+
+
+@ray.remote(num_returns=2)
+@measured
+def _sum_in_degrees(num_nodes: int, *in_degrees: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The graph's in-degrees: the sum of every edge chunk's. A task, so that the driver never maps the chunks'
+    ``[num_nodes]`` vectors: a process keeps the object-store pages it has read resident, and one vector per
+    edge chunk made the driver's peak grow with the chunk count (41 chunks of 1M edges on a 2M-node graph: 0.76
+    GiB of object-store pages in the driver, against 0.31 GiB with 10 chunks)."""
+    total = np.zeros(num_nodes, np.int64)
+    for in_degree in in_degrees:
+        total += in_degree
+    return {}, total
 
 
 @ray.remote
@@ -307,7 +317,7 @@ def partition_chunked(
 
     The result equals ``partition_graph(ChunkedGraph.open(folder).to_graph(), ...)`` for the same node
     assignment (every tensor, the book, the quality report); this process never loads the graph: it holds
-    the ``[num_nodes]`` assignment and in-degree vectors. Ray must already be initialised by the caller.
+    the ``[num_nodes]`` assignment vector (the in-degrees are summed by a task). Ray must already be initialised by the caller.
 
     Args:
         folder: a chunked graph folder (``gnndist convert``).
@@ -361,9 +371,7 @@ def partition_chunked(
         result, vertex_cut = _assign(partitioner, graph, num_parts, seed, tasks, scratch)
         node_part = owner_vector(result.node_part.numpy(), num_parts)
         node_part_ref = ray.put(node_part)
-        totals = _route(graph, node_part_ref, num_parts, scratch, tasks)
-        in_degree_ref = ray.put(totals["in_degree"])
-        del totals["in_degree"]
+        totals, in_degree_ref = _route(graph, node_part_ref, num_parts, scratch, tasks)
         halo_refs, infos = [], []
         for part in range(num_parts):
             info, halo = tasks.submit(_part_halo, f"part {part} (halo)", len(meta.edge_chunks), part, num_parts, node_part_ref, str(scratch), **TASK_OPTIONS)
@@ -423,23 +431,26 @@ def _assign(partitioner: Any, graph: ChunkedGraph, num_parts: int, seed: int, ta
     return result, done["vertex_cut_replication_factor"]
 
 
-def _route(graph: ChunkedGraph, node_part_ref: Any, num_parts: int, scratch: Path, tasks: TaskGroup) -> dict[str, Any]:
-    """The route wave: every edge chunk to the destinations' owners, every node chunk verified; returns summed counts."""
+def _route(graph: ChunkedGraph, node_part_ref: Any, num_parts: int, scratch: Path, tasks: TaskGroup) -> tuple[dict[str, Any], Any]:
+    """The route wave: every edge chunk to the destinations' owners, every node chunk verified; returns the
+    summed counts and a ref to the graph's in-degrees (summed by a task, never read here)."""
     folder = str(graph.directory)
-    edge_refs = [
+    routed = [
         tasks.submit(_route_edges, f"edge chunk {chunk.name}", folder, index, node_part_ref, num_parts, str(scratch), **TASK_OPTIONS)
         for index, chunk in enumerate(graph.meta.edge_chunks)
     ]
+    edge_refs, degree_refs = [info for info, _ in routed], [in_degree for _, in_degree in routed]
     node_refs = [
         tasks.submit(_check_node_chunk, f"node chunk {chunk.name} (nodes {chunk.start}..{chunk.stop})", folder, index, node_part_ref, num_parts, **TASK_OPTIONS)
         for index, chunk in enumerate(graph.meta.node_chunks)
     ]
-    totals: dict[str, Any] = {"in_degree": np.zeros(graph.num_nodes, np.int64), "edges_cut": 0, "owned_edges": np.zeros(num_parts, np.int64), "train_nodes": None}
-    for _, done in tasks.as_completed(edge_refs):  # summed as they finish: one in-degree vector at a time
-        totals["in_degree"] += done["in_degree"]
+    summed, in_degree = tasks.submit(_sum_in_degrees, f"in-degrees of {len(degree_refs)} edge chunks", graph.num_nodes, *degree_refs, **TASK_OPTIONS)
+    totals: dict[str, Any] = {"edges_cut": 0, "owned_edges": np.zeros(num_parts, np.int64), "train_nodes": None}
+    for _, done in tasks.as_completed(edge_refs):
         totals["edges_cut"] += done["edges_cut"]
         totals["owned_edges"] += done["owned_edges"]
     for _, done in tasks.as_completed(node_refs):
         if done["train_nodes"] is not None:
             totals["train_nodes"] = done["train_nodes"] if totals["train_nodes"] is None else totals["train_nodes"] + done["train_nodes"]
-    return totals
+    tasks.wait([summed])
+    return totals, in_degree
