@@ -100,7 +100,7 @@ def _assign_in_memory(folder: str, partitioner: Any, num_parts: int, seed: int) 
 @measured
 def _route_edges(folder: str, chunk: int, node_part: np.ndarray, num_parts: int, scratch: str) -> tuple[dict, np.ndarray]:
     """Routes edge chunk ``chunk`` to the owners of the destinations; returns its cut counts, and its in-degrees
-    as a second object (``int32``: a chunk has fewer than 2^31 edges) that only :func:`_sum_in_degrees` reads."""
+    as a second object (``int32`` when the chunk has fewer than 2^31 edges) that only :func:`_sum_in_degrees` reads."""
     graph = ChunkedGraph.open(folder)
     block = graph.edge_chunk(chunk)  # verifies the sha256: every edge chunk is checked here, once
     src, dst = np.asarray(block.src), np.asarray(block.dst)
@@ -119,7 +119,8 @@ def _route_edges(folder: str, chunk: int, node_part: np.ndarray, num_parts: int,
     keys = lo * graph.num_nodes + hi
     for part in range(num_parts):
         np.save(_bucket(Path(scratch), chunk, part, "cut"), keys[pair_owner == part])
-    return {"edges_cut": int(cut.sum()), "owned_edges": owned_edges}, np.bincount(dst, minlength=graph.num_nodes).astype(np.int32)
+    in_degree = np.bincount(dst, minlength=graph.num_nodes)
+    return {"edges_cut": int(cut.sum()), "owned_edges": owned_edges}, in_degree.astype(np.int32) if dst.size < 2**31 else in_degree
 
 
 @ray.remote(num_returns=2)
