@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from gnndist.comm.shared_reduce import SharedReduce, reducible
+
 
 @dataclass
 class CommStats:
@@ -83,6 +85,9 @@ class Communicator:
 
     group: object | None = None
     stats: CommStats = field(default_factory=CommStats)
+    _shared: SharedReduce | None = field(default=None, init=False, repr=False)
+    _shared_group: object | None = field(default=None, init=False, repr=False)  # the process group it was opened on
+    _shared_failed: bool = field(default=False, init=False, repr=False)
 
     def _staged(self, tensor: Tensor) -> bool:
         return tensor.is_cuda and dist.get_backend(self.group) == "gloo"
@@ -121,9 +126,19 @@ class Communicator:
         self.stats.seconds += time.perf_counter() - start
 
     def all_reduce_sum(self, tensor: Tensor, count_bytes: bool = False) -> Tensor:
-        """Sums ``tensor`` over all workers in place (SUM then divide: AVG fails on gloo with torch 2.2)."""
+        """Sums ``tensor`` over all workers in place (SUM then divide: AVG fails on gloo with torch 2.2).
+
+        CPU tensors on a gloo group whose workers share a machine are summed through shared memory
+        (:class:`SharedReduce`: a copy, a one-element barrier and ``P`` additions, not gloo's TCP ring).
+        """
         start = time.perf_counter()
-        if self._staged(tensor):
+        shared = self._shared_reduce(tensor)
+        if shared is not None:
+            contiguous = tensor.contiguous()
+            shared.all_reduce_sum(contiguous)
+            if contiguous is not tensor:
+                tensor.copy_(contiguous)
+        elif self._staged(tensor):
             host = _pinned_copy(tensor)
             dist.all_reduce(host, op=dist.ReduceOp.SUM, group=self.group)
             tensor.copy_(host, non_blocking=True)
@@ -137,6 +152,22 @@ class Communicator:
     @property
     def world_size(self) -> int:
         return dist.get_world_size(self.group)
+
+    def _shared_reduce(self, tensor: Tensor) -> SharedReduce | None:
+        """The shared-memory reducer for ``tensor``, opened (or grown) on first need; None: gloo's all-reduce.
+
+        Every rank takes the same branch: the decision depends only on what a collective's ranks share (the
+        group, the tensor's device, dtype and size) and on earlier collective outcomes.
+        """
+        if self._shared_failed or not reducible(tensor):
+            return None
+        group = self.group if self.group is not None else dist.group.WORLD
+        if dist.get_world_size(group) == 1 or dist.get_backend(group) != "gloo":
+            return None
+        if self._shared is None or self._shared_group is not group or not self._shared.fits(tensor):
+            self._shared = SharedReduce.open(self.group, tensor.numel() * tensor.element_size())
+            self._shared_group, self._shared_failed = group, self._shared is None
+        return self._shared
 
     @property
     def rank(self) -> int:

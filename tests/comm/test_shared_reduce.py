@@ -1,0 +1,94 @@
+"""The same-machine all-reduce through shared memory, on real Ray workers in a real gloo group: exact sums in
+rank order, the same bits on every rank, buffers that grow and alternate under skew, nothing left in
+/dev/shm, and gloo's own all-reduce when a rank cannot map the buffer."""
+import hashlib
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gnndist.comm import Communicator
+from gnndist.comm.shared_reduce import MIN_SLOT_BYTES, SHM_DIR, SharedReduce
+from gnndist.testing import joined_group
+
+WORLD = 3
+# (dtype, numel) per call: small, a second dtype, integers, then one that outgrows the first buffer
+CALLS = [(torch.float32, 1000), (torch.float64, 77), (torch.int64, 5), (torch.float32, MIN_SLOT_BYTES // 4 + 1000), (torch.float32, 3)]
+
+
+def value(rank: int, call: int, dtype: torch.dtype, numel: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(1000 * call + rank)
+    if dtype.is_floating_point:
+        return torch.randn(numel, generator=generator, dtype=dtype)
+    return torch.randint(-1000, 1000, (numel,), generator=generator, dtype=dtype)
+
+
+class Reducer:
+    """A hosted communicator: sums seeded tensors, sleeping at random first so ranks drift apart."""
+
+    def __init__(self, context):
+        self.rank = context.rank
+        self.comm = Communicator()
+        self.random = random.Random(self.rank)
+
+    def sums(self, rounds: int) -> list[tuple[str, bool]]:
+        out = []
+        for call in range(rounds * len(CALLS)):
+            dtype, numel = CALLS[call % len(CALLS)]
+            time.sleep(self.random.random() * 0.004 if self.rank == 1 else 0.0)
+            tensor = value(self.rank, call, dtype, numel)
+            self.comm.all_reduce_sum(tensor)
+            expected = value(0, call, dtype, numel).clone()
+            for rank in range(1, WORLD):
+                expected += value(rank, call, dtype, numel)
+            out.append((hashlib.sha256(tensor.numpy().tobytes()).hexdigest(), torch.equal(tensor, expected)))
+        return out
+
+    def shared(self) -> dict:
+        shared = self.comm._shared
+        return {"open": shared is not None, "slot_bytes": shared.slot_bytes if shared else 0, "failed": self.comm._shared_failed}
+
+    def open_in(self, directories: dict[int, str]) -> bool:
+        """Opens a reducer with each rank looking in its own directory: a rank that sees no file refuses for all."""
+        return SharedReduce.open(None, 64, Path(directories[self.rank])) is not None
+
+    def non_contiguous(self) -> bool:
+        tensor = torch.arange(12.0).view(3, 4).t() * (self.rank + 1)  # a transposed view
+        self.comm.all_reduce_sum(tensor)
+        return torch.equal(tensor, torch.arange(12.0).view(3, 4).t() * sum(range(1, WORLD + 1)))
+
+
+@pytest.fixture(scope="module")
+def group(ray_session):
+    with joined_group(WORLD, num_threads=1) as group:
+        group.setup(Reducer)
+        yield group
+
+
+def shm_files() -> set[str]:
+    return {path.name for path in SHM_DIR.glob("gnndist-reduce-*")}
+
+
+@pytest.mark.skipif(not SHM_DIR.is_dir(), reason="no /dev/shm")
+def test_sums_are_exact_in_rank_order_and_the_same_bits_everywhere(group):
+    before = shm_files()
+    results = group.run("sums", 4)
+    assert all(ok for rank in results for _, ok in rank), "a sum differs from the rank-order sum"
+    assert results[0] == results[1] == results[2], "ranks hold different bits"
+    states = group.run("shared")
+    assert all(state["open"] and not state["failed"] for state in states)
+    assert {state["slot_bytes"] for state in states} == {-(-(CALLS[3][1] * 4) // 64) * 64}  # grew once, for the large call
+    assert shm_files() <= before, "a reducer's file was left in /dev/shm"
+    assert group.run("non_contiguous") == [True] * WORLD
+
+
+def test_a_rank_that_cannot_see_the_buffer_makes_every_rank_keep_gloo(group):
+    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as other:
+        assert group.run("open_in", {0: first, 1: first, 2: other}) == [False] * WORLD
+        assert os.listdir(first) == [] and os.listdir(other) == []  # rank 0 removed its file; rank 2 created none
+        assert group.run("open_in", {0: first, 1: first, 2: first}) == [True] * WORLD
+        assert os.listdir(first) == []
