@@ -1,10 +1,11 @@
-"""``gnndist_csr``: CSR pull whose backward is a second pull over a cached transposed copy.
+"""``gnndist_csr``: CSR pull whose backward scatters along the same CSR or pulls over a cached transposed copy.
 
 On CPU both directions run gnndist's own kernel (see ``native_kernel`` for why it exists); on CUDA
-they run cuSPARSE through ``torch.sparse.mm``. The backward of sum and mean is the transposed SpMM
-over a source-major copy of the edges, built once on the first backward (torch's own CSR backward
-transposes the matrix on every call, which costs more than the SpMM on a GPU). The backward of
-max (CPU only) sends each output gradient to the edge that won.
+they run cuSPARSE through ``torch.sparse.mm``. The backward of sum and mean is the transposed SpMM:
+a block's first backward on one CPU thread scatters along the forward's CSR (a sampled block is
+backpropagated once); otherwise it pulls over a source-major copy of the edges, built once (torch's own
+CSR backward transposes the matrix on every call, which costs more than the SpMM on a GPU). The
+backward of max (CPU only) sends each output gradient to the edge that won.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class NativeCsrState:
     weight: Tensor | None
     reduce: str
     num_src: int
+    backwards: int = 0  # backward passes run through this state
     _by_dtype: dict = field(default_factory=dict)
 
     @property
@@ -107,11 +109,28 @@ class _NativeSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
+        """The transposed sum: on one thread, a block's first backward scatters along the forward's CSR.
+
+        Building the transposed copy (a stable argsort of the edges) costs more than the sum itself on a
+        sampled block (1024 seeds, 10k edges, 16 wide: 0.66 ms against 0.07 ms), and a mini-batch block has one
+        backward; a full-graph block builds the copy at its second and pulls over it from then on (the pull
+        gathers with prefetch, 1.3-1.4x faster than the scatter's scattered writes on 4M edges). Same
+        additions in the same order either way (destinations ascending): the same gradient, up to the
+        rounding of an edge weight times 1/in-degree (folded in float64 for the copy, in ``dtype`` here).
+        """
         state: NativeCsrState = ctx.state
         grad_out = grad_out.contiguous()
-        indptr, dst, weight = state.transposed(grad_out.dtype)
-        grad_x = torch.empty(state.num_src, grad_out.size(1), dtype=grad_out.dtype)
-        load_native_library().spmm_sum(indptr, dst, weight, None, grad_out, grad_x, _threads(dst.numel(), grad_out.size(1)))
+        library = load_native_library()
+        threads = _threads(state.indices.numel(), grad_out.size(1))
+        if state.backwards == 0 and threads == 1 and ("transposed", grad_out.dtype) not in state._by_dtype:
+            weight, row_scale = state.arrays(grad_out.dtype)
+            grad_x = torch.zeros(state.num_src, grad_out.size(1), dtype=grad_out.dtype)
+            library.spmm_scatter(state.indptr, state.indices, weight, row_scale, grad_out, grad_x)
+        else:
+            indptr, dst, weight = state.transposed(grad_out.dtype)
+            grad_x = torch.empty(state.num_src, grad_out.size(1), dtype=grad_out.dtype)
+            library.spmm_sum(indptr, dst, weight, None, grad_out, grad_x, threads)
+        state.backwards += 1
         return grad_x, None
 
 
@@ -157,7 +176,7 @@ class _NativeMax(torch.autograd.Function):
 
 
 class NativeCsr(Aggregation):
-    """Pull over CSR, backward over a cached transposed copy: own C kernel on CPU, cuSPARSE on CUDA (float32/float64)."""
+    """Pull over CSR, backward by a scatter (a block's first, on one thread) or over a cached transposed copy: own C kernel on CPU, cuSPARSE on CUDA (float32/float64)."""
 
     name = "gnndist_csr"
     data_organization = "csr"

@@ -188,6 +188,23 @@ int gnd_spmm_max_##SUF(const int64_t *indptr, const int64_t *indices, const T *w
   Job job = {indptr, indices, weight, NULL, x, out, arg, F, 0, 0, 0};                              \
   run_jobs(max_rows_##SUF, &job, indptr, n_rows, nthreads);                                        \
   return 0;                                                                                        \
+}                                                                                                  \
+                                                                                                   \
+/* out[indices[j]] += weight[j] * row_scale[d] * g[d] for every edge j of row d, one thread, rows  \
+   in order: the transposed sum without building the transposed copy (out zeroed by the caller) */ \
+int gnd_spmm_scatter_##SUF(const int64_t *restrict indptr, const int64_t *restrict indices,         \
+                           const T *restrict weight, const T *restrict row_scale,                  \
+                           const T *restrict g, T *restrict out, int64_t n_rows, int64_t F) {      \
+  for (int64_t d = 0; d < n_rows; ++d) {                                                           \
+    const T s = row_scale ? row_scale[d] : (T)1;                                                   \
+    const T *restrict gd = g + d * F;                                                              \
+    for (int64_t j = indptr[d]; j < indptr[d + 1]; ++j) {                                          \
+      const T ws = weight ? weight[j] * s : s;                                                     \
+      T *restrict o = out + indices[j] * F;                                                        \
+      for (int64_t k = 0; k < F; ++k) o[k] += ws * gd[k];                                          \
+    }                                                                                              \
+  }                                                                                                \
+  return 0;                                                                                        \
 }
 
 DEFINE_KERNELS(float, vf32, f32)
@@ -221,6 +238,14 @@ class NativeLibrary:
         getattr(self.handle, f"gnd_spmm_sum_{suffix}")(
             _ptr(indptr), _ptr(indices), _ptr(weight), _ptr(row_scale), _ptr(x), _ptr(out),
             ctypes.c_int64(out.size(0)), ctypes.c_int64(out.size(1)), ctypes.c_int(num_threads), ctypes.c_int64(PREFETCH_EDGES),
+        )
+
+    def spmm_scatter(self, indptr: Tensor, indices: Tensor, weight: Tensor | None, row_scale: Tensor | None, grad_out: Tensor, grad_x: Tensor) -> None:
+        """``grad_x[indices[j]] += weight[j] * row_scale[d] * grad_out[d]`` over CSR rows ``d``, on one thread (``grad_x`` zeroed)."""
+        suffix, _ = _DTYPES[grad_out.dtype]
+        getattr(self.handle, f"gnd_spmm_scatter_{suffix}")(
+            _ptr(indptr), _ptr(indices), _ptr(weight), _ptr(row_scale), _ptr(grad_out), _ptr(grad_x),
+            ctypes.c_int64(grad_out.size(0)), ctypes.c_int64(grad_out.size(1)),
         )
 
     def spmm_max(self, indptr: Tensor, indices: Tensor, weight: Tensor | None, x: Tensor, out: Tensor, arg: Tensor, num_threads: int) -> None:
@@ -299,7 +324,7 @@ def load_native_library() -> NativeLibrary:
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
             errors.append(f"{' '.join(flags)}: {error}")
             continue
-        for name in ("gnd_spmm_sum_f32", "gnd_spmm_sum_f64", "gnd_spmm_max_f32", "gnd_spmm_max_f64"):
+        for name in ("gnd_spmm_sum_f32", "gnd_spmm_sum_f64", "gnd_spmm_max_f32", "gnd_spmm_max_f64", "gnd_spmm_scatter_f32", "gnd_spmm_scatter_f64"):
             getattr(handle, name).restype = ctypes.c_int
         return NativeLibrary(handle, target, seconds, flags)
     raise RuntimeError("could not build the native aggregation kernel: " + " | ".join(errors))

@@ -192,3 +192,42 @@ def test_backend_matches_reference_on_cuda(name, reduce, block_name):
     state = backend.prepare(block, reduce)
     agreement = check_against_reference(lambda features: backend.run(state, features), block, x, reduce)  # noqa: B023 (called in this iteration)
     assert agreement.ok, agreement.describe()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_native_backward_scatters_first_then_pulls_over_the_transposed_copy(reduce, weighted):
+    """On one thread a block's first backward scatters along the forward's CSR (no transposed copy is built);
+    its second builds the copy and pulls: both give the reference's gradient, and (unweighted) the same bits."""
+    backend = resolve_aggregation("gnndist_csr")
+    skip_if_unavailable(backend)
+    block = bipartite_block(weighted)
+    x = tie_free_features(block.num_src, 19, torch.Generator().manual_seed(3))
+    grad = torch.randn(block.num_dst, 19, generator=torch.Generator().manual_seed(4))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        state = backend.prepare(block, reduce)
+        grads = []
+        for _ in range(2):
+            leaf = x.clone().requires_grad_(True)
+            backend.run(state, leaf).backward(grad)
+            grads.append(leaf.grad)
+            if len(grads) == 1:
+                assert ("transposed", torch.float32) not in state._by_dtype
+        assert ("transposed", torch.float32) in state._by_dtype and state.backwards == 2
+    finally:
+        torch.set_num_threads(threads)
+    reference = x.clone().requires_grad_(True)
+    dense = torch.zeros(block.num_dst, block.num_src)
+    dst = torch.repeat_interleave(torch.arange(block.num_dst), block.indptr.diff())
+    dense.index_put_((dst, block.indices), block.edge_weight if weighted else torch.ones(block.indices.numel()), accumulate=True)
+    if reduce == "mean":
+        dense = dense / block.indptr.diff().clamp(min=1).unsqueeze(1)
+    (dense @ reference).backward(grad)
+    for got in grads:
+        torch.testing.assert_close(got, reference.grad, rtol=1e-5, atol=1e-6)
+    if weighted:  # weight x 1/in-degree rounds differently (float64 then dtype for the copy): an ulp apart
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
+    else:  # the same additions in the same order
+        assert torch.equal(grads[0], grads[1])
