@@ -28,7 +28,7 @@ SHM_DIR = Path("/dev/shm")
 HEADER_BYTES = 64  # the creator's token, checked by every rank: the same file, not a namesake on another machine
 ALIGN = 64
 MIN_SLOT_BYTES = 1 << 20  # a step's gradient of most models fits the first buffer (GraphSAGE 128-256-16: 0.3 MB)
-MAX_SLOT_BYTES = 64 << 20  # above this the copies cost more than gloo's per-call overhead saves: gloo's ring
+MAX_SLOT_BYTES = 64 << 20  # bounds the buffer (2 P slots in /dev/shm); larger tensors, where gloo's per-call cost weighs least, keep its ring
 
 
 class SharedReduce:
@@ -50,10 +50,10 @@ class SharedReduce:
     def open(cls, group: object | None, nbytes: int, directory: Path = SHM_DIR) -> "SharedReduce | None":
         """Maps a buffer of two slots of at least ``nbytes`` per rank; collective over ``group``, like a collective call.
 
-        Rank 0 creates the file (``O_EXCL``, mode 0600) and writes a random token into its header; after a
-        barrier every rank maps it and checks the token; the ranks agree (all-reduce of the checks) and rank 0
-        unlinks the file: the mappings keep the memory until every process drops it, and nothing is left in
-        ``directory`` even if a worker is killed later.
+        Rank 0 creates the file (``O_EXCL``, mode 0600, its pages reserved, at most half the free space of
+        ``directory``) and writes a random token into its header; after a barrier every rank maps it and checks
+        the token; the ranks agree (all-reduce of the checks) and rank 0 unlinks the file: the mappings keep the
+        memory until every process drops it, and nothing is left in ``directory`` even if a worker is killed later.
         """
         rank, world_size = dist.get_rank(group), dist.get_world_size(group)
         slot_bytes = -(-max(nbytes, MIN_SLOT_BYTES) // ALIGN) * ALIGN
@@ -72,7 +72,10 @@ class SharedReduce:
                     raise OSError(f"{directory} has {free.f_bavail * free.f_frsize} bytes free, {total} asked")
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
-                    os.ftruncate(fd, total)
+                    if hasattr(os, "posix_fallocate"):  # pages reserved now: a tmpfs filled later cannot fail a write (SIGBUS)
+                        os.posix_fallocate(fd, 0, total)
+                    else:
+                        os.ftruncate(fd, total)
                     os.pwrite(fd, token, 0)
                 finally:
                     os.close(fd)
