@@ -56,12 +56,13 @@ class SharedReduce:
         memory until every process drops it, and nothing is left in ``directory`` even if a worker is killed later.
         """
         rank, world_size = dist.get_rank(group), dist.get_world_size(group)
+        first = 0 if group is None else dist.get_global_rank(group, 0)  # broadcasts name their source by global rank
         slot_bytes = -(-max(nbytes, MIN_SLOT_BYTES) // ALIGN) * ALIGN
         total = HEADER_BYTES + 2 * world_size * slot_bytes
         name = torch.zeros(2, dtype=torch.int64)
         if rank == 0:
             name[0], name[1] = secrets.randbits(63), secrets.randbits(63)
-        dist.broadcast(name, src=0, group=group)
+        dist.broadcast(name, src=first, group=group)
         token = name.numpy().tobytes()
         path = directory / f"gnndist-reduce-{token.hex()}"
         buffer = None
@@ -82,7 +83,7 @@ class SharedReduce:
             except OSError:
                 path = None
         created = torch.tensor([int(path is not None)], dtype=torch.int32)
-        dist.broadcast(created, src=0, group=group)  # the file exists (or never will) before anyone looks
+        dist.broadcast(created, src=first, group=group)  # the file exists (or never will) before anyone looks
         try:
             if created.item() and path.is_file() and path.stat().st_size == total:  # a missing file is not created here
                 mapped = torch.from_file(str(path), shared=True, size=total, dtype=torch.uint8)

@@ -56,6 +56,18 @@ class Reducer:
         """Opens a reducer with each rank looking in its own directory: a rank that sees no file refuses for all."""
         return SharedReduce.open(None, 64, Path(directories[self.rank])) is not None
 
+    def subgroup_sum(self) -> tuple[bool, bool]:
+        """Ranks 1 and 2 sum in their own group (its first rank is global rank 1): through shared memory too."""
+        import torch.distributed as dist
+
+        group = dist.new_group([1, 2])  # every rank takes part in creating it
+        if self.rank == 0:
+            return True, True
+        comm = Communicator(group=group)
+        tensor = torch.full((10,), float(self.rank))
+        comm.all_reduce_sum(tensor)
+        return torch.equal(tensor, torch.full((10,), 3.0)), comm._shared is not None
+
     def non_contiguous(self) -> bool:
         tensor = torch.arange(12.0).view(3, 4).t() * (self.rank + 1)  # a transposed view
         self.comm.all_reduce_sum(tensor)
@@ -84,6 +96,7 @@ def test_sums_are_exact_in_rank_order_and_the_same_bits_everywhere(group):
     assert {state["slot_bytes"] for state in states} == {-(-(CALLS[3][1] * 4) // 64) * 64}  # grew once, for the large call
     assert shm_files() <= before, "a reducer's file was left in /dev/shm"
     assert group.run("non_contiguous") == [True] * WORLD
+    assert group.run("subgroup_sum") == [(True, True)] * WORLD
 
 
 def test_a_rank_that_cannot_see_the_buffer_makes_every_rank_keep_gloo(group):
