@@ -2,10 +2,11 @@
 
 On CPU both directions run gnndist's own kernel (see ``native_kernel`` for why it exists); on CUDA
 they run cuSPARSE through ``torch.sparse.mm``. The backward of sum and mean is the transposed SpMM:
-a block's first backward on one CPU thread scatters along the forward's CSR (a sampled block is
-backpropagated once); otherwise it pulls over a source-major copy of the edges, built once (torch's own
-CSR backward transposes the matrix on every call, which costs more than the SpMM on a GPU). The
-backward of max (CPU only) sends each output gradient to the edge that won.
+a block's first backward scatters along the forward's CSR on one CPU thread (when it has one thread, or
+is at most ``SCATTER_WIDTH`` wide: a sampled block is backpropagated once); otherwise it pulls over a
+source-major copy of the edges, built once (torch's own CSR backward transposes the matrix on every call,
+which costs more than the SpMM on a GPU). The backward of max (CPU only) sends each output gradient to the
+edge that won.
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from gnndist.aggregation.torch_sparse_csr import sparse_matrix
 from gnndist.block import Block, csr_indptr
 
 SMALL_WORK = 1 << 15  # edges x features below which one thread beats starting more
+# Widest gradient a block's first backward scatters at any thread count: per edge, the scatter costs ~0.5 ns per
+# column on one thread, against 35-100 ns to place the edge in the transposed copy plus ~0.35 ns per column over
+# the threads for the pull, so up to ~70 columns the scatter wins however many threads pull (measured here).
+SCATTER_WIDTH = 64
 
 
 @dataclass(eq=False)
@@ -109,7 +114,8 @@ class _NativeSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        """The transposed sum: on one thread, a block's first backward scatters along the forward's CSR.
+        """The transposed sum: a block's first backward scatters along the forward's CSR (on one thread, or when
+        at most ``SCATTER_WIDTH`` wide); later ones pull over a transposed copy.
 
         Building the transposed copy (a stable argsort of the edges) costs more than the sum itself on a
         sampled block (1024 seeds, 10k edges, 16 wide: 0.66 ms against 0.07 ms), and a mini-batch block has one
@@ -122,7 +128,8 @@ class _NativeSum(torch.autograd.Function):
         grad_out = grad_out.contiguous()
         library = load_native_library()
         threads = _threads(state.indices.numel(), grad_out.size(1))
-        if state.backwards == 0 and threads == 1 and ("transposed", grad_out.dtype) not in state._by_dtype:
+        first = state.backwards == 0 and ("transposed", grad_out.dtype) not in state._by_dtype
+        if first and (threads == 1 or grad_out.size(1) <= SCATTER_WIDTH):
             weight, row_scale = state.arrays(grad_out.dtype)
             grad_x = torch.zeros(state.num_src, grad_out.size(1), dtype=grad_out.dtype)
             library.spmm_scatter(state.indptr, state.indices, weight, row_scale, grad_out, grad_x)
@@ -176,7 +183,7 @@ class _NativeMax(torch.autograd.Function):
 
 
 class NativeCsr(Aggregation):
-    """Pull over CSR, backward by a scatter (a block's first, on one thread) or over a cached transposed copy: own C kernel on CPU, cuSPARSE on CUDA (float32/float64)."""
+    """Pull over CSR, backward by a scatter (a block's first: one thread or narrow) or over a cached transposed copy: own C kernel on CPU, cuSPARSE on CUDA (float32/float64)."""
 
     name = "gnndist_csr"
     data_organization = "csr"

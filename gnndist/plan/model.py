@@ -293,6 +293,16 @@ def minibatch_layers(workload: Workload, part: PartLoad, seeds: int) -> tuple[li
     return dst[::-1], src[::-1], edges[::-1]
 
 
+def overlapped_step(compute: float, loader: float, cores: float) -> float:
+    """Seconds of a step whose next batch a prefetch thread prepares (``loader`` s of one core) during training.
+
+    The prefetch thread runs below training's priority, and training's threads fill the worker's ``cores``
+    while they compute: the loader's core-seconds come on top (``compute + loader / cores``), and a step is
+    never shorter than the loader itself. On one core or less the two take turns.
+    """
+    return max(loader, compute + loader / cores) if cores >= 2 else compute + loader
+
+
 def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster) -> Prediction:
     P = workload.num_parts
     cores = cluster.effective_cores(P)
@@ -322,8 +332,7 @@ def _minibatch(workload: Workload, calibration: "Calibration", cluster: Cluster)
         sync = _comm_seconds(grad_bytes, 2 * (P - 1), rate, cluster) if P > 1 else 0.0
         gather = src[0] * row_bytes / calibration.copy_bytes_per_s / min(cores, 1.0)
         loader = sample + fetch + gather
-        # a prefetch thread overlaps loading with training when the worker has a core to spare for it
-        step = max(compute, loader) if cores >= 2 else compute + loader
+        step = overlapped_step(compute, loader, cores)
         epoch = steps * (step + sync)
         remote_total += remote_rows * row_bytes * steps
         if worst is None or epoch > worst[0]:

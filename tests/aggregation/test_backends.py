@@ -231,3 +231,24 @@ def test_native_backward_scatters_first_then_pulls_over_the_transposed_copy(redu
         torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
     else:  # the same additions in the same order
         assert torch.equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("width, copied_first", [(16, False), (130, True)])
+def test_native_first_backward_on_two_threads_scatters_only_narrow_gradients(width, copied_first):
+    """With two threads a first backward scatters when at most SCATTER_WIDTH wide, else builds the copy and pulls."""
+    from gnndist.aggregation.native_csr import SCATTER_WIDTH
+
+    backend = resolve_aggregation("gnndist_csr")
+    skip_if_unavailable(backend)
+    assert (width > SCATTER_WIDTH) == copied_first
+    block = weighted_random(num_nodes=300, num_edges=6000, seed=5)  # edges x width above SMALL_WORK: two threads
+    x = tie_free_features(block.num_src, width, torch.Generator().manual_seed(5))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        state = backend.prepare(block, "mean")
+        agreement = check_against_reference(lambda features: backend.run(state, features), block, x, "mean")
+    finally:
+        torch.set_num_threads(threads)
+    assert agreement.ok, agreement.describe()
+    assert state.backwards == 1 and (("transposed", torch.float32) in state._by_dtype) == copied_first

@@ -6,7 +6,7 @@ from gnndist.data import load_dataset
 from gnndist.partition.quality import QualityReport
 from gnndist.partitioners import resolve_partitioner
 from gnndist.plan import Cluster, PartLoad, Workload, from_quality, predict
-from gnndist.plan.model import allreduce_bytes_per_worker, halo_bytes_per_epoch
+from gnndist.plan.model import allreduce_bytes_per_worker, halo_bytes_per_epoch, overlapped_step
 
 PARTS = [PartLoad(owned_nodes=100, owned_edges=1000, halo_nodes=20, send_rows=30, train_nodes=50), PartLoad(100, 800, 30, 20, 50)]
 
@@ -67,6 +67,13 @@ def test_minibatch_counts_steps_and_remote_rows(calibration):
     assert prediction.halo_bytes > 0 and prediction.epoch_s > 0
     alone = Workload(mode="minibatch", model="sage", widths=[8, 16, 4], parts=[PARTS[0]], num_params=1000, batch_size=40, fanouts=[2, 2])
     assert predict(alone, calibration, Cluster(same_machine=True, cores_per_worker=1, machine_cores=1)).halo_bytes == 0
+
+
+def test_prefetching_adds_the_loaders_core_seconds_to_a_step_that_fills_the_cores():
+    assert overlapped_step(1.0, 0.4, 2) == pytest.approx(1.2)  # training fills both cores; the loader's 0.4 core-s on top
+    assert overlapped_step(0.2, 1.0, 2) == pytest.approx(1.0)  # never shorter than the loader
+    assert overlapped_step(1.0, 0.4, 4) == pytest.approx(1.1)
+    assert overlapped_step(1.0, 0.4, 1) == overlapped_step(1.0, 0.4, 0.5) == pytest.approx(1.4)  # one core: turns
 
 
 def test_bad_workloads_name_what_is_wrong():
