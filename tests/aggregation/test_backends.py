@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnndist.aggregation import REDUCERS, available_aggregations, check_against_reference, resolve_aggregation, tie_free_features
+from gnndist.aggregation import REDUCERS, available_aggregations, check_against_reference, reference_with_grad, resolve_aggregation, tie_free_features
 from gnndist.block import Block
 from gnndist.graph import Graph
 
@@ -218,15 +218,9 @@ def test_native_backward_scatters_first_then_pulls_over_the_transposed_copy(redu
         assert ("transposed", torch.float32) in state._by_dtype and state.backwards == 2
     finally:
         torch.set_num_threads(threads)
-    reference = x.clone().requires_grad_(True)
-    dense = torch.zeros(block.num_dst, block.num_src)
-    dst = torch.repeat_interleave(torch.arange(block.num_dst), block.indptr.diff())
-    dense.index_put_((dst, block.indices), block.edge_weight if weighted else torch.ones(block.indices.numel()), accumulate=True)
-    if reduce == "mean":
-        dense = dense / block.indptr.diff().clamp(min=1).unsqueeze(1)
-    (dense @ reference).backward(grad)
+    _, expected = reference_with_grad(block, x, reduce, grad)
     for got in grads:
-        torch.testing.assert_close(got, reference.grad, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got, expected.float(), rtol=1e-5, atol=1e-6)
     if weighted:  # weight x 1/in-degree rounds differently (float64 then dtype for the copy): an ulp apart
         torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
     else:  # the same additions in the same order
