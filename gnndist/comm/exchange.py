@@ -86,7 +86,6 @@ class Communicator:
     group: object | None = None
     stats: CommStats = field(default_factory=CommStats)
     _shared: SharedReduce | None = field(default=None, init=False, repr=False)
-    _shared_group: object | None = field(default=None, init=False, repr=False)  # the process group it was opened on
     _shared_failed: bool = field(default=False, init=False, repr=False)
 
     def _staged(self, tensor: Tensor) -> bool:
@@ -164,9 +163,9 @@ class Communicator:
         group = self.group if self.group is not None else dist.group.WORLD
         if dist.get_world_size(group) == 1 or dist.get_backend(group) != "gloo":
             return None
-        if self._shared is None or self._shared_group is not group or not self._shared.fits(tensor):
-            self._shared = SharedReduce.open(self.group, tensor.numel() * tensor.element_size())
-            self._shared_group, self._shared_failed = group, self._shared is None
+        if self._shared is None or self._shared.group is not group or not self._shared.fits(tensor):  # first, grown, or a new group
+            self._shared = SharedReduce.open(group, tensor.numel() * tensor.element_size())
+            self._shared_failed = self._shared is None
         return self._shared
 
     @property
