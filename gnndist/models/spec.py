@@ -165,4 +165,9 @@ class ModelSpec:
         import torch
 
         model = self.build_model().to(device)
-        return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        # torch's fused Adam: one kernel per step instead of ~10 tensor operations per parameter (a 2-layer
+        # GraphSAGE's step on the CPU: 89-110 us against 276 us; a mini-batch worker steps once a batch), on CUDA
+        # and, from torch 2.4, on the CPU
+        kind = torch.device(device).type
+        fused = kind == "cuda" or (kind == "cpu" and torch.torch_version.TorchVersion(torch.__version__) >= "2.4")
+        return model, torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=fused)

@@ -1,9 +1,9 @@
-"""Layer-wise neighbour sampling on CSR, vectorized in torch (CPU and CUDA), producing per-layer Blocks."""
+"""Layer-wise neighbour sampling on CSR, a hop in C on the CPU or vectorized in torch (CPU and CUDA), producing per-layer Blocks."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -11,6 +11,9 @@ from torch import Tensor
 from gnndist.block import Block, csr_offsets
 from gnndist.sampling.seeds import random_seed
 from gnndist.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from gnndist.aggregation.native_kernel import NativeLibrary
 
 _UNSEEN = torch.iinfo(torch.int32).max  # scratch-map entry of a node not in the current batch
 
@@ -86,8 +89,8 @@ def _check_fanouts(fanouts: Sequence[Fanout], num_edge_types: int) -> list[Fanou
 class NeighborSampler:
     """Samples a fixed number of in-neighbours per node, hop by hop, from a CSR over incoming edges.
 
-    Every hop is a handful of tensor operations over all rows at once (no Python loop over nodes),
-    so the same code runs on CPU and CUDA. Without replacement, a node with more than ``fanout``
+    With the torch kernel every hop is a handful of tensor operations over all rows at once (no Python loop
+    over nodes), so the same code runs on CPU and CUDA; on the CPU the native kernel runs the same hop in C. Without replacement, a node with more than ``fanout``
     in-neighbours gets a uniformly random subset by Robert Floyd's algorithm, run for all rows at
     once: ``fanout`` steps of ``O(rows * fanout)`` work each, whatever the degree, so power-law hubs
     cost no more than other nodes and no random key is drawn per edge. Sampled nodes are numbered
@@ -121,6 +124,11 @@ class NeighborSampler:
         edge_type: ``[num_edges]`` optional edge type ``0..num_edge_types-1`` of every in-edge: sample per
             (destination, edge type); every batch then carries its edges' types (``SampledBatch.edge_types``).
         num_edge_types: the number of edge types (default: ``edge_type.max() + 1``).
+        kernel: how a hop runs. ``"native"``: gnndist's C hop (:mod:`gnndist.aggregation.native_kernel`), one call
+            per hop that draws, numbers and prefetches the rows' CSR entries ahead (CPU, no edge types);
+            ``"torch"``: the tensor operations above (any device, edge types); ``"auto"`` (default): native where it
+            applies and the library loads, else torch. Both sample the same distribution, with random streams of
+            their own: a seed gives the same batches again with the same kernel.
     """
 
     def __init__(
@@ -137,6 +145,7 @@ class NeighborSampler:
         num_threads: int | None = 1,
         edge_type: Tensor | None = None,
         num_edge_types: int | None = None,
+        kernel: str = "auto",
     ):
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)):
             raise TypeError(f"Expected 'num_threads' to be an int or None (got {num_threads!r})")
@@ -178,6 +187,29 @@ class NeighborSampler:
         self.seed = random_seed() if seed is None else int(seed)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.seed)
+        self._native = self._native_library(kernel)
+        self.kernel = "torch" if self._native is None else "native"
+
+    def _native_library(self, kernel: str) -> "NativeLibrary | None":
+        """The native library when ``kernel`` asks for it (or ``"auto"`` and it applies and loads), else None."""
+        if kernel not in ("auto", "native", "torch"):
+            raise ValueError(f"Expected 'kernel' to be 'auto', 'native' or 'torch' (got {kernel!r})")
+        applies = self.device.type == "cpu" and self.edge_type is None
+        if kernel == "torch" or (kernel == "auto" and not applies):
+            return None
+        if not applies:
+            raise ValueError(f"The native sampling kernel runs on the CPU without edge types (got device {self.device}, {self.num_edge_types} edge types): use kernel='torch' or 'auto'")
+        from gnndist.aggregation.native_kernel import load_native_library
+
+        try:
+            library = load_native_library()
+        except RuntimeError:
+            if kernel == "native":
+                raise
+            return None
+        self.indptr, self.indices = self.indptr.contiguous(), self.indices.contiguous()
+        self.row_indptr = self.indptr
+        return library
 
     def _group_by_type(self, edge_type: Tensor, num_edge_types: int | None) -> None:
         """Orders every row's in-edges by edge type (stable) and numbers row ``(v, t)`` as ``v * num_edge_types + t``."""
@@ -239,28 +271,55 @@ class NeighborSampler:
         blocks, edge_types = [], []
         for fanout in self.fanouts:
             num_dst = input_nodes.numel()
-            counts, edge_ids = self._sample_hop(input_nodes, fanout)
-            sources = self.indices.index_select(0, edge_ids)
-            if num_dst + sources.numel() >= _UNSEEN:
-                local_id.index_fill_(0, input_nodes, _UNSEEN)
-                raise ValueError(f"A batch of {seeds.numel()} seeds reaches {num_dst + sources.numel()} sampled edges, over the {_UNSEEN} a batch can number: use smaller batches or fanouts")
-            # number unseen sources num_dst, num_dst + 1, ... in order of first appearance
-            position = torch.arange(num_dst, num_dst + sources.numel(), dtype=torch.int32, device=self.device)
-            local_id.scatter_reduce_(0, sources, position, "amin")
-            new_nodes = sources.masked_select(local_id.index_select(0, sources) == position)
-            local_id.index_copy_(0, new_nodes, torch.arange(num_dst, num_dst + new_nodes.numel(), dtype=torch.int32, device=self.device))
+            if self._native is not None:
+                counts, edge_ids, sources, new_nodes = self._native_hop(seeds, input_nodes, fanout)
+            else:
+                counts, edge_ids = self._sample_hop(input_nodes, fanout)
+                sources = self.indices.index_select(0, edge_ids)
+                self._check_room(seeds, input_nodes, sources.numel())
+                # number unseen sources num_dst, num_dst + 1, ... in order of first appearance
+                position = torch.arange(num_dst, num_dst + sources.numel(), dtype=torch.int32, device=self.device)
+                local_id.scatter_reduce_(0, sources, position, "amin")
+                new_nodes = sources.masked_select(local_id.index_select(0, sources) == position)
+                local_id.index_copy_(0, new_nodes, torch.arange(num_dst, num_dst + new_nodes.numel(), dtype=torch.int32, device=self.device))
+                sources = local_id.index_select(0, sources).long()
             block_indptr = csr_offsets(counts)
             edge_weight = self.edge_weight.index_select(0, edge_ids) if self.edge_weight is not None else None
             input_nodes = torch.cat([input_nodes, new_nodes])
             if self.edge_type is not None:
                 edge_types.append(self.edge_type.index_select(0, edge_ids))
-            blocks.append(Block(block_indptr, local_id.index_select(0, sources).long(), input_nodes.numel(), None, edge_weight))
+            blocks.append(Block(block_indptr, sources, input_nodes.numel(), None, edge_weight))
         local_id.index_fill_(0, input_nodes, _UNSEEN)
         if self.src_degree is not None:
             degree = self.src_degree.index_select(0, input_nodes)
             for block in blocks:
                 block.src_degree = degree[: block.num_src]
         return SampledBatch(seeds, input_nodes, blocks[::-1], edge_types[::-1] if self.edge_type is not None else None)
+
+    def _check_room(self, seeds: Tensor, input_nodes: Tensor, num_picks: int) -> None:
+        """Refuses a hop whose picks could number past the scratch map's ``int32`` range (the map is cleaned first)."""
+        if input_nodes.numel() + num_picks >= _UNSEEN:
+            self._local_id.index_fill_(0, input_nodes, _UNSEEN)
+            raise ValueError(f"A batch of {seeds.numel()} seeds reaches {input_nodes.numel() + num_picks} sampled edges, over the {_UNSEEN} a batch can number: use smaller batches or fanouts")
+
+    def _native_hop(self, seeds: Tensor, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One hop in the native kernel: ``[n]`` picks per node, the picks' edge ids and local source ids, and the new nodes.
+
+        The picks per node follow from the degrees alone, so the outputs are allocated before the one call.
+        """
+        degree = self.row_degree.index_select(0, nodes)
+        if fanout == -1:
+            counts = degree
+        elif self.replace:
+            counts = (degree > 0).long() * fanout
+        else:
+            counts = degree.clamp(max=fanout)
+        total = int(counts.sum())
+        self._check_room(seeds, nodes, total)
+        edge_ids, sources, new_nodes = (torch.empty(total, dtype=torch.long) for _ in range(3))
+        state = int(torch.randint(0, 2**62, (), generator=self.generator))  # the hop's stream, from the sampler's generator
+        found = self._native.sample_hop(self.indptr, self.indices, nodes, fanout, self.replace, state, self._local_id, nodes.numel(), edge_ids, sources, new_nodes)
+        return counts, edge_ids, sources, new_nodes[:found]
 
     def _check_seeds(self, seeds: Tensor) -> Tensor:
         seeds = torch.as_tensor(seeds, device=self.device)
@@ -271,7 +330,7 @@ class NeighborSampler:
         low, high = (int(v) for v in torch.aminmax(seeds))
         if low < 0 or high >= self.num_nodes:
             raise ValueError(f"Expected seed ids in [0, {self.num_nodes - 1}] (got {low if low < 0 else high})")
-        return seeds.long()
+        return seeds.long().contiguous()
 
     def _sample_hop(self, nodes: Tensor, fanout: Fanout) -> tuple[Tensor, Tensor]:
         """Picks in-edges of ``nodes``; returns ``[n]`` picks per node and the ``[sum]`` edge ids, node by node.

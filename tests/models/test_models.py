@@ -106,3 +106,22 @@ def test_layer0_dropout_by_column_blocks_equals_dropping_the_whole_input(monkeyp
     whole = fused.forward_layer(0, x, full)
     torch.manual_seed(7)
     assert torch.allclose(whole, composed.aggregate(0, dropout(x, 0.5), full), atol=1e-6)
+
+
+def test_spec_builds_fused_adam_where_torch_has_it_and_it_steps_like_the_plain_one():
+    from gnndist.models.spec import ModelSpec
+
+    spec = ModelSpec(name="sage", num_features=8, num_classes=3, hidden=16, layers=2, lr=0.01, weight_decay=5e-4, seed=0)
+    model, optimizer = spec.build()
+    assert optimizer.defaults["fused"] == (torch.torch_version.TorchVersion(torch.__version__) >= "2.4")
+    plain_model = spec.build_model()
+    plain = torch.optim.Adam(plain_model.parameters(), lr=0.01, weight_decay=5e-4)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for a, b in zip(model.parameters(), plain_model.parameters()):
+            a.grad = torch.randn(a.shape, generator=generator)
+            b.grad = a.grad.clone()
+        optimizer.step()
+        plain.step()
+    for a, b in zip(model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""NeighborSampler: hand-checkable graphs, invariants of every batch, determinism, uniformity, bad input."""
+"""NeighborSampler: hand-checkable graphs, invariants of every batch, determinism, uniformity, bad input; both kernels (torch, native)."""
 from __future__ import annotations
 
 import itertools
@@ -8,8 +8,11 @@ import sys
 import pytest
 import torch
 
+from gnndist.aggregation.native_kernel import native_status
 from gnndist.graph import Graph
 from gnndist.sampling import NeighborSampler, SampledBatch
+
+KERNELS = ["torch", pytest.param("native", marks=pytest.mark.skipif(not native_status()[0], reason="no C compiler"))]
 
 
 def ring(n: int = 8) -> Graph:
@@ -92,75 +95,84 @@ def check_batch(graph: Graph, batch: SampledBatch, fanouts: list[int], replace: 
 
 @pytest.mark.parametrize("replace", [False, True])
 @pytest.mark.parametrize("fanouts", [[1], [2, 3], [3, -1], [-1, -1], [5, 5, 5]])
-def test_batches_keep_every_invariant(replace, fanouts):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_batches_keep_every_invariant(replace, fanouts, kernel):
     graph = random_graph()
-    sampler = NeighborSampler.from_graph(graph, fanouts, replace=replace, seed=3)
+    sampler = NeighborSampler.from_graph(graph, fanouts, replace=replace, seed=3, kernel=kernel)
     for seeds in (torch.tensor([0]), torch.randperm(graph.num_nodes, generator=torch.Generator().manual_seed(1))[:40]):
         check_batch(graph, sampler.sample(seeds), fanouts, replace)
 
 
-def test_named_graphs_keep_every_invariant(named_graph):
-    sampler = NeighborSampler.from_graph(named_graph, [2, 2], seed=0)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_named_graphs_keep_every_invariant(named_graph, kernel):
+    sampler = NeighborSampler.from_graph(named_graph, [2, 2], seed=0, kernel=kernel)
     seeds = torch.arange(0, named_graph.num_nodes, 2)
     check_batch(named_graph, sampler.sample(seeds), [2, 2], False)
 
 
-def test_ring_picks_one_of_the_two_neighbours():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_ring_picks_one_of_the_two_neighbours(kernel):
     graph = ring(8)
-    batch = NeighborSampler.from_graph(graph, [1], seed=0).sample(torch.tensor([0, 4]))
+    batch = NeighborSampler.from_graph(graph, [1], seed=0, kernel=kernel).sample(torch.tensor([0, 4]))
     (src0, dst0), (src4, dst4) = global_edges(batch, 0)
     assert (dst0, dst4) == (0, 4)
     assert src0 in (1, 7) and src4 in (3, 5)
 
 
-def test_ring_two_hops_with_all_neighbours():
-    batch = NeighborSampler.from_graph(ring(8), [-1, -1], seed=0).sample(torch.tensor([0]))
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_ring_two_hops_with_all_neighbours(kernel):
+    batch = NeighborSampler.from_graph(ring(8), [-1, -1], seed=0, kernel=kernel).sample(torch.tensor([0]))
     assert batch.input_nodes.tolist() == [0, 1, 7, 2, 6]
     assert sorted(global_edges(batch, 1)) == [(1, 0), (7, 0)]
     assert sorted(global_edges(batch, 0)) == [(0, 1), (0, 7), (1, 0), (2, 1), (6, 7), (7, 0)]
 
 
-def test_star_centre_gets_distinct_leaves_and_leaves_get_the_centre():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_star_centre_gets_distinct_leaves_and_leaves_get_the_centre(kernel):
     graph = star(6)
-    batch = NeighborSampler.from_graph(graph, [3], seed=0).sample(torch.tensor([0, 2]))
+    batch = NeighborSampler.from_graph(graph, [3], seed=0, kernel=kernel).sample(torch.tensor([0, 2]))
     edges = global_edges(batch, 0)
     centre = [src for src, dst in edges if dst == 0]
     assert len(centre) == len(set(centre)) == 3 and set(centre) <= set(range(1, 7))
     assert [src for src, dst in edges if dst == 2] == [0]
 
 
-def test_isolated_seeds_get_no_edges():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_isolated_seeds_get_no_edges(kernel):
     graph = with_isolated()
-    batch = NeighborSampler.from_graph(graph, [2, 2], seed=0).sample(torch.tensor([3, 4, 5]))
+    batch = NeighborSampler.from_graph(graph, [2, 2], seed=0, kernel=kernel).sample(torch.tensor([3, 4, 5]))
     assert batch.input_nodes.tolist() == [3, 4, 5]
     for block in batch.blocks:
         assert (block.num_dst, block.num_src, block.num_edges) == (3, 3, 0)
-    batch = NeighborSampler.from_graph(graph, [2], replace=True, seed=0).sample(torch.tensor([5, 0]))
+    batch = NeighborSampler.from_graph(graph, [2], replace=True, seed=0, kernel=kernel).sample(torch.tensor([5, 0]))
     assert batch.blocks[0].in_degree().tolist() == [0, 2]
 
 
 @pytest.mark.parametrize("fanout", [-1, 4, 100])
-def test_fanout_at_least_degree_takes_all_in_csr_order(fanout):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fanout_at_least_degree_takes_all_in_csr_order(fanout, kernel):
     graph = random_graph()
     seeds = torch.arange(0, graph.num_nodes, 3)
     if fanout != -1:
         seeds = seeds[graph.in_degrees()[seeds] <= fanout]
-    batch = NeighborSampler.from_graph(graph, [fanout], seed=0).sample(seeds)
+    batch = NeighborSampler.from_graph(graph, [fanout], seed=0, kernel=kernel).sample(seeds)
     taken = batch.input_nodes[batch.blocks[0].indices]
     expected = torch.cat([graph.indices[graph.indptr[v] : graph.indptr[v + 1]] for v in seeds.tolist()])
     assert torch.equal(taken, expected)
 
 
-def test_with_replacement_picks_exactly_fanout_per_row():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_with_replacement_picks_exactly_fanout_per_row(kernel):
     graph = star(3)
-    batch = NeighborSampler.from_graph(graph, [7], replace=True, seed=0).sample(torch.tensor([0, 1]))
+    batch = NeighborSampler.from_graph(graph, [7], replace=True, seed=0, kernel=kernel).sample(torch.tensor([0, 1]))
     assert batch.blocks[0].in_degree().tolist() == [7, 7]
     assert set(global_edges(batch, 0)) <= edge_set(graph)
 
 
-def test_high_degree_rows_get_distinct_picks_in_range():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_high_degree_rows_get_distinct_picks_in_range(kernel):
     graph = complete_bipartite(5000, 3)
-    batch = NeighborSampler.from_graph(graph, [10], seed=0).sample(torch.tensor([5000, 5001, 5002]))
+    batch = NeighborSampler.from_graph(graph, [10], seed=0, kernel=kernel).sample(torch.tensor([5000, 5001, 5002]))
     block = batch.blocks[0]
     assert block.in_degree().tolist() == [10, 10, 10]
     for row in range(3):
@@ -168,11 +180,12 @@ def test_high_degree_rows_get_distinct_picks_in_range():
         assert picked.unique().numel() == 10 and int(picked.max()) < 5000
 
 
-def test_without_replacement_is_uniform_over_neighbours_and_pairs():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_without_replacement_is_uniform_over_neighbours_and_pairs(kernel):
     """A degree-20 node, fanout 5, 4000 draws: every neighbour ~1000 times, every pair ~C(18,3)/C(20,5) of draws."""
     degree, fanout, targets, rounds = 20, 5, 1000, 4
     graph = complete_bipartite(degree, targets)
-    sampler = NeighborSampler.from_graph(graph, [fanout], seed=0)
+    sampler = NeighborSampler.from_graph(graph, [fanout], seed=0, kernel=kernel)
     seeds = torch.arange(degree, degree + targets)
     picks = []
     for _ in range(rounds):
@@ -192,29 +205,31 @@ def test_without_replacement_is_uniform_over_neighbours_and_pairs():
     assert ((pairs - expected_pair).abs() / expected_pair).max() < 0.45
 
 
-def test_with_replacement_is_uniform_over_neighbours():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_with_replacement_is_uniform_over_neighbours(kernel):
     graph = complete_bipartite(20, 500)
-    batch = NeighborSampler.from_graph(graph, [8], replace=True, seed=1).sample(torch.arange(20, 520))
+    batch = NeighborSampler.from_graph(graph, [8], replace=True, seed=1, kernel=kernel).sample(torch.arange(20, 520))
     counts = torch.bincount(batch.input_nodes[batch.blocks[0].indices], minlength=20).float()
     assert ((counts - 200).abs() / 200).max() < 0.3
 
 
-def test_same_seed_same_batches_and_set_epoch_restarts_the_stream():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_same_seed_same_batches_and_set_epoch_restarts_the_stream(kernel):
     graph = random_graph()
     seeds = torch.arange(0, 60, 2)
 
     def run(sampler):
         return [sampler.sample(seeds) for _ in range(3)]
 
-    first, second = (run(NeighborSampler.from_graph(graph, [4, 3], seed=7)) for _ in range(2))
+    first, second = (run(NeighborSampler.from_graph(graph, [4, 3], seed=7, kernel=kernel)) for _ in range(2))
     for a, b in zip(first, second):
         assert torch.equal(a.input_nodes, b.input_nodes)
         for block_a, block_b in zip(a.blocks, b.blocks):
             assert torch.equal(block_a.indptr, block_b.indptr) and torch.equal(block_a.indices, block_b.indices)
     assert not torch.equal(first[0].input_nodes, first[1].input_nodes)
-    other = NeighborSampler.from_graph(graph, [4, 3], seed=8).sample(seeds)
+    other = NeighborSampler.from_graph(graph, [4, 3], seed=8, kernel=kernel).sample(seeds)
     assert not torch.equal(other.input_nodes, first[0].input_nodes)
-    sampler = NeighborSampler.from_graph(graph, [4, 3], seed=7)
+    sampler = NeighborSampler.from_graph(graph, [4, 3], seed=7, kernel=kernel)
     sampler.set_epoch(2)
     again = sampler.sample(seeds)
     sampler.sample(seeds)
@@ -242,19 +257,21 @@ def test_same_batches_in_another_process():
     assert there.stdout.strip() == here["digest"]
 
 
-def test_src_degree_and_edge_weight_follow_the_sample():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_src_degree_and_edge_weight_follow_the_sample(kernel):
     graph = random_graph()
     graph = graph.with_(edge_weight=torch.arange(graph.num_edges, dtype=torch.float32))
     weight_of = {edge: w for edge, w in zip(map(tuple, graph.edge_index().t().tolist()), graph.edge_weight.tolist())}
-    batch = NeighborSampler.from_graph(graph, [3, 2], seed=0).sample(torch.arange(10))
+    batch = NeighborSampler.from_graph(graph, [3, 2], seed=0, kernel=kernel).sample(torch.arange(10))
     for layer, block in enumerate(batch.blocks):
         assert torch.equal(block.src_degree, graph.in_degrees()[batch.input_nodes[: block.num_src]])
         assert block.edge_weight.tolist() == [weight_of[edge] for edge in global_edges(batch, layer)]
-    plain = NeighborSampler(graph.indptr, graph.indices, [3, 2], seed=0).sample(torch.arange(10))
+    plain = NeighborSampler(graph.indptr, graph.indices, [3, 2], seed=0, kernel=kernel).sample(torch.arange(10))
     assert all(block.src_degree is None and block.edge_weight is None for block in plain.blocks)
 
 
-def test_full_neighbourhood_blocks_reproduce_full_graph_sage():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_full_neighbourhood_blocks_reproduce_full_graph_sage(kernel):
     """PyG layers consume the blocks directly; with fanout -1 the seeds' outputs equal full-graph ones."""
     from torch_geometric.nn import SAGEConv
 
@@ -266,7 +283,7 @@ def test_full_neighbourhood_blocks_reproduce_full_graph_sage():
     for conv in convs:
         full = conv(full, graph.edge_index())
     seeds = torch.tensor([5, 17, 3, 250])
-    batch = NeighborSampler.from_graph(graph, [-1, -1], seed=0).sample(seeds)
+    batch = NeighborSampler.from_graph(graph, [-1, -1], seed=0, kernel=kernel).sample(seeds)
     h = x[batch.input_nodes]
     for conv, block in zip(convs, batch.blocks):
         h = conv((h, h[: block.num_dst]), block.edge_index(), size=(block.num_src, block.num_dst))
@@ -291,9 +308,10 @@ def test_fanouts_of_the_wrong_type(fanouts):
         NeighborSampler.from_graph(ring(), fanouts)
 
 
-def test_bad_seeds_leave_the_sampler_usable():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_bad_seeds_leave_the_sampler_usable(kernel):
     graph = ring(8)
-    sampler = NeighborSampler.from_graph(graph, [2], seed=0)
+    sampler = NeighborSampler.from_graph(graph, [2], seed=0, kernel=kernel)
     with pytest.raises(ValueError, match="got 8"):
         sampler.sample(torch.tensor([0, 8]))
     with pytest.raises(ValueError, match="got -1"):
@@ -317,6 +335,31 @@ def test_bad_structure_and_options():
     with pytest.raises(ValueError, match="src_degree"):
         NeighborSampler(graph.indptr, graph.indices, [2], src_degree=torch.ones(3))
 
+
+
+@pytest.mark.skipif(not native_status()[0], reason="no C compiler")
+def test_auto_kernel_is_native_on_the_cpu_and_torch_with_edge_types():
+    graph = random_graph()
+    assert NeighborSampler.from_graph(graph, [3]).kernel == "native"
+    assert NeighborSampler.from_graph(graph, [3], kernel="torch").kernel == "torch"
+    edge_type = torch.arange(graph.num_edges) % 2
+    assert NeighborSampler(graph.indptr, graph.indices, [3], edge_type=edge_type).kernel == "torch"
+    with pytest.raises(ValueError, match="edge types"):
+        NeighborSampler(graph.indptr, graph.indices, [3], edge_type=edge_type, kernel="native")
+    with pytest.raises(ValueError, match="'kernel'.*'fast'"):
+        NeighborSampler.from_graph(graph, [3], kernel="fast")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_strided_seeds_and_structure_sample_as_contiguous_ones(kernel):
+    graph = random_graph()
+    wide = torch.stack([graph.indptr, graph.indptr], 1)[:, 0]  # a strided view of indptr
+    sampler = NeighborSampler(wide, graph.indices, [4, 3], seed=5, kernel=kernel)
+    seeds = torch.arange(0, 120)[::3]
+    batch = sampler.sample(seeds)
+    check_batch(graph, batch, [4, 3], False)
+    again = NeighborSampler(graph.indptr, graph.indices, [4, 3], seed=5, kernel=kernel).sample(seeds.clone())
+    assert torch.equal(batch.input_nodes, again.input_nodes)
 
 @pytest.mark.gpu
 def test_cuda_batches_keep_every_invariant():
