@@ -1,4 +1,4 @@
-"""gnndist's own CPU kernels (aggregation, and one neighbour-sampling hop): C source, built once per machine with the system compiler, loaded by ctypes.
+"""gnndist's own CPU kernels (aggregation, a neighbour-sampling hop, row copies): C source, built once per machine with the system compiler, loaded by ctypes.
 
 Why a hand-written kernel: no library fits. torch's CSR SpMM is ~2.5x slower than DGL's ``gspmm`` on
 CPU (0.32 s vs 0.134 s for a 4.09M-edge, 128-d sum here), DGL does not load with torch 2.13, and
@@ -214,6 +214,22 @@ int gnd_spmm_scatter_##SUF(const int64_t *restrict indptr, const int64_t *restri
 DEFINE_KERNELS(float, vf32, f32)
 DEFINE_KERNELS(double, vf64, f64)
 
+/* out row positions[i] = row ids[i] of x, for i < n: rows of row_bytes bytes, each copied once, every cache
+   line of the source row 16 ids ahead prefetched (a batch's feature rows from a table, random rows: bound by
+   memory latency; torch's index_select + index_copy_ copies each row twice). 200k x 128 float rows, 8000 ids:
+   0.53-0.60 ms here, first line only 0.62-0.78 ms, torch's pair 1.35-2.59 ms. */
+void gnd_copy_rows(const char *restrict x, const int64_t *restrict ids, char *restrict out,
+                   const int64_t *restrict positions, int64_t n, int64_t row_bytes) {
+  const int64_t ahead = 16;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + ahead < n) {
+      const char *next = x + ids[i + ahead] * row_bytes;
+      for (int64_t c = 0; c < row_bytes; c += 64) __builtin_prefetch(next + c);
+    }
+    memcpy(out + positions[i] * row_bytes, x + ids[i] * row_bytes, (size_t)row_bytes);
+  }
+}
+
 /* ---- neighbour sampling: one hop of gnndist.sampling.NeighborSampler on the CPU ---- */
 static inline uint64_t splitmix64(uint64_t *state) {
   uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
@@ -309,6 +325,10 @@ class NativeLibrary:
             ctypes.c_int64(out.size(0)), ctypes.c_int64(out.size(1)), ctypes.c_int(num_threads),
         )
 
+    def copy_rows(self, rows: Tensor, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        """``out[positions[i]] = rows[ids[i]]``, each row copied once (contiguous CPU ``rows`` and ``out`` of one row size, int64 contiguous valid ids and positions)."""
+        self.handle.gnd_copy_rows(_ptr(rows), _ptr(ids), _ptr(out), _ptr(positions), ctypes.c_int64(ids.numel()), ctypes.c_int64(rows.size(1) * rows.element_size()))
+
     def sample_hop(self, indptr: Tensor, indices: Tensor, nodes: Tensor, fanout: int, replace: bool, state: int, local_id: Tensor, next_id: int, edge_ids: Tensor, sources: Tensor, new_nodes: Tensor) -> int:
         """One sampling hop from rows ``nodes`` (int64 CSR and ids, ``int32`` scratch map ``local_id``, all contiguous CPU):
         fills ``edge_ids`` and ``sources`` (the picks' local ids) and the start of ``new_nodes``; returns how many nodes were new.
@@ -392,6 +412,7 @@ def load_native_library() -> NativeLibrary:
         for name in ("gnd_spmm_sum_f32", "gnd_spmm_sum_f64", "gnd_spmm_max_f32", "gnd_spmm_max_f64", "gnd_spmm_scatter_f32", "gnd_spmm_scatter_f64"):
             getattr(handle, name).restype = ctypes.c_int
         handle.gnd_sample_hop.restype = ctypes.c_int64
+        handle.gnd_copy_rows.restype = None
         return NativeLibrary(handle, target, seconds, flags)
     raise RuntimeError("could not build the native aggregation kernel: " + " | ".join(errors))
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from gnndist.cache.base import CachePolicy, RemoteNodes
 from gnndist.device import to_device
 from gnndist.store import FeatureInfo, FeatureStore
+from gnndist.store.base import copy_rows
 
 
 @dataclass
@@ -100,7 +101,7 @@ class CachedFeatureStore(FeatureStore):
             hit_slots = slots.index_select(0, hit_positions)
             miss_ids = ids.index_select(0, miss_positions)
             hit_at = positions.index_select(0, to_device(hit_positions, self.device))
-            out.index_copy_(0, hit_at, self._rows.index_select(0, to_device(hit_slots, self.device)))
+            copy_rows(self._rows, to_device(hit_slots, self.device), out, hit_at)
             miss_at = positions.index_select(0, to_device(miss_positions, self.device))
         if miss_ids.numel():
             self.source.gather_into(miss_ids, out, miss_at)

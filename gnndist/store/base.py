@@ -14,6 +14,7 @@ in-process backend answers at once, the Ray backend with an actor call.
 from __future__ import annotations
 
 import abc
+import functools
 import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Generic, Protocol, TypeVar
@@ -44,6 +45,32 @@ def check_ids(ids: Tensor, num_rows: int, owner: object) -> None:
         low, high = (int(value) for value in torch.aminmax(ids))
         if low < 0 or high >= num_rows:
             raise IndexError(f"{owner!r}: expected row ids in [0, {num_rows - 1}] (got ids from {low} to {high})")
+
+
+def copy_rows(rows: Tensor, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+    """``out[positions] = rows[ids]`` for valid ``ids`` (int64, the caller checks them), each row copied once.
+
+    On the CPU gnndist's C kernel copies each row straight from ``rows`` into its place in ``out``
+    (:meth:`~gnndist.aggregation.native_kernel.NativeLibrary.copy_rows`); torch has no single operation for it
+    (``index_copy_`` of ``index_select`` copies every row twice, through a temporary). Elsewhere, or where the
+    kernel does not load, that pair.
+    """
+    library = _native_rows() if rows.device.type == out.device.type == "cpu" and rows.dtype == out.dtype and rows.is_contiguous() and out.is_contiguous() else None
+    if library is None or rows.dim() != 2 or out.dim() != 2 or rows.size(1) != out.size(1):
+        out.index_copy_(0, positions, to_device(rows.index_select(0, ids.to(rows.device)), out.device))
+        return
+    library.copy_rows(rows, ids.contiguous(), out, positions.contiguous())
+
+
+@functools.cache
+def _native_rows():
+    """gnndist's native library, or None where it does not build (row copies then go through torch)."""
+    from gnndist.aggregation.native_kernel import load_native_library
+
+    try:
+        return load_native_library()
+    except RuntimeError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from gnndist.memory import SharedPages
-from gnndist.store.base import FeatureInfo, FeatureStore, Pending, Ready, StoreHandle, check_ids, check_part_order, read_only_tensor
+from gnndist.store.base import FeatureInfo, FeatureStore, Pending, StoreHandle, check_ids, check_part_order, copy_rows, read_only_tensor
 
 Request = Literal["features", "in_edges"]
 """The name of a :class:`StoreHandle` request method."""
@@ -52,9 +52,9 @@ class StoreClient:
 
     Args:
         stores: one handle per part, part ``p`` at position ``p`` (any backend).
-        mapped: feature requests to a store whose rows this process can read in place
-            (:meth:`StoreHandle.mapped_rows`: a Ray store on this node) are answered from there, without a
-            request or any work in the store.
+        mapped: feature rows (:meth:`features_into`) of a store whose rows this process can read in place
+            (:meth:`StoreHandle.mapped_rows`: a Ray store on this node) are read from there, without a request
+            or any work in the store.
         mapped_budget_bytes: how much of those rows' shared-memory pages this process keeps mapped between
             reads (:class:`gnndist.memory.SharedPages`; ``inf``: all it ever read).
     """
@@ -79,7 +79,8 @@ class StoreClient:
         return len(self.stores)
 
     def per_owner(self, request: Request, owners: Tensor, local_ids: Tensor) -> list[OwnerAnswer]:
-        """Sends ``request`` with the local ids of each owner present in ``owners`` to that owner, one request each.
+        """Sends ``request`` with the local ids of each owner present in ``owners`` to that owner, one request each
+        (to the store itself, also where its rows are mapped: :meth:`features_into` reads those in place).
 
         Args:
             request: the handle method to call (``"features"`` or ``"in_edges"``).
@@ -90,26 +91,52 @@ class StoreClient:
             The answers, in part order.
         """
         start = time.perf_counter()
-        order = torch.argsort(owners, stable=True)
-        counts = torch.bincount(owners, minlength=self.num_parts).tolist()
-        sent: list[tuple[int, Tensor, Pending]] = []
-        offset = 0
-        for part, count in enumerate(counts):
-            if count:
-                chunk = order[offset : offset + count]
-                sent.append((part, chunk, self._request(part, request, local_ids.index_select(0, chunk))))
-            offset += count
+        sent = [(part, chunk, self._request(part, request, local_ids.index_select(0, chunk))) for part, chunk in self._by_owner(owners)]
         answers = [OwnerAnswer(part, chunk, pending.result()) for part, chunk, pending in sent]
-        if request == "features":
-            self.mapped_pages.check()
         self.stats.seconds += time.perf_counter() - start
         return answers
 
+    def features_into(self, owners: Tensor, local_ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        """Writes the feature rows of ``local_ids`` (``[n]``, at owners ``owners``) into host tensor ``out`` at rows ``positions``.
+
+        Rows this process reads in place (``mapped``) are copied once, straight from the owner's mapping into
+        ``out``, while the requests to the other owners (all sent first) are under way; each answer is then
+        copied into its rows.
+        """
+        start = time.perf_counter()
+        in_place, sent = [], []
+        for part, chunk in self._by_owner(owners):
+            if self.mapped[part] is not None:
+                in_place.append((part, chunk))
+            else:
+                self.stats.requests += 1
+                sent.append((chunk, self.stores[part].features(local_ids.index_select(0, chunk))))
+        for part, chunk in in_place:
+            rows, ids = self.mapped[part], local_ids.index_select(0, chunk)
+            check_ids(ids, rows.size(0), self.stores[part])
+            copy_rows(rows, ids, out, positions.index_select(0, chunk))
+            self.stats.bytes_received += ids.numel() * rows.size(1) * rows.element_size()
+        if in_place:
+            self.mapped_pages.check()
+        out_array = out.numpy()
+        for chunk, pending in sent:
+            answer = pending.result()
+            out_array[positions.index_select(0, chunk).numpy()] = answer  # numpy copies from Ray's read-only buffers without a warning
+            self.stats.bytes_received += answer.nbytes
+        self.stats.seconds += time.perf_counter() - start
+
+    def _by_owner(self, owners: Tensor) -> list[tuple[int, Tensor]]:
+        """Each owner present in ``owners`` with the positions of its entries (in request order), in part order."""
+        order = torch.argsort(owners, stable=True)
+        counts = torch.bincount(owners, minlength=self.num_parts).tolist()
+        chunks, offset = [], 0
+        for part, count in enumerate(counts):
+            if count:
+                chunks.append((part, order[offset : offset + count]))
+            offset += count
+        return chunks
+
     def _request(self, part: int, request: Request, local_ids: Tensor) -> Pending:
-        rows = self.mapped[part]
-        if request == "features" and rows is not None:
-            check_ids(local_ids, rows.size(0), self.stores[part])
-            return Ready(rows.index_select(0, local_ids).numpy())
         self.stats.requests += 1
         return getattr(self.stores[part], request)(local_ids)
 
@@ -156,14 +183,11 @@ class RemoteFeatures(FeatureStore):
             self._write(ids, out, positions)
 
     def _write(self, ids: Tensor, out: Tensor, positions: Tensor | None) -> None:
-        """Copies each owner's answer into its rows of host tensor ``out`` (``positions[i]``: the row of ``ids[i]``; None: row ``i``)."""
+        """Copies the rows of ``ids`` into host tensor ``out`` (``positions[i]``: the row of ``ids[i]``; None: row ``i``)."""
         if ids.numel() == 0:
             return
-        out_array = out.numpy()
-        for answer in self.client.per_owner("features", self.owner.index_select(0, ids), self.owner_local_id.index_select(0, ids)):
-            rows = answer.positions if positions is None else positions.index_select(0, answer.positions)
-            out_array[rows.numpy()] = answer.answer  # numpy copies from Ray's read-only buffers without a warning
-            self.client.stats.bytes_received += answer.answer.nbytes
+        rows = torch.arange(ids.numel()) if positions is None else positions
+        self.client.features_into(self.owner.index_select(0, ids), self.owner_local_id.index_select(0, ids), out, rows)
 
     def __repr__(self) -> str:
         return f"RemoteFeatures({self._info.num_rows} remote rows from {self.client.num_parts} parts)"

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gnndist.partition import Part
-from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Ready, StoreHandle, StoreInfo, check_part_order, read_only_tensor
+from gnndist.store.base import FeatureInfo, FeatureStore, GraphStore, InEdges, Ready, StoreHandle, StoreInfo, check_part_order, copy_rows, read_only_tensor
 
 
 class PartLoader(Protocol):
@@ -54,6 +54,9 @@ class LocalFeatureStore(FeatureStore):
 
     def _gather(self, ids: Tensor) -> Tensor:
         return self.rows.index_select(0, ids)
+
+    def _gather_into(self, ids: Tensor, out: Tensor, positions: Tensor) -> None:
+        copy_rows(self.rows, ids, out, positions)
 
     def __repr__(self) -> str:
         return f"LocalFeatureStore({self.name}, {self._info.num_rows} rows)"

@@ -58,6 +58,7 @@ from gnndist.sampling.hetero import HeteroBatch, check_fanouts, relation_fanouts
 from gnndist.sampling.local_graph import build_local_graph
 from gnndist.seeding import Stream, dropout_seed, stream_seed
 from gnndist.store import FeatureStore, LocalFeatureStore, RemoteFeatures, StoreClient, StoreHandle, StoreSet
+from gnndist.store.base import copy_rows
 from gnndist.tasks import resolve_task
 from gnndist.tasks.base import BatchObjective, Evaluation, Task
 from gnndist.tasks.node import NodeBatches, NodeTask
@@ -422,17 +423,17 @@ class PartBatches:
         return PreparedBatch(batch, x, target, sampled - start, time.perf_counter() - sampled)
 
     def features(self, nodes: Tensor) -> Tensor:
-        """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache (on ``feature_device``)."""
+        """``[n, F]`` feature rows of local ids ``nodes``: owned from memory, remote through the cache (on ``feature_device``),
+        each row copied once, straight into its place in the batch."""
         nodes = to_device(nodes, self.feature_device)
-        remote_positions = (nodes >= self.num_owned).nonzero().squeeze(1)
-        if self.num_owned:
-            # Every row in one gather, each owned row copied once; remote rows read a repeated (cache-hot) owned row and are overwritten below.
-            out = self.x_owned.index_select(0, nodes.clamp(max=self.num_owned - 1))
-        else:
-            out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype, device=self.feature_device)
-        if remote_positions.numel():
-            remote_ids = nodes.index_select(0, remote_positions) - self.num_owned
-            self.cache.gather_into(remote_ids, out, remote_positions)  # rows fetched from owners are copied once, into the batch
+        is_remote = nodes >= self.num_owned
+        remote_positions = is_remote.nonzero().squeeze(1)
+        if remote_positions.numel() == 0:
+            return self.x_owned.index_select(0, nodes)
+        out = torch.empty(nodes.numel(), self.x_owned.size(1), dtype=self.x_owned.dtype, device=self.feature_device)
+        owned_positions = (~is_remote).nonzero().squeeze(1)
+        copy_rows(self.x_owned, nodes.index_select(0, owned_positions), out, owned_positions)
+        self.cache.gather_into(nodes.index_select(0, remote_positions) - self.num_owned, out, remote_positions)
         return out
 
     def count_remote_accesses(self, epochs: int) -> Tensor:

@@ -28,6 +28,7 @@ from gnndist.store import (
     start_stores,
     stop_stores,
 )
+from gnndist.store.base import copy_rows
 from gnndist.train.fullgraph import PartSource
 
 
@@ -122,8 +123,11 @@ def test_mapped_rows_are_read_in_place_without_requests(graph):
     remote_ids = parts[0].global_ids[parts[0].num_owned :]
     rows = RemoteFeatures(client, *book.to_local(remote_ids)).gather(torch.arange(remote_ids.numel()))
     assert torch.equal(rows, graph.x[remote_ids]) and client.stats.requests == 0
+    out = torch.zeros(1, graph.num_features)
     with pytest.raises(IndexError, match="expected row ids in"):
-        client.per_owner("features", torch.tensor([1]), torch.tensor([parts[1].num_owned]))
+        client.features_into(torch.tensor([1]), torch.tensor([parts[1].num_owned]), out, torch.tensor([0]))
+    client.features_into(torch.tensor([1]), torch.tensor([2]), out, torch.tensor([0]))
+    assert torch.equal(out[0], parts[1].x[2]) and client.stats.requests == 0
     client.per_owner("in_edges", torch.tensor([1]), torch.tensor([0]))  # graph requests still go to the store
     assert client.stats.requests == 1
 
@@ -257,3 +261,18 @@ def test_a_dead_store_is_replaced_by_revive(ray_session, on_disk):
         assert len(peaks) == 3 and all(peak > 10 * 2**20 for peak in peaks)  # each a whole process with its part
     finally:
         stores.stop()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.int64])
+def test_copy_rows_puts_each_row_in_its_place(dtype):
+    generator = torch.Generator().manual_seed(0)
+    rows = (torch.randn(50, 7, generator=generator) * 100).to(dtype)
+    ids = torch.randint(0, 50, (30,), generator=generator)
+    positions = torch.randperm(40, generator=generator)[:30]
+    out = torch.full((40, 7), -1).to(dtype)
+    copy_rows(rows, ids, out, positions)
+    expected = torch.full((40, 7), -1).to(dtype).index_copy_(0, positions, rows[ids])
+    assert torch.equal(out, expected)
+    strided = torch.zeros(40, 14, dtype=dtype)[:, ::2]  # not contiguous: the torch pair, the same result
+    copy_rows(rows, ids, strided, positions)
+    assert torch.equal(strided[positions], rows[ids])
