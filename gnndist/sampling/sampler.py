@@ -161,8 +161,8 @@ class NeighborSampler:
         self.num_threads = num_threads if self.device.type == "cpu" else None
         self.num_nodes = indptr.numel() - 1
         self.replace = replace
-        self.indptr = indptr.to(self.device, torch.long)
-        self.indices = indices.to(self.device, torch.long)
+        self.indptr = indptr.to(self.device, torch.long).contiguous()  # contiguous: the native kernel reads raw arrays
+        self.indices = indices.to(self.device, torch.long).contiguous()
         self.degree = self.indptr.diff()
         for name, tensor, size in (("src_degree", src_degree, self.num_nodes), ("edge_weight", edge_weight, indices.numel())):
             if tensor is not None and tuple(tensor.shape) != (size,):
@@ -199,17 +199,11 @@ class NeighborSampler:
             return None
         if not applies:
             raise ValueError(f"The native sampling kernel runs on the CPU without edge types (got device {self.device}, {self.num_edge_types} edge types): use kernel='torch' or 'auto'")
-        from gnndist.aggregation.native_kernel import load_native_library
+        from gnndist.aggregation.native_kernel import load_native_library, native_status
 
-        try:
-            library = load_native_library()
-        except RuntimeError:
-            if kernel == "native":
-                raise
+        if kernel == "auto" and not native_status()[0]:
             return None
-        self.indptr, self.indices = self.indptr.contiguous(), self.indices.contiguous()
-        self.row_indptr = self.indptr
-        return library
+        return load_native_library()  # kernel="native": raises saying why it cannot build
 
     def _group_by_type(self, edge_type: Tensor, num_edge_types: int | None) -> None:
         """Orders every row's in-edges by edge type (stable) and numbers row ``(v, t)`` as ``v * num_edge_types + t``."""
@@ -307,13 +301,7 @@ class NeighborSampler:
 
         The picks per node follow from the degrees alone, so the outputs are allocated before the one call.
         """
-        degree = self.row_degree.index_select(0, nodes)
-        if fanout == -1:
-            counts = degree
-        elif self.replace:
-            counts = (degree > 0).long() * fanout
-        else:
-            counts = degree.clamp(max=fanout)
+        counts = self._picks(self.row_degree.index_select(0, nodes), fanout)
         total = int(counts.sum())
         self._check_room(seeds, nodes, total)
         edge_ids, sources, new_nodes = (torch.empty(total, dtype=torch.long) for _ in range(3))
@@ -358,23 +346,29 @@ class NeighborSampler:
         """Picks entries of ``rows`` of the row CSR; returns ``[n]`` picks per row and the ``[sum]`` edge ids, row by row."""
         start = self.row_indptr.index_select(0, rows)
         degree = self.row_degree.index_select(0, rows)
+        counts = self._picks(degree, fanout)
         if fanout == -1:
             row_start = torch.cumsum(degree, 0) - degree
             total = int(row_start[-1] + degree[-1])
             edge_ids = torch.arange(total, device=self.device) + torch.repeat_interleave(start - row_start, degree, output_size=total)
-            return degree, edge_ids
+            return counts, edge_ids
         if self.replace:
             draws = torch.rand(rows.numel(), fanout, generator=self.generator, device=self.device, dtype=self._uniform_dtype)
             offsets = torch.minimum((draws * degree[:, None]).long(), (degree - 1)[:, None])
             has_neighbours = degree > 0
-            counts = has_neighbours.long() * fanout
             keep = None if bool(has_neighbours.all()) else has_neighbours[:, None].expand(-1, fanout)
         else:
             offsets = self._distinct_offsets(degree, fanout).t()
-            counts = degree.clamp(max=fanout)
             keep = None if bool((degree >= fanout).all()) else (offsets >= 0)
         edge_ids = start[:, None] + offsets
         return counts, (edge_ids.reshape(-1) if keep is None else edge_ids.masked_select(keep))
+
+    def _picks(self, degree: Tensor, fanout: int) -> Tensor:
+        """Picks per row of ``degree`` in-edges, on either kernel: all (``fanout`` -1), ``fanout`` from a row with any
+        (with replacement), else ``min(degree, fanout)``."""
+        if fanout == -1:
+            return degree
+        return (degree > 0).long() * fanout if self.replace else degree.clamp(max=fanout)
 
     def _distinct_offsets(self, degree: Tensor, fanout: int) -> Tensor:
         """``[fanout, n]`` distinct offsets in ``[0, degree)`` per column, negative where ``degree < fanout``.

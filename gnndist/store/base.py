@@ -14,7 +14,6 @@ in-process backend answers at once, the Ray backend with an actor call.
 from __future__ import annotations
 
 import abc
-import functools
 import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Generic, Protocol, TypeVar
@@ -55,22 +54,13 @@ def copy_rows(rows: Tensor, ids: Tensor, out: Tensor, positions: Tensor) -> None
     (``index_copy_`` of ``index_select`` copies every row twice, through a temporary). Elsewhere, or where the
     kernel does not load, that pair.
     """
-    library = _native_rows() if rows.device.type == out.device.type == "cpu" and rows.dtype == out.dtype and rows.is_contiguous() and out.is_contiguous() else None
-    if library is None or rows.dim() != 2 or out.dim() != 2 or rows.size(1) != out.size(1):
+    from gnndist.aggregation.native_kernel import load_native_library, native_status
+
+    same_layout = rows.dim() == out.dim() == 2 and rows.size(1) == out.size(1) and rows.dtype == out.dtype and rows.is_contiguous() and out.is_contiguous()
+    if rows.device.type == out.device.type == "cpu" and same_layout and native_status()[0]:
+        load_native_library().copy_rows(rows, ids.contiguous(), out, positions.contiguous())
+    else:
         out.index_copy_(0, positions, to_device(rows.index_select(0, ids.to(rows.device)), out.device))
-        return
-    library.copy_rows(rows, ids.contiguous(), out, positions.contiguous())
-
-
-@functools.cache
-def _native_rows():
-    """gnndist's native library, or None where it does not build (row copies then go through torch)."""
-    from gnndist.aggregation.native_kernel import load_native_library
-
-    try:
-        return load_native_library()
-    except RuntimeError:
-        return None
 
 
 @dataclass(frozen=True)
