@@ -20,6 +20,7 @@ COLLECTIVE_FAILURE_MARKERS = (
     "Timed out waiting",
     "NCCL",
     "ProcessGroup",
+    "Shared-memory all-reduce failed",  # gnndist.comm.shared_reduce.FAILURE: a peer died or never came
 )
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
