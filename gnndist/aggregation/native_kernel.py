@@ -251,7 +251,7 @@ int64_t gnd_barrier_arrive(int32_t *words, int32_t parties) {
   int32_t g = __atomic_load_n(gen, __ATOMIC_ACQUIRE);
   if (__atomic_fetch_add(count, 1, __ATOMIC_ACQ_REL) == parties - 1) {
     __atomic_store_n(count, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(gen, g + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(gen, (int32_t)((uint32_t)g + 1u), __ATOMIC_RELEASE); /* wraps after 2^32 barriers, no overflow */
     syscall(SYS_futex, gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
     return -1;
   }

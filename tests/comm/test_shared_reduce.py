@@ -173,8 +173,12 @@ def test_the_native_barrier_holds_every_process_until_all_arrive(tmp_path):
     children = []
     for me in range(1, parties):
         pid = os.fork()
-        if pid == 0:
-            os._exit(0 if step_through(me) else 1)
+        if pid == 0:  # the child never returns into pytest, whatever happens
+            code = 1
+            try:
+                code = 0 if step_through(me) else 1
+            finally:
+                os._exit(code)
         children.append(pid)
     ok = step_through(0)
     statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
