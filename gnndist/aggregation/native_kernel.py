@@ -490,3 +490,8 @@ def native_status() -> tuple[bool, str]:
     except RuntimeError as error:
         return False, str(error)
     return True, str(library.path)
+
+
+def native_library() -> NativeLibrary | None:
+    """The kernel library where it builds and loads here, else None: for callers with a torch path to fall back on."""
+    return load_native_library() if native_status()[0] else None

@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from gnndist.aggregation.native_kernel import NativeLibrary, load_native_library, native_status
+from gnndist.aggregation.native_kernel import NativeLibrary, native_library
 
 SHM_DIR = Path("/dev/shm")
 ALIGN = 64
@@ -52,14 +52,13 @@ class SharedReduce:
     machine, no ``/dev/shm``), and the caller keeps gloo's all-reduce.
     """
 
-    def __init__(self, group: object | None, buffer: Tensor, slot_bytes: int, barrier: NativeLibrary | None, timeout_s: float):
+    def __init__(self, group: object | None, buffer: Tensor, slot_bytes: int, barrier: NativeLibrary | None, pids: list[int], timeout_s: float):
         self.group = group
         self.rank, self.world_size = dist.get_rank(group), dist.get_world_size(group)
         self.slot_bytes = slot_bytes
         self.slots = buffer[header_bytes(self.world_size) :].view(2, self.world_size, slot_bytes)
         self.words = buffer[BARRIER_OFFSET : BARRIER_OFFSET + 8].view(torch.int32)
-        self.pids = buffer[PIDS_OFFSET : PIDS_OFFSET + 4 * self.world_size].view(torch.int32)
-        self.barrier, self.timeout_s = barrier, timeout_s
+        self.barrier, self.pids, self.timeout_s = barrier, pids, timeout_s
         self.calls = 0
         self._flag = torch.zeros(1, dtype=torch.int32)
 
@@ -108,7 +107,7 @@ class SharedReduce:
                 mapped = torch.from_file(str(path), shared=True, size=total, dtype=torch.uint8)
                 if mapped[:TOKEN_BYTES].numpy().tobytes() == token:
                     buffer = mapped
-                    buffer[PIDS_OFFSET + 4 * rank : PIDS_OFFSET + 4 * (rank + 1)].view(torch.int32).fill_(os.getpid())
+                    _pids(buffer, world_size)[rank] = os.getpid()
         except (OSError, RuntimeError):
             buffer = None
         agreed = torch.tensor([int(buffer is not None)], dtype=torch.int32)
@@ -117,11 +116,11 @@ class SharedReduce:
             path.unlink(missing_ok=True)
         if not agreed.item():
             return None
-        pids = buffer[PIDS_OFFSET : PIDS_OFFSET + 4 * world_size].view(torch.int32).tolist()
+        pids = _pids(buffer, world_size).tolist()
         barrier = _native_barrier()
         sees_peers = torch.tensor([int(barrier is not None and all(_alive(pid) for pid in pids))], dtype=torch.int32)
         dist.all_reduce(sees_peers, op=dist.ReduceOp.MIN, group=group)  # another pid namespace: gloo's barrier
-        return cls(group, buffer, slot_bytes, barrier if sees_peers.item() else None, _group_timeout_s(group))
+        return cls(group, buffer, slot_bytes, barrier if sees_peers.item() else None, pids, _group_timeout_s(group))
 
     def fits(self, tensor: Tensor) -> bool:
         return tensor.numel() * tensor.element_size() <= self.slot_bytes
@@ -149,7 +148,7 @@ class SharedReduce:
             return
         deadline = time.monotonic() + self.timeout_s
         while not self.barrier.barrier_wait(self.words, generation, LIVENESS_S):
-            for rank, pid in enumerate(self.pids.tolist()):
+            for rank, pid in enumerate(self.pids):
                 if rank != self.rank and not _alive(pid):
                     raise RuntimeError(f"{FAILURE}: rank {rank} (process {pid}) exited while rank {self.rank} waited for it")
             if time.monotonic() > deadline:
@@ -161,10 +160,14 @@ def header_bytes(world_size: int) -> int:
     return -(-(PIDS_OFFSET + 4 * world_size) // ALIGN) * ALIGN
 
 
+def _pids(buffer: Tensor, world_size: int) -> Tensor:
+    """The header's ``[world_size]`` int32 process ids, one per rank (a view of the shared buffer)."""
+    return buffer[PIDS_OFFSET : PIDS_OFFSET + 4 * world_size].view(torch.int32)
+
+
 def _native_barrier() -> NativeLibrary | None:
     """gnndist's native library where it is built and has the futex barrier (Linux), else None (gloo's barrier)."""
-    ok, _ = native_status()
-    library = load_native_library() if ok else None
+    library = native_library()
     return library if library is not None and library.has_barrier else None
 
 

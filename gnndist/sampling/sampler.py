@@ -199,11 +199,9 @@ class NeighborSampler:
             return None
         if not applies:
             raise ValueError(f"The native sampling kernel runs on the CPU without edge types (got device {self.device}, {self.num_edge_types} edge types): use kernel='torch' or 'auto'")
-        from gnndist.aggregation.native_kernel import load_native_library, native_status
+        from gnndist.aggregation.native_kernel import load_native_library, native_library
 
-        if kernel == "auto" and not native_status()[0]:
-            return None
-        return load_native_library()  # kernel="native": raises saying why it cannot build
+        return native_library() if kernel == "auto" else load_native_library()  # kernel="native": raises saying why it cannot build
 
     def _group_by_type(self, edge_type: Tensor, num_edge_types: int | None) -> None:
         """Orders every row's in-edges by edge type (stable) and numbers row ``(v, t)`` as ``v * num_edge_types + t``."""

@@ -54,11 +54,11 @@ def copy_rows(rows: Tensor, ids: Tensor, out: Tensor, positions: Tensor) -> None
     (``index_copy_`` of ``index_select`` copies every row twice, through a temporary). Elsewhere, or where the
     kernel does not load, that pair.
     """
-    from gnndist.aggregation.native_kernel import load_native_library, native_status
+    from gnndist.aggregation.native_kernel import native_library
 
     same_layout = rows.dim() == out.dim() == 2 and rows.size(1) == out.size(1) and rows.dtype == out.dtype and rows.is_contiguous() and out.is_contiguous()
-    if rows.device.type == out.device.type == "cpu" and same_layout and native_status()[0]:
-        load_native_library().copy_rows(rows, ids.contiguous(), out, positions.contiguous())
+    if rows.device.type == out.device.type == "cpu" and same_layout and (library := native_library()) is not None:
+        library.copy_rows(rows, ids.contiguous(), out, positions.contiguous())
     else:
         out.index_copy_(0, positions, to_device(rows.index_select(0, ids.to(rows.device)), out.device))
 
