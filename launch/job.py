@@ -145,30 +145,51 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
         data.partition = prepare_partition(config, data, data.partition_dir, force=force, progress=progress, tasks=mode.distributed)
     if mode.distributed:
         group = start_workers(config, stack)
-        data.sources = part_sources(config, data.partition_dir)
+        data.sources = part_sources(data, data.partition_dir)
     trainer = mode.start(group, data)
     if hasattr(trainer, "shutdown"):
         stack.callback(trainer.shutdown)
     return trainer
 
 
-def part_sources(config: JobConfig, directory: Path) -> list[PartSource]:
-    """Where each worker loads its part: ``partition.dir`` on a shared filesystem, or the Ray object store
-    (``partition.transport``; auto = object store when the cluster has more than one node or the driver is a Ray client)."""
+def part_sources(data: JobData, directory: Path) -> list[PartSource]:
+    """Where each worker loads its part: ``directory`` (``partition.dir``), or the Ray object store (``partition.transport``).
+
+    For the object store, each part is loaded by a Ray task pinned to the driver's node, where ``directory``
+    is: the driver process never holds a part, and a part lost with its object store is loaded again by the
+    task's lineage. A ``ray://`` driver runs outside the cluster, so there it loads and puts the parts itself.
+    """
     import ray
 
-    transport = config.partition.transport
-    if transport == "auto":
-        remote_driver = (config.cluster.address or "").startswith("ray://")
-        transport = "object_store" if remote_driver or sum(1 for node in ray.nodes() if node["Alive"]) > 1 else "directory"
+    config = data.config
+    remote_driver = (config.cluster.address or "").startswith("ray://")
+    transport = resolve_transport(config.partition.transport, nodes=sum(1 for node in ray.nodes() if node["Alive"]), remote_driver=remote_driver, written_by_tasks=data.chunked is not None)
     parts = range(config.partition.parts)
     print(f"Parts: {'read by each worker from ' + str(directory) if transport == 'directory' else 'sent through the Ray object store'}")
     if transport == "directory":
         return [PartSource(rank, directory=str(directory.resolve())) for rank in parts]
     from gnndist.partition import load_book, load_part
 
-    book_ref = ray.put(load_book(directory))
-    return [PartSource(rank, object_ref=ray.put(load_part(directory, rank)), book_ref=book_ref) for rank in parts]
+    book_ref = ray.put(load_book(directory))  # [num_nodes] owners: what the driver may hold
+    if remote_driver:
+        return [PartSource(rank, object_ref=ray.put(load_part(directory, rank)), book_ref=book_ref) for rank in parts]
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    loader = ray.remote(load_part).options(num_cpus=0, scheduling_strategy=here)  # 0 CPUs: the workers' placement group may hold them all
+    return [PartSource(rank, object_ref=loader.remote(str(directory.resolve()), rank), book_ref=book_ref) for rank in parts]
+
+
+def resolve_transport(setting: str, *, nodes: int, remote_driver: bool, written_by_tasks: bool) -> str:
+    """``partition.transport`` resolved: ``auto`` is ``directory`` on one node, and on several when Ray tasks
+    wrote the partition (a chunked graph: ``partition_chunked`` already needs ``partition.dir`` on a filesystem
+    every node shares, so each worker reads its own part there rather than through one node's object store);
+    else, or for a ``ray://`` driver (outside the cluster), ``object_store``."""
+    if setting != "auto":
+        return setting
+    if remote_driver:
+        return "object_store"
+    return "directory" if nodes <= 1 or written_by_tasks else "object_store"
 
 
 def summarize(config: JobConfig, graph: GraphInfo, result: FitResult, run_dir: RunDirectory, setup_time_s: float) -> dict[str, Any]:
