@@ -213,7 +213,10 @@ class PartitionConfig(Section):
     options: dict[str, Any] = Field(default_factory=dict, description="Partitioner options")
     transport: Literal["auto", "directory", "object_store"] = Field(
         "auto",
-        description="How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store (each part loaded by a task on the driver's node); auto = object store when the cluster has more than one node, unless Ray tasks wrote the partition (a chunked graph: partition.dir is then on a shared filesystem)",
+        description=(
+            "How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store (each part loaded by a task on the driver's node); "
+            "auto = object store when the cluster has more than one node, unless Ray tasks wrote the partition (a chunked graph: partition.dir is then on a shared filesystem)"
+        ),
         json_schema_extra=NOT_IDENTITY,
     )
 
