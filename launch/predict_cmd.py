@@ -85,7 +85,7 @@ def predict(
             directory = partition_directory(config, data, run_dir)
             prepare_partition(config, data, directory, progress=progress)
             group = start_workers(config, stack)
-            predictions = predict_parts(group, part_sources(data, directory), spec, run.model_state, layers)
+            predictions = predict_parts(group, part_sources(data, directory, group), spec, run.model_state, layers)
     meta: dict[str, Any] = {"run": str(run_dir.resolve()), "checkpoint": str(run.checkpoint.resolve()), "what": what, "layer": layers, "num_layers": spec.layers, "model": spec.name, "dataset": config.dataset.name}
     if what != "embeddings" and graph.y is not None:
         ids, rows = torch.cat([p.global_ids for p in predictions]), torch.cat([p.rows for p in predictions])

@@ -1,5 +1,5 @@
 """How workers get their parts (``partition.transport``): the choice of ``auto``, and parts in the object store
-loaded by Ray tasks on the driver's node, never by the driver process."""
+loaded by an actor on the driver's node, never by the driver process."""
 from __future__ import annotations
 
 import shutil
@@ -47,7 +47,7 @@ def _job(directory, transport: str) -> JobData:
     return JobData(load_config(None, ["mode=fullgraph", "partition.parts=2", f"partition.dir={directory}", f"partition.transport={transport}", *options]))
 
 
-def test_object_store_parts_are_loaded_by_tasks_not_by_the_driver(ray_session, partition, monkeypatch):
+def test_object_store_parts_are_loaded_on_the_driver_node_not_by_the_driver(ray_session, partition, monkeypatch):
     in_driver = []
 
     def recorded(directory, part_id, **options):  # runs wherever load_part runs: only this process's list is read
@@ -55,14 +55,14 @@ def test_object_store_parts_are_loaded_by_tasks_not_by_the_driver(ray_session, p
         return load_part(directory, part_id, **options)
 
     monkeypatch.setattr(gnndist.partition, "load_part", recorded)
-    sources = part_sources(_job(partition, "object_store"), partition)
+    sources = part_sources(_job(partition, "object_store"), partition)  # set explicitly: every part through the object store
     assert [source.directory for source in sources] == [None, None]
     for rank, source in enumerate(sources):
         loaded, expected = source.load(), load_part(partition, rank)
         assert loaded.part_id == rank
         assert torch.equal(loaded.global_ids, expected.global_ids) and torch.equal(loaded.x, expected.x)
         assert torch.equal(source.load_book().node_part, load_book(partition).node_part)
-    assert in_driver == []  # the tasks called their own copy; the driver never loaded a part
+    assert in_driver == []  # the loader called its own copy; the driver never loaded a part
 
 
 def test_a_corrupted_part_file_is_named_when_a_worker_loads_it_from_the_object_store(ray_session, partition, tmp_path):

@@ -40,7 +40,8 @@ def test_two_nodes_match_one_node(ray_session, tmp_path):
     print("\n" + "\n".join(line for line in result.stdout.splitlines() if line.startswith("rank ")))
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert sorted(report["placement"].values()) == ["node0", "node1"]  # one worker on each node
-    assert "Parts: sent through the Ray object store" in result.stdout
+    local = sorted(int(rank) for rank, node in report["placement"].items() if node == "node0")  # the driver's node
+    assert f"Parts: sent through the Ray object store (ranks {local}, on the driver's node, read" in result.stdout
 
     single = run_job(load_config(None, [*JOB, f"output.dir={tmp_path / 'one_node'}"]), progress=False)
     assert len({w["node_id"] for w in single["workers"]}) == 1
