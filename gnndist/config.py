@@ -214,8 +214,9 @@ class PartitionConfig(Section):
     transport: Literal["auto", "directory", "object_store"] = Field(
         "auto",
         description=(
-            "How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store (each part loaded by a task on the driver's node); "
-            "auto = object store when the cluster has more than one node, unless Ray tasks wrote the partition (a chunked graph: partition.dir is then on a shared filesystem)"
+            "How workers get their part: from partition.dir (a shared filesystem), or through the Ray object store (read by an actor on the driver's node, never by the driver); "
+            "auto = object store when the cluster has more than one node (workers on the driver's node read partition.dir), unless Ray tasks wrote the partition (a chunked graph: "
+            "partition.dir is then on a shared filesystem)"
         ),
         json_schema_extra=NOT_IDENTITY,
     )

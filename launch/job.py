@@ -156,7 +156,7 @@ def start_trainer(mode: Mode, data: JobData, run_dir: RunDirectory, stack: conte
 def part_sources(data: JobData, directory: Path, group: WorkerGroup | None = None) -> list[PartSource]:
     """Where each worker loads its part: ``directory`` (``partition.dir``), or the Ray object store (``partition.transport``).
 
-    Through the object store, the parts are loaded by a :class:`PartLoader` actor pinned to the driver's node,
+    Through the object store, the parts are loaded by a :class:`PartReader` actor pinned to the driver's node,
     where ``directory`` is: the driver process never holds a part. Under ``auto``, the workers of ``group`` that
     run on the driver's node read ``directory`` themselves (no copy through the object store). A ``ray://``
     driver runs outside the cluster, so there it loads and puts the parts itself.
@@ -182,17 +182,18 @@ def part_sources(data: JobData, directory: Path, group: WorkerGroup | None = Non
     here = ray.get_runtime_context().get_node_id()
     local = {worker["rank"] for worker in group.nodes() if worker["node_id"] == here} if group is not None and setting == "auto" else set()
     refs = {}
-    if len(local) < len(parts):  # 0 CPUs: the workers' placement group may hold them all
-        loader = ray.remote(PartLoader).options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
-        refs = {rank: loader.load.remote(path, rank) for rank in parts if rank not in local}
-        loader.__ray_terminate__.remote()  # exits once those loads are done; their objects stay (this driver owns them)
+    if len(local) < len(parts):
+        reader = ray.remote(PartReader).options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()  # 0 CPUs: the workers' placement group may hold them all
+        refs = {rank: reader.load.remote(path, rank) for rank in parts if rank not in local}
+        reader.__ray_terminate__.remote()  # exits once those loads are done; their objects stay (this driver owns them)
     print("Parts: sent through the Ray object store" + (f" (ranks {sorted(local)}, on the driver's node, read {directory})" if local else ""))
     return [PartSource(rank, object_ref=refs[rank], book_ref=book_ref) if rank in refs else PartSource(rank, directory=path) for rank in parts]
 
 
-class PartLoader:
-    """Loads parts into the Ray object store from a process on the partition directory's node, one call per
-    part, one part in memory at a time. One actor for all parts: a task per part started a process per part
+class PartReader:
+    """Reads parts into the Ray object store from a process on the partition directory's node, one call per
+    part, one part in memory at a time (not a :class:`gnndist.store.local.PartLoader`, which loads one part it
+    already knows). One actor for all parts: a task per part started a process per part
     (each importing torch), and a 4-part job's setup on 2 cores took 33-34 s, against 24-25 s with this actor
     and 20-25 s when the driver loaded the parts itself."""
 

@@ -50,7 +50,7 @@ def _job(directory, transport: str) -> JobData:
 def test_object_store_parts_are_loaded_on_the_driver_node_not_by_the_driver(ray_session, partition, monkeypatch):
     in_driver = []
 
-    def recorded(directory, part_id, **options):  # runs wherever load_part runs: only this process's list is read
+    def recorded(directory, part_id, **options):  # this process's load_part only: the reader actor imports its own
         in_driver.append(part_id)
         return load_part(directory, part_id, **options)
 
